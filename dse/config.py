@@ -1,0 +1,158 @@
+"""Frozen, validated configurations: the one place where every allowed range lives.
+
+Every field name is the same in study TOML files, CLI flags (with dashes), these dataclasses and the
+Parquet result columns. Constructing a config validates it; a bad value raises ``ValueError`` naming the
+field and its allowed values before any work starts.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, fields
+from typing import Any
+
+MAPPINGS = ("differential", "offset")
+ADC_RANGES = ("full", "calibrated")
+FAULT_MODELS = ("iid", "column")
+
+
+def _check_int(obj: Any, name: str, lo: int, hi: int | None = None) -> None:
+    value = getattr(obj, name)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    if value < lo or (hi is not None and value > hi):
+        allowed = f"{lo}..{hi}" if hi is not None else f">= {lo}"
+        raise ValueError(f"{name} must be in {allowed}, got {value}")
+
+
+def _check_float(obj: Any, name: str, lo: float, hi: float, *, lo_open: bool = False) -> None:
+    value = getattr(obj, name)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if value < lo or value > hi or (lo_open and value == lo):
+        bracket = "(" if lo_open else "["
+        raise ValueError(f"{name} must be in {bracket}{lo}, {hi}], got {value}")
+    object.__setattr__(obj, name, float(value))
+
+
+def _check_choice(obj: Any, name: str, choices: tuple[str, ...]) -> None:
+    value = getattr(obj, name)
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+
+
+def _from_dict(cls, values: dict[str, Any]):
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(
+            f"unknown {cls.__name__} field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(known))}"
+        )
+    return cls(**values)
+
+
+@dataclass(frozen=True)
+class HardwareConfig:
+    """One ReRAM crossbar accelerator design point.
+
+    rows, cols       crossbar size (word lines x bit lines)
+    cell_bits        bits stored per cell (levels 0 .. 2**cell_bits - 1)
+    weight_bits      signed symmetric weight width
+    input_bits       activation width, driven bit-serially through ``dac_bits``-wide DACs
+    adc_bits         ADC resolution; ``adc_range`` full (power-of-two step) or calibrated
+    adc_percentile   percentile of calibration column sums that sets the calibrated full scale
+    mapping          differential (two arrays) or offset (one array, digital offset correction)
+    cols_per_adc     bit lines multiplexed onto one ADC (sets ADC count, area and latency)
+    tech             technology preset name under ``dse/tech/`` (energy and area data)
+    """
+
+    rows: int = 128
+    cols: int = 128
+    cell_bits: int = 2
+    weight_bits: int = 8
+    input_bits: int = 8
+    dac_bits: int = 1
+    adc_bits: int = 8
+    adc_range: str = "full"
+    adc_percentile: float = 99.99
+    mapping: str = "differential"
+    cols_per_adc: int = 128
+    tech: str = "default"
+
+    def __post_init__(self) -> None:
+        _check_int(self, "rows", 1, 4096)
+        _check_int(self, "cols", 1, 4096)
+        _check_int(self, "cell_bits", 1, 8)
+        _check_int(self, "weight_bits", 2, 16)
+        _check_int(self, "input_bits", 1, 16)
+        _check_int(self, "dac_bits", 1, 8)
+        _check_int(self, "adc_bits", 1, 24)
+        _check_choice(self, "adc_range", ADC_RANGES)
+        _check_float(self, "adc_percentile", 50.0, 100.0)
+        _check_choice(self, "mapping", MAPPINGS)
+        _check_int(self, "cols_per_adc", 1, self.cols)
+        if not isinstance(self.tech, str) or not self.tech:
+            raise ValueError(f"tech must be a technology preset name, got {self.tech!r}")
+
+    @property
+    def arrays(self) -> int:
+        """Crossbar arrays per weight matrix: 2 for differential, 1 for offset mapping."""
+        return 2 if self.mapping == "differential" else 1
+
+    @property
+    def slices(self) -> int:
+        """Cells (bit slices) per weight magnitude, least significant first."""
+        magnitude_bits = self.weight_bits - 1 if self.mapping == "differential" else self.weight_bits
+        return -(-magnitude_bits // self.cell_bits)
+
+    @property
+    def cycles(self) -> int:
+        """Input cycles per matrix-vector product (bit-serial DAC)."""
+        return -(-self.input_bits // self.dac_bits)
+
+    def replace(self, **changes: Any) -> "HardwareConfig":
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "HardwareConfig":
+        return _from_dict(cls, values)
+
+
+@dataclass(frozen=True)
+class FaultScenario:
+    """Stuck-at faults of one study: rates per cell, spatial model and Monte Carlo sampling.
+
+    sa0_rate   probability a cell is stuck at high resistance (OFF, lowest level 0)
+    sa1_rate   probability a cell is stuck at low resistance (ON, highest level 2**cell_bits - 1)
+    fault_model  iid (every cell independent) or column (faults clustered along bit lines)
+    n_chips    simulated chips (independent fault maps) per evaluation
+    seed       chip ``c`` samples its maps from the generator seeded by (seed, c, layer)
+    """
+
+    sa0_rate: float = 0.0
+    sa1_rate: float = 0.0
+    fault_model: str = "iid"
+    n_chips: int = 8
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _check_float(self, "sa0_rate", 0.0, 1.0)
+        _check_float(self, "sa1_rate", 0.0, 1.0)
+        if self.sa0_rate + self.sa1_rate > 1.0:
+            raise ValueError(
+                f"sa0_rate + sa1_rate must be <= 1, got {self.sa0_rate} + {self.sa1_rate}"
+            )
+        _check_choice(self, "fault_model", FAULT_MODELS)
+        _check_int(self, "n_chips", 1, 100_000)
+        _check_int(self, "seed", 0, 2**63 - 1)
+
+    @property
+    def total_rate(self) -> float:
+        return self.sa0_rate + self.sa1_rate
+
+    def replace(self, **changes: Any) -> "FaultScenario":
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "FaultScenario":
+        return _from_dict(cls, values)
