@@ -156,3 +156,57 @@ class FaultScenario:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "FaultScenario":
         return _from_dict(cls, values)
+
+
+PRUNE_METHODS = ("magnitude", "gates")
+VOTES = ("median", "mean", "test-aware")
+
+
+@dataclass(frozen=True)
+class Protection:
+    """Fault protection of one design point (the zero-space method and its baselines).
+
+    row_prune, col_prune  fraction of weight rows (word lines) / columns (outputs) removed per layer
+    prune_method   magnitude (group-norm baseline) or gates (differentiable L0 gates, fine-tuned)
+    dup_copies     copies of each protected bit line placed in freed columns (1 = no duplication)
+    dup_slices     most significant slices that are duplicated
+    vote           how copies are combined: median, mean, or test-aware (the copy the
+                   post-fabrication test found healthy wins)
+    msb_embed      most significant slices whose duplicate is embedded in the cells freed by
+                   quantising the least significant slice(s) away (0 = off)
+    spare_cols     baseline: MSB slices copied into extra (spare) crossbars (0 = off); costs crossbars
+    remap          baseline: permute logical rows so important weights avoid known stuck cells
+    """
+
+    row_prune: float = 0.0
+    col_prune: float = 0.0
+    prune_method: str = "magnitude"
+    dup_copies: int = 1
+    dup_slices: int = 1
+    vote: str = "median"
+    msb_embed: int = 0
+    spare_cols: int = 0
+    remap: bool = False
+
+    def __post_init__(self) -> None:
+        _check_float(self, "row_prune", 0.0, 0.9)
+        _check_float(self, "col_prune", 0.0, 0.9)
+        _check_choice(self, "prune_method", PRUNE_METHODS)
+        _check_int(self, "dup_copies", 1, 3)
+        _check_int(self, "dup_slices", 0, 16)
+        _check_choice(self, "vote", VOTES)
+        _check_int(self, "msb_embed", 0, 8)
+        _check_int(self, "spare_cols", 0, 16)
+        if not isinstance(self.remap, bool):
+            raise ValueError(f"remap must be true or false, got {self.remap!r}")
+
+    @property
+    def is_none(self) -> bool:
+        return self == Protection()
+
+    def replace(self, **changes: Any) -> "Protection":
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "Protection":
+        return _from_dict(cls, values)
