@@ -1,0 +1,38 @@
+"""The numpy baseline the benchmark measures against: float matrix products on bit planes.
+
+This is how the crossbar model is usually written in numpy (CrossSim-style): for every row tile and
+input cycle, one BLAS product of the DAC codes with the cell levels of every bit line, then the same
+ADC and shift-and-add. The products run in float32, exact while the full scale is below 2**24, which
+makes this the fastest honest numpy formulation we know; it is not used by the simulator itself.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from kernels.adc import full_range_step
+from kernels.crossbar import BitlineGroups
+from kernels.dac import cycle_weights, input_chunks
+
+
+def bitplane_matmul_mvm(
+    x_int: np.ndarray, bitline_levels: np.ndarray, groups: BitlineGroups, n_out: int, *, rows: int,
+    cell_bits: int, input_bits: int, dac_bits: int, adc_bits: int, signed_inputs: bool,
+) -> np.ndarray:
+    """Same result as :func:`kernels.crossbar.mvm_packed` for single-member groups (full-range ADC)."""
+    step = full_range_step(rows, cell_bits, dac_bits, adc_bits)
+    fs = rows * ((1 << cell_bits) - 1) * ((1 << dac_bits) - 1)
+    dtype = np.float32 if fs < (1 << 24) else np.float64
+    chunks = input_chunks(x_int, input_bits, dac_bits).astype(dtype)    # (T, batch, in)
+    levels = bitline_levels.astype(dtype)                               # (in, B)
+    k_weights = cycle_weights(input_bits, dac_bits, signed_inputs).astype(np.float64)
+    max_code = (1 << adc_bits) - 1
+    partial = np.zeros((x_int.shape[0], levels.shape[1]), dtype=np.float64)
+    for t0 in range(0, levels.shape[0], rows):
+        tile = slice(t0, t0 + rows)
+        for k in range(chunks.shape[0]):
+            v = chunks[k][:, tile] @ levels[tile]
+            codes = np.minimum(np.floor(v / step + 0.5), max_code)
+            partial += k_weights[k] * codes
+    y = np.zeros((x_int.shape[0], n_out), dtype=np.float64)
+    np.add.at(y.T, groups.out, (groups.coef * step)[:, None] * partial[:, groups.members[:, 0]].T)
+    return y

@@ -1,0 +1,300 @@
+"""The fast crossbar matrix-vector product: bit-packed planes and hardware popcount (Numba).
+
+Layout. Inputs are packed per row tile into planes of their unsigned bit pattern: ``xp[n, t, bit, word]``
+holds bit ``bit`` of the inputs on rows ``t*rows + 64*word ...`` (bit ``bit`` of the word = one row).
+Cells are laid out as physical *bit lines*: a level matrix ``(in, B)`` whose column ``b`` is one bit line,
+packed per cell-level bit: ``wp[t, c, word, b]`` holds bit ``c`` of the levels on those rows. A column
+sum for DAC cycle ``k`` is then
+
+    v = sum_{p < dac_bits} sum_{c < cell_bits} 2**(p + c) * popcount(xp[n, t, k*dac_bits + p] & wp[t, c])
+
+summed over the tile's words: exact integers, no floating point, vectorised over bit lines (AVX-512
+VPOPCNTDQ does eight words per instruction).
+
+After the ADC, each bit line's codes are accumulated over cycles with the cycle weights. Bit lines are
+then combined by *groups*: a group is one logical (array, slice, output) bit line and its copies (for
+duplication and voting); the group's voted value is shifted and added into its output column. Without
+protection every group has one member and the result is exactly ``../shared/spec/crossbar.md``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numba import get_num_threads, njit, prange
+
+from kernels.adc import full_range_step
+from kernels.dac import cycle_weights, n_cycles, unsigned_pattern
+from kernels.faults import apply_faults
+from kernels.popcount import popcount64
+from kernels.slicing import array_signs, slice_levels
+from kernels.validate import check_mvm_args
+
+# How a group's copies are combined (the digital vote after the ADC).
+VOTE_FIRST, VOTE_MEAN, VOTE_MEDIAN, VOTE_PICK = 0, 1, 2, 3
+VOTE_MODES = {"first": VOTE_FIRST, "mean": VOTE_MEAN, "median": VOTE_MEDIAN, "test-aware": VOTE_PICK}
+
+WORD = 64
+BLOCK = 256  # bit lines per cache block: partial sums and planes of a block fit in L1
+
+
+@dataclass(frozen=True)
+class BitlineGroups:
+    """Which physical bit lines make up each logical bit line, and where its value goes.
+
+    members  (G, C) int64  bit-line indices of each group's copies, padded with -1
+    out      (G,)   int64  output column the group adds into
+    coef     (G,)   float64 digital weight: array sign times ``2**(slice * cell_bits)``
+    vote     one of ``VOTE_MODES``: first, mean, median, or test-aware (``pick`` chooses the copy)
+    pick     (row_tiles, G) int64 index into ``members`` of the copy to read per row tile (test-aware
+             vote only; the post-fabrication test found it healthiest)
+    """
+
+    members: np.ndarray
+    out: np.ndarray
+    coef: np.ndarray
+    vote: int = VOTE_FIRST
+    pick: np.ndarray | None = None
+
+    @property
+    def sizes(self) -> np.ndarray:
+        return (self.members >= 0).sum(axis=1).astype(np.int64)
+
+
+def plain_bitlines(levels: np.ndarray, cell_bits: int, mapping: str) -> tuple[np.ndarray, BitlineGroups]:
+    """Bit lines of an unprotected layer from logical levels (A, S, in, out).
+
+    Returns the level matrix (in, B) with ``B = A*S*out`` ordered (array, slice, output), and one
+    single-member group per bit line.
+    """
+    n_arr, n_sl, n_in, n_out = levels.shape
+    bitline_levels = np.ascontiguousarray(levels.transpose(2, 0, 1, 3).reshape(n_in, n_arr * n_sl * n_out))
+    a, s, j = np.meshgrid(np.arange(n_arr), np.arange(n_sl), np.arange(n_out), indexing="ij")
+    coef = array_signs(mapping)[a] * np.left_shift(1, s * cell_bits)
+    groups = BitlineGroups(
+        members=np.arange(n_arr * n_sl * n_out, dtype=np.int64)[:, None],
+        out=j.reshape(-1).astype(np.int64),
+        coef=coef.reshape(-1).astype(np.float64),
+    )
+    return bitline_levels, groups
+
+
+@njit(cache=True, parallel=True)
+def _pack_rows(values, rows, n_bits):  # pragma: no cover - compiled
+    """Bit planes of ``values`` (R, M) packed along R per tile: (tiles, n_bits, words, M) uint64."""
+    n_rows, m = values.shape
+    tiles = (n_rows + rows - 1) // rows
+    words = (rows + WORD - 1) // WORD
+    packed = np.zeros((tiles, n_bits, words, m), dtype=np.uint64)
+    for t in prange(tiles):
+        for r in range(t * rows, min(n_rows, (t + 1) * rows)):
+            local = r - t * rows
+            w = local // WORD
+            bit = np.uint64(1) << np.uint64(local % WORD)
+            for col in range(m):
+                value = values[r, col]
+                for b in range(n_bits):
+                    if (value >> b) & 1:
+                        packed[t, b, w, col] |= bit
+    return packed
+
+
+def pack_levels(bitline_levels: np.ndarray, rows: int, cell_bits: int) -> np.ndarray:
+    """Cell-level bit planes of bit lines (in, B): ``wp[t, c, word, b]``, uint64."""
+    return _pack_rows(np.ascontiguousarray(bitline_levels, dtype=np.int64), rows, cell_bits)
+
+
+def pack_inputs(x_int: np.ndarray, rows: int, input_bits: int, dac_bits: int) -> np.ndarray:
+    """Input bit planes: ``xp[n, t, bit, word]``, uint64, ``bit`` < ``cycles * dac_bits``."""
+    x_u = unsigned_pattern(x_int, input_bits)                      # (batch, in)
+    n_bits = n_cycles(input_bits, dac_bits) * dac_bits
+    packed = _pack_rows(np.ascontiguousarray(x_u.T), rows, n_bits)  # (tiles, bits, words, batch)
+    return np.ascontiguousarray(packed.transpose(3, 0, 1, 2))
+
+
+@njit(cache=True)
+def _mvm_one_input(x_planes, cycle_w, dac_bits, wp, cell_bits, adc_shift, step, max_code,
+                   members, sizes, out, coef, vote, pick, y_row, v, acc):  # pragma: no cover - compiled
+    """One input vector: add its output into ``y_row`` (n_out,); return the saturated conversions."""
+    tiles, n_bits, words = x_planes.shape
+    n_bl = wp.shape[3]
+    umax = np.uint64(max_code)
+    sat = 0
+    for t in range(tiles):
+        # Blocks of bit lines keep the partial sums and this block's planes in L1 across all cycles.
+        for start in range(0, n_bl, BLOCK):
+            # Views with zero-based loops: Numba then proves indices non-negative and LLVM vectorises.
+            vb = v[start:start + BLOCK]
+            ab = acc[start:start + BLOCK]
+            width = vb.shape[0]
+            ab[:] = 0
+            for k in range(cycle_w.shape[0]):
+                vb[:] = 0
+                driven = False
+                for p in range(dac_bits):
+                    for w in range(words):
+                        xw = x_planes[t, k * dac_bits + p, w]
+                        if xw == 0:
+                            continue  # no row driven: nothing to add (and v = 0 converts to code 0)
+                        driven = True
+                        for c in range(cell_bits):
+                            shift = np.uint64(p + c)
+                            plane = wp[t, c, w, start:start + BLOCK]
+                            for b in range(width):
+                                vb[b] += popcount64(xw & plane[b]) << shift
+                if not driven:
+                    continue
+                wk = cycle_w[k]
+                if adc_shift >= 0:  # power-of-two step: exact integer rounding
+                    sh = np.uint64(adc_shift)
+                    half = (np.uint64(1) << sh) >> np.uint64(1)
+                    for b in range(width):
+                        raw = (vb[b] + half) >> sh
+                        sat += raw > umax
+                        ab[b] += wk * np.int64(min(raw, umax))
+                else:
+                    for b in range(width):
+                        raw = np.floor(np.float64(vb[b]) / step + 0.5)
+                        sat += raw > max_code
+                        ab[b] += wk * np.int64(min(raw, np.float64(max_code)))
+        for g in range(members.shape[0]):
+            size = sizes[g]
+            if size == 1 or vote == 0:
+                value = np.float64(acc[members[g, 0]])
+            elif vote == 3:
+                value = np.float64(acc[members[g, pick[t, g]]])
+            elif vote == 1 or size == 2:
+                total = 0.0
+                for m in range(size):
+                    total += acc[members[g, m]]
+                value = total / size
+            else:  # median of three
+                a0 = acc[members[g, 0]]
+                a1 = acc[members[g, 1]]
+                a2 = acc[members[g, 2]]
+                value = np.float64(max(min(a0, a1), min(max(a0, a1), a2)))
+            y_row[out[g]] += coef[g] * (step * value)
+    return sat
+
+
+@njit(cache=True, parallel=True)
+def _mvm_packed(xp, cycle_w, dac_bits, wp, cell_bits, adc_shift, step, max_code,
+                members, sizes, out, coef, vote, pick, n_out):  # pragma: no cover - compiled
+    batch = xp.shape[0]
+    n_bl = wp.shape[3]
+    y = np.zeros((batch, n_out), dtype=np.float64)
+    saturated = np.zeros(batch, dtype=np.int64)
+    for n in prange(batch):
+        v = np.empty(n_bl, dtype=np.uint64)
+        acc = np.empty(n_bl, dtype=np.int64)
+        saturated[n] = _mvm_one_input(xp[n], cycle_w, dac_bits, wp, cell_bits, adc_shift, step,
+                                      max_code, members, sizes, out, coef, vote, pick, y[n], v, acc)
+    return y, saturated.sum()
+
+
+def adc_step_for(rows: int, cell_bits: int, dac_bits: int, adc_bits: int, adc_range: str,
+                 adc_step: float | None) -> float:
+    """The ADC step of a layer: the full-range power of two, or the calibrated step given."""
+    if adc_range == "full":
+        return float(full_range_step(rows, cell_bits, dac_bits, adc_bits))
+    return float(adc_step)
+
+
+def mvm_packed(
+    xp: np.ndarray, wp: np.ndarray, groups: BitlineGroups, n_out: int, *, input_bits: int,
+    dac_bits: int, cell_bits: int, signed_inputs: bool, adc_bits: int, step: float,
+) -> tuple[np.ndarray, int]:
+    """Crossbar MVM on packed planes (see module docstring).
+
+    xp      (batch, tiles, bits, words) uint64 from :func:`pack_inputs`
+    wp      (tiles, cell_bits, words, B) uint64 from :func:`pack_levels`
+    groups  how bit lines combine into ``n_out`` outputs
+    step    ADC step (>= 1); a power of two takes the exact integer rounding path
+    Returns ``(y, saturated)``: float64 (batch, n_out) in the integer domain without any offset
+    correction, and the number of ADC conversions that saturated.
+    """
+    if xp.shape[1] != wp.shape[0] or xp.shape[3] != wp.shape[2]:
+        raise ValueError(f"packed inputs {xp.shape} and packed levels {wp.shape} do not share row tiles")
+    is_pow2 = step == int(step) and (int(step) & (int(step) - 1)) == 0
+    adc_shift = int(step).bit_length() - 1 if is_pow2 else -1
+    pick = groups.pick if groups.pick is not None else np.zeros((wp.shape[0], len(groups.out)), np.int64)
+    y, saturated = _mvm_packed(
+        xp, cycle_weights(input_bits, dac_bits, signed_inputs), dac_bits, wp, cell_bits, adc_shift,
+        float(step), (1 << adc_bits) - 1, groups.members, groups.sizes, groups.out, groups.coef,
+        groups.vote, np.ascontiguousarray(pick, dtype=np.int64), n_out,
+    )
+    return y, int(saturated)
+
+
+@njit(cache=True, parallel=True)
+def _column_sum_histogram(xp, dac_bits, n_cycles_, wp, cell_bits, bin_width, n_bins):  # pragma: no cover
+    batch, tiles, n_bits, words = xp.shape
+    n_bl = wp.shape[3]
+    n_chunks = min(batch, 64)
+    hist = np.zeros((n_chunks, n_bins), dtype=np.int64)
+    for chunk in prange(n_chunks):
+        v = np.empty(n_bl, dtype=np.uint64)
+        for n in range(chunk, batch, n_chunks):
+            for t in range(tiles):
+                for k in range(n_cycles_):
+                    v[:] = 0
+                    for p in range(dac_bits):
+                        for w in range(words):
+                            xw = xp[n, t, k * dac_bits + p, w]
+                            if xw == 0:
+                                continue
+                            for c in range(cell_bits):
+                                shift = np.uint64(p + c)
+                                plane = wp[t, c, w]
+                                for b in range(n_bl):
+                                    v[b] += popcount64(xw & plane[b]) << shift
+                    for b in range(n_bl):
+                        hist[chunk, np.int64(v[b]) // bin_width] += 1
+    return hist.sum(axis=0)
+
+
+def column_sum_histogram(xp: np.ndarray, wp: np.ndarray, *, input_bits: int, dac_bits: int,
+                         cell_bits: int, full_scale: int, max_bins: int = 65536) -> tuple[np.ndarray, int]:
+    """Histogram of every column sum (each bit line, row tile and cycle) the inputs produce.
+
+    Returns ``(counts, bin_width)``; bin ``i`` counts sums in ``[i*bin_width, (i+1)*bin_width)``. Used to
+    calibrate the ADC range from a percentile of the sums.
+    """
+    n_bins_needed = full_scale + 1
+    bin_width = -(-n_bins_needed // max_bins)
+    n_bins = -(-n_bins_needed // bin_width)
+    counts = _column_sum_histogram(xp, dac_bits, n_cycles(input_bits, dac_bits), wp, cell_bits,
+                                   bin_width, n_bins)
+    return counts, bin_width
+
+
+def crossbar_mvm(
+    x_int, w_int, rows=128, cols=128, cell_bits=2, weight_bits=8, input_bits=8, dac_bits=1,
+    adc_bits=8, mapping="differential", signed_inputs=False, adc_range="full", adc_step=None,
+    faults=None,
+) -> np.ndarray:
+    """One simulated ReRAM matrix-vector product ``y = x @ W`` at the bit level.
+
+    x_int   (batch, in) integers, ``input_bits`` wide (two's complement if ``signed_inputs``)
+    w_int   (in, out) signed integers, ``|w| <= 2**(weight_bits-1) - 1``
+    faults  None or uint8 (A, S, in, out): 0 healthy, 1 SA0 (OFF, level 0), 2 SA1 (ON, top level)
+    adc_range ``full`` (power-of-two step covering the full scale) or ``calibrated`` (``adc_step``)
+    Returns float64 (batch, out) in the integer domain of ``../shared/spec/crossbar.md``; with a
+    lossless ADC and no faults it equals ``x_int @ w_int`` exactly.
+    """
+    x, w, faults = check_mvm_args(
+        x_int, w_int, rows=rows, cols=cols, cell_bits=cell_bits, weight_bits=weight_bits,
+        input_bits=input_bits, dac_bits=dac_bits, adc_bits=adc_bits, mapping=mapping,
+        signed_inputs=signed_inputs, adc_range=adc_range, adc_step=adc_step, faults=faults,
+    )
+    levels = apply_faults(slice_levels(w, cell_bits, weight_bits, mapping), faults, cell_bits)
+    bitline_levels, groups = plain_bitlines(levels, cell_bits, mapping)
+    y, _ = mvm_packed(
+        pack_inputs(x, rows, input_bits, dac_bits), pack_levels(bitline_levels, rows, cell_bits),
+        groups, w.shape[1], input_bits=input_bits, dac_bits=dac_bits, cell_bits=cell_bits,
+        signed_inputs=signed_inputs, adc_bits=adc_bits,
+        step=adc_step_for(rows, cell_bits, dac_bits, adc_bits, adc_range, adc_step),
+    )
+    if mapping == "offset":
+        y -= float(1 << (weight_bits - 1)) * x.sum(axis=1, keepdims=True)
+    return y
