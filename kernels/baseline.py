@@ -27,12 +27,22 @@ def bitplane_matmul_mvm(
     k_weights = cycle_weights(input_bits, dac_bits, signed_inputs).astype(np.float64)
     max_code = (1 << adc_bits) - 1
     partial = np.zeros((x_int.shape[0], levels.shape[1]), dtype=np.float64)
+    exact_products = max_code * np.abs(k_weights).max() < (1 << 24) or dtype is np.float64
+    inv_step = dtype(1.0 / step)  # exact: the full-range step is a power of two
     for t0 in range(0, levels.shape[0], rows):
         tile = slice(t0, t0 + rows)
         for k in range(chunks.shape[0]):
             v = chunks[k][:, tile] @ levels[tile]
-            codes = np.minimum(np.floor(v / step + 0.5), max_code)
-            partial += k_weights[k] * codes
+            # In-place ADC and accumulation: the fastest numpy spelling of the same arithmetic.
+            np.multiply(v, inv_step, out=v)
+            v += dtype(0.5)
+            np.floor(v, out=v)
+            np.minimum(v, dtype(max_code), out=v)
+            if exact_products:
+                v *= dtype(k_weights[k])
+                partial += v
+            else:
+                partial += k_weights[k] * v.astype(np.float64)
     y = np.zeros((x_int.shape[0], n_out), dtype=np.float64)
     np.add.at(y.T, groups.out, (groups.coef * step)[:, None] * partial[:, groups.members[:, 0]].T)
     return y

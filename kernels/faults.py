@@ -61,7 +61,8 @@ def sample_column_clustered(
     total = sa0_rate + sa1_rate
     dense_total = min(1.0, total / cluster_fraction)
     scale = dense_total / total if total > 0 else 0.0
-    faults = sample_iid(shape, sa0_rate * scale, sa1_rate * scale, rng)
+    dense_sa0 = min(1.0, sa0_rate * scale)
+    faults = sample_iid(shape, dense_sa0, min(1.0 - dense_sa0, sa1_rate * scale), rng)
     faults[~bad_cell] = HEALTHY
     return faults
 

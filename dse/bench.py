@@ -1,0 +1,127 @@
+"""Benchmarks: speed as a ratio against a baseline run in the same process, on the same data.
+
+Throughput is counted in bit-level MACs: ``batch * in * out * slices * arrays * cycles`` per second,
+the work a bit-sliced, bit-serial crossbar does, whatever the implementation.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from dse.config import HardwareConfig
+from kernels import (
+    apply_faults,
+    crossbar_mvm,
+    mvm_packed,
+    pack_inputs,
+    pack_levels,
+    plain_bitlines,
+    sample_faults,
+    slice_levels,
+)
+from kernels.adc import full_range_step
+from kernels.baseline import bitplane_matmul_mvm
+from kernels.crossbar import _mvm_packed
+
+
+@dataclass(frozen=True)
+class KernelPoint:
+    """One benchmark point: the matrix, the batch and the fault rates."""
+
+    batch: int = 256
+    n_in: int = 512
+    n_out: int = 512
+    sa0_rate: float = 0.0175
+    sa1_rate: float = 0.0904
+
+
+def bit_level_macs(batch: int, n_in: int, n_out: int, hw: HardwareConfig) -> int:
+    return batch * n_in * n_out * hw.slices * hw.arrays * hw.cycles
+
+
+def _best_time(fn, repeats: int) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def bench_kernel_point(point: KernelPoint, hw: HardwareConfig, repeats: int = 5, seed: int = 0) -> dict:
+    """Time the Numba kernel and the numpy bit-plane baseline on one point; check they agree.
+
+    Both sides get the same sliced, faulted cell levels (per-chip preparation, not timed) and are timed
+    from integer inputs to outputs: the kernel includes packing the inputs into bit planes.
+    """
+    if hw.adc_range != "full":
+        raise ValueError("adc_range must be full for the kernel benchmark (the baseline has no calibration)")
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 1 << hw.input_bits, (point.batch, point.n_in))
+    w_max = (1 << (hw.weight_bits - 1)) - 1
+    w = rng.integers(-w_max, w_max + 1, (point.n_in, point.n_out))
+    levels = slice_levels(w, hw.cell_bits, hw.weight_bits, hw.mapping)
+    faults = sample_faults(levels.shape, point.sa0_rate, point.sa1_rate, rng)
+    bitlines, groups = plain_bitlines(apply_faults(levels, faults, hw.cell_bits), hw.cell_bits, hw.mapping)
+    wp = pack_levels(bitlines, hw.rows, hw.cell_bits)
+    step = float(full_range_step(hw.rows, hw.cell_bits, hw.dac_bits, hw.adc_bits))
+    common = dict(input_bits=hw.input_bits, dac_bits=hw.dac_bits, cell_bits=hw.cell_bits,
+                  signed_inputs=False, adc_bits=hw.adc_bits)
+
+    def kernel():
+        return mvm_packed(pack_inputs(x, hw.rows, hw.input_bits, hw.dac_bits), wp, groups, point.n_out,
+                          step=step, **common)[0]
+
+    def baseline():
+        return bitplane_matmul_mvm(x, bitlines, groups, point.n_out, rows=hw.rows, **common)
+
+    agree = bool(np.array_equal(kernel(), baseline()))
+    kernel_s = _best_time(kernel, repeats)
+    baseline_s = _best_time(baseline, max(1, repeats // 2))
+    macs = bit_level_macs(point.batch, point.n_in, point.n_out, hw)
+    return {
+        "batch": point.batch, "n_in": point.n_in, "n_out": point.n_out,
+        "bit_level_macs": macs,
+        "kernel_s": kernel_s, "baseline_s": baseline_s,
+        "kernel_macs_per_s": macs / kernel_s, "baseline_macs_per_s": macs / baseline_s,
+        "speedup": baseline_s / kernel_s, "agree": agree,
+    }
+
+
+def first_call_cost(hw: HardwareConfig) -> dict:
+    """Wall time of the first call in this process and whether Numba compiled or loaded its cache."""
+    before_misses = sum(_mvm_packed.stats.cache_misses.values())
+    x = np.ones((1, 3), dtype=np.int64)
+    w = np.ones((3, 2), dtype=np.int64)
+    start = time.perf_counter()
+    crossbar_mvm(x, w, rows=hw.rows, cell_bits=hw.cell_bits, weight_bits=hw.weight_bits,
+                 input_bits=hw.input_bits, dac_bits=hw.dac_bits, adc_bits=hw.adc_bits, mapping=hw.mapping)
+    elapsed = time.perf_counter() - start
+    compiled = sum(_mvm_packed.stats.cache_misses.values()) > before_misses
+    return {"first_call_s": elapsed, "compiled": compiled}
+
+
+def bench_kernels(hw: HardwareConfig | None = None, point: KernelPoint | None = None,
+                  scaling: bool = True, repeats: int = 5) -> dict:
+    """The standard point (issue: batch 256, 512x512, 128x128, 8-bit weights on 2-bit cells, 8-bit
+    unsigned inputs, 1-bit DAC, 8-bit ADC, differential, 1.75 % / 9.04 % faults) plus a scaling table."""
+    hw = hw or HardwareConfig()
+    point = point or KernelPoint()
+    first = first_call_cost(hw)
+    result = bench_kernel_point(point, hw, repeats)
+    result.update(first)
+    result["config"] = {"rows": hw.rows, "cols": hw.cols, "cell_bits": hw.cell_bits,
+                        "weight_bits": hw.weight_bits, "input_bits": hw.input_bits,
+                        "dac_bits": hw.dac_bits, "adc_bits": hw.adc_bits, "mapping": hw.mapping,
+                        "sa0_rate": point.sa0_rate, "sa1_rate": point.sa1_rate}
+    if scaling:
+        table = []
+        for size, batch in [(128, 64), (256, 64), (512, 64), (512, 256), (1024, 256), (2048, 64)]:
+            p = KernelPoint(batch, size, size, point.sa0_rate, point.sa1_rate)
+            row = bench_kernel_point(p, hw, repeats=3)
+            table.append({k: row[k] for k in ("batch", "n_in", "n_out", "kernel_macs_per_s",
+                                              "baseline_macs_per_s", "speedup", "agree")})
+        result["scaling"] = table
+    return result

@@ -1,0 +1,73 @@
+"""Command-line flags generated from the config dataclasses: one flag per field, same name with dashes.
+
+``--cell-bits 3`` sets ``HardwareConfig.cell_bits``; a flag left out keeps the dataclass default, so the
+defaults live in one place (``dse/config.py``).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from typing import Any
+
+from dse.config import FaultScenario, HardwareConfig, Protection
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _add_fields(parser: argparse.ArgumentParser, cls, title: str, skip: tuple[str, ...] = ()) -> None:
+    group = parser.add_argument_group(title)
+    for field in dataclasses.fields(cls):
+        if field.name in skip:
+            continue
+        kind = {int: int, float: float, bool: _parse_bool}.get(type(field.default), str)
+        group.add_argument(
+            "--" + field.name.replace("_", "-"), dest=field.name, type=kind, default=None,
+            metavar=field.name.upper(), help=f"default {field.default!r}",
+        )
+
+
+def _collect(args: argparse.Namespace, cls, **overrides: Any):
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls)
+              if getattr(args, f.name, None) is not None}
+    values.update(overrides)
+    return cls(**values)
+
+
+def add_hardware_options(parser: argparse.ArgumentParser) -> None:
+    _add_fields(parser, HardwareConfig, "hardware")
+
+
+def hardware_from_args(args: argparse.Namespace) -> HardwareConfig:
+    return _collect(args, HardwareConfig)
+
+
+def add_fault_options(parser: argparse.ArgumentParser) -> None:
+    """``--sa0-rate/--sa0``, ``--sa1-rate/--sa1``, ``--fault-model``, ``--n-chips/--chips``, ``--seed``."""
+    group = parser.add_argument_group("faults")
+    group.add_argument("--sa0-rate", "--sa0", dest="sa0_rate", type=float, default=None,
+                       help="probability a cell is stuck OFF (high resistance, level 0)")
+    group.add_argument("--sa1-rate", "--sa1", dest="sa1_rate", type=float, default=None,
+                       help="probability a cell is stuck ON (low resistance, top level)")
+    group.add_argument("--fault-model", dest="fault_model", default=None, help="iid or column")
+    group.add_argument("--n-chips", "--chips", dest="n_chips", type=int, default=None,
+                       help="simulated chips (Monte Carlo fault maps)")
+    group.add_argument("--seed", dest="seed", type=int, default=None)
+
+
+def faults_from_args(args: argparse.Namespace, **overrides: Any) -> FaultScenario:
+    return _collect(args, FaultScenario, **overrides)
+
+
+def add_protection_options(parser: argparse.ArgumentParser) -> None:
+    _add_fields(parser, Protection, "protection")
+
+
+def protection_from_args(args: argparse.Namespace) -> Protection:
+    return _collect(args, Protection)

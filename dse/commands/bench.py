@@ -1,0 +1,44 @@
+"""``dse bench kernels|eval|study``: throughput as a ratio against a baseline in the same process."""
+from __future__ import annotations
+
+import json
+
+from dse.bench import KernelPoint, bench_kernels
+from dse.cli_options import add_hardware_options, hardware_from_args
+
+
+def add_parser(sub) -> None:
+    parser = sub.add_parser("bench", help="measure simulator throughput against a numpy baseline")
+    parser.add_argument("target", choices=["kernels"], help="what to benchmark")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--size", type=int, default=512, help="square weight matrix size (in = out)")
+    parser.add_argument("--no-scaling", action="store_true", help="skip the scaling table")
+    parser.add_argument("--repeats", type=int, default=5, help="timed repetitions (best is kept)")
+    add_hardware_options(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    hw = hardware_from_args(args)
+    point = KernelPoint(batch=args.batch, n_in=args.size, n_out=args.size)
+    result = bench_kernels(hw, point, scaling=not args.no_scaling, repeats=args.repeats)
+    if args.json:
+        print(json.dumps(result))
+        return 0 if result["agree"] else 1
+    cfg = result["config"]
+    print(f"crossbar kernel benchmark: batch {point.batch}, {point.n_in}x{point.n_out} weights, "
+          f"{cfg['rows']}x{cfg['cols']} crossbars, {cfg['weight_bits']}-bit weights on {cfg['cell_bits']}-bit "
+          f"cells, {cfg['input_bits']}-bit inputs, {cfg['dac_bits']}-bit DAC, {cfg['adc_bits']}-bit ADC, "
+          f"{cfg['mapping']}, SA0 {cfg['sa0_rate']:.2%} / SA1 {cfg['sa1_rate']:.2%}")
+    print(f"  first call: {result['first_call_s']:.2f} s "
+          f"({'compiled' if result['compiled'] else 'loaded from the Numba cache'})")
+    print(f"  numba kernel     {result['kernel_macs_per_s']:.3e} bit-level MAC/s ({result['kernel_s'] * 1e3:.1f} ms)")
+    print(f"  numpy bit planes {result['baseline_macs_per_s']:.3e} bit-level MAC/s ({result['baseline_s'] * 1e3:.1f} ms)")
+    print(f"  speedup {result['speedup']:.1f}x, outputs agree: {result['agree']}")
+    if "scaling" in result:
+        print("\n  batch    in   out   kernel MAC/s  baseline MAC/s  speedup  agree")
+        for row in result["scaling"]:
+            print(f"  {row['batch']:5d} {row['n_in']:5d} {row['n_out']:5d}   {row['kernel_macs_per_s']:.3e}"
+                  f"      {row['baseline_macs_per_s']:.3e}  {row['speedup']:6.1f}x  {row['agree']}")
+    return 0 if result["agree"] else 1

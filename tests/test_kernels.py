@@ -1,0 +1,238 @@
+"""The crossbar contract (shared/spec/crossbar.md): exactness, fast == reference, fault extremes."""
+import math
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kernels import (
+    BitlineGroups,
+    VOTE_MODES,
+    apply_faults,
+    column_sum_histogram,
+    crossbar_mvm,
+    crossbar_mvm_reference,
+    full_range_step,
+    full_scale,
+    mvm_packed,
+    n_arrays,
+    n_slices,
+    pack_inputs,
+    pack_levels,
+    plain_bitlines,
+    sample_faults,
+    slice_levels,
+)
+from kernels.baseline import bitplane_matmul_mvm
+
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@st.composite
+def configs(draw, lossless=False):
+    """A random crossbar configuration with matching random integer inputs and weights."""
+    signed = draw(st.booleans())
+    cfg = dict(
+        rows=draw(st.sampled_from([1, 3, 16, 64, 65, 100, 128])),
+        cols=draw(st.sampled_from([1, 8, 128])),
+        cell_bits=draw(st.integers(1, 4)),
+        weight_bits=draw(st.integers(2, 10)),
+        input_bits=draw(st.integers(1, 8)),
+        dac_bits=1 if signed else draw(st.integers(1, 3)),
+        mapping=draw(st.sampled_from(["differential", "offset"])),
+        signed_inputs=signed,
+    )
+    fs = full_scale(cfg["rows"], cfg["cell_bits"], cfg["dac_bits"])
+    lossless_bits = max(1, math.ceil(math.log2(fs + 1)))
+    cfg["adc_bits"] = lossless_bits if lossless else draw(st.integers(1, lossless_bits + 1))
+    n_in = draw(st.integers(1, 300))
+    n_out = draw(st.integers(1, 12))
+    batch = draw(st.integers(1, 6))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    w_max = (1 << (cfg["weight_bits"] - 1)) - 1
+    w = rng.integers(-w_max, w_max + 1, (n_in, n_out))
+    if signed:
+        ib = cfg["input_bits"]
+        x = rng.integers(-(1 << (ib - 1)), 1 << (ib - 1), (batch, n_in)) if ib > 1 else rng.integers(-1, 1, (batch, n_in))
+    else:
+        x = rng.integers(0, 1 << cfg["input_bits"], (batch, n_in))
+    return x, w, cfg, rng
+
+
+@SETTINGS
+@given(configs(lossless=True))
+def test_lossless_adc_without_faults_is_exact_matmul(case):
+    x, w, cfg, _ = case
+    assert full_range_step(cfg["rows"], cfg["cell_bits"], cfg["dac_bits"], cfg["adc_bits"]) == 1
+    expected = x @ w
+    np.testing.assert_array_equal(crossbar_mvm(x, w, **cfg), expected)
+    np.testing.assert_array_equal(crossbar_mvm_reference(x, w, **cfg), expected)
+
+
+@SETTINGS
+@given(configs(), st.floats(0, 0.3), st.floats(0, 0.3), st.sampled_from(["iid", "column"]))
+def test_kernel_matches_reference_bit_for_bit(case, p0, p1, model):
+    x, w, cfg, rng = case
+    shape = (n_arrays(cfg["mapping"]), n_slices(cfg["weight_bits"], cfg["cell_bits"], cfg["mapping"])) + w.shape
+    faults = sample_faults(shape, p0, p1, rng, model=model, rows=cfg["rows"])
+    fast = crossbar_mvm(x, w, faults=faults, **cfg)
+    slow = crossbar_mvm_reference(x, w, faults=faults, **cfg)
+    # Full range: every term is an integer below 2**53, so any summation order gives the same float.
+    np.testing.assert_array_equal(fast, slow)
+
+
+@SETTINGS
+@given(configs(), st.floats(1.0, 40.0))
+def test_calibrated_range_matches_reference(case, step):
+    x, w, cfg, rng = case
+    shape = (n_arrays(cfg["mapping"]), n_slices(cfg["weight_bits"], cfg["cell_bits"], cfg["mapping"])) + w.shape
+    faults = sample_faults(shape, 0.05, 0.1, rng)
+    kw = dict(cfg, adc_range="calibrated", adc_step=step, faults=faults)
+    fast, slow = crossbar_mvm(x, w, **kw), crossbar_mvm_reference(x, w, **kw)
+    np.testing.assert_allclose(fast, slow, rtol=1e-12, atol=1e-6 * max(1.0, np.abs(slow).max()))
+
+
+def test_adc_saturation_is_exercised_and_matches():
+    rng = np.random.default_rng(1)
+    x = rng.integers(200, 256, (4, 128))
+    w = rng.integers(100, 128, (128, 5))
+    kw = dict(rows=128, cell_bits=2, adc_bits=4, adc_range="calibrated", adc_step=1.0)
+    fast, slow = crossbar_mvm(x, w, **kw), crossbar_mvm_reference(x, w, **kw)
+    np.testing.assert_array_equal(fast, slow)
+    assert np.all(fast < x @ w)  # codes clip at 15 while the true column sums reach hundreds
+    bl, groups = plain_bitlines(slice_levels(w, 2, 8, "differential"), 2, "differential")
+    _, saturated = mvm_packed(pack_inputs(x, 128, 8, 1), pack_levels(bl, 128, 2), groups, 5, input_bits=8,
+                              dac_bits=1, cell_bits=2, signed_inputs=False, adc_bits=4, step=1.0)
+    assert saturated > 0
+
+
+@pytest.mark.parametrize("mapping", ["differential", "offset"])
+@pytest.mark.parametrize("cell_bits", [1, 2, 3, 4])
+def test_all_sa0_contributes_nothing_and_all_sa1_reads_top_level(mapping, cell_bits):
+    rng = np.random.default_rng(cell_bits)
+    weight_bits, rows = 8, 64
+    x = rng.integers(0, 256, (3, 150))
+    w = rng.integers(-127, 128, (150, 7))
+    shape = (n_arrays(mapping), n_slices(weight_bits, cell_bits, mapping)) + w.shape
+    adc_bits = math.ceil(math.log2(full_scale(rows, cell_bits, 1) + 1))
+    kw = dict(rows=rows, cell_bits=cell_bits, weight_bits=weight_bits, adc_bits=adc_bits, mapping=mapping)
+    offset = (1 << (weight_bits - 1)) * x.sum(axis=1, keepdims=True)
+
+    y0 = crossbar_mvm(x, w, faults=np.ones(shape, np.uint8), **kw)
+    expected0 = -offset if mapping == "offset" else np.zeros_like(offset)
+    np.testing.assert_array_equal(y0, np.broadcast_to(expected0, y0.shape))
+
+    y1 = crossbar_mvm(x, w, faults=np.full(shape, 2, np.uint8), **kw)
+    top = (1 << cell_bits) - 1
+    every_cell = sum(top << (s * cell_bits) for s in range(shape[1])) * x.sum(axis=1, keepdims=True)
+    expected1 = every_cell - offset if mapping == "offset" else every_cell - every_cell
+    np.testing.assert_array_equal(y1, np.broadcast_to(expected1, y1.shape))
+
+
+def test_faults_on_zero_weights_still_contribute():
+    x = np.full((1, 4), 3)
+    w = np.zeros((4, 1), dtype=np.int64)
+    faults = np.zeros((2, 4, 4, 1), np.uint8)
+    faults[0, 0, 2, 0] = 2  # one SA1 cell in the positive array, least significant slice
+    y = crossbar_mvm(x, w, adc_bits=12, faults=faults)
+    assert y[0, 0] == 3 * 3  # input 3 times level 3
+
+
+def test_fault_sampler_rates_seeds_and_clustering():
+    shape = (2, 4, 512, 256)
+    a = sample_faults(shape, 0.0175, 0.0904, np.random.default_rng(7))
+    b = sample_faults(shape, 0.0175, 0.0904, np.random.default_rng(7))
+    np.testing.assert_array_equal(a, b)
+    assert abs((a == 1).mean() - 0.0175) < 0.001 and abs((a == 2).mean() - 0.0904) < 0.002
+    c = sample_faults(shape, 0.0175, 0.0904, np.random.default_rng(7), model="column", rows=128)
+    assert abs((c == 1).mean() - 0.0175) < 0.003 and abs((c == 2).mean() - 0.0904) < 0.006
+    per_segment = (c.reshape(2, 4, 4, 128, 256) > 0).mean(axis=3)
+    assert (per_segment == 0).mean() > 0.6  # most bit-line segments are clean, the rest dense
+    assert per_segment.max() > 0.3
+
+
+def test_column_sum_histogram_counts_every_sum():
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 16, (5, 70))
+    w = rng.integers(-7, 8, (70, 3))
+    levels = slice_levels(w, 2, 4, "differential")
+    bl, _ = plain_bitlines(levels, 2, "differential")
+    counts, width = column_sum_histogram(
+        pack_inputs(x, 32, 4, 1), pack_levels(bl, 32, 2), input_bits=4, dac_bits=1, cell_bits=2,
+        full_scale=full_scale(32, 2, 1),
+    )
+    sums = []
+    for t0 in range(0, 70, 32):
+        for k in range(4):
+            chunk = (x[:, t0:t0 + 32] >> k) & 1
+            sums.append((chunk @ bl[t0:t0 + 32].astype(np.int64)).ravel())
+    expected = np.bincount(np.concatenate(sums), minlength=len(counts))
+    assert width == 1
+    np.testing.assert_array_equal(counts, expected)
+
+
+def _copies(levels_bitline, copies):
+    """Bit-line matrix with every bit line repeated ``copies`` times and groups voting over them."""
+    n_in, n_bl = levels_bitline.shape
+    stacked = np.concatenate([levels_bitline] * copies, axis=1)
+    members = np.stack([np.arange(n_bl) + c * n_bl for c in range(copies)], axis=1).astype(np.int64)
+    return stacked, members
+
+
+@pytest.mark.parametrize("vote", ["median", "mean", "test-aware"])
+def test_voting_masks_a_stuck_copy(vote):
+    rng = np.random.default_rng(5)
+    x = rng.integers(0, 256, (6, 40))
+    w = rng.integers(-127, 128, (40, 3))
+    levels = slice_levels(w, 2, 8, "differential")
+    bl, plain = plain_bitlines(levels, 2, "differential")
+    copies = 3 if vote == "median" else 2
+    stacked, members = _copies(bl, copies)
+    stacked[:, members[:, 0]] = 3  # copy 0 of every bit line is stuck ON everywhere
+    pick = np.ones((1, len(plain.out)), np.int64)  # the test found copy 1 healthy
+    groups = BitlineGroups(members, plain.out, plain.coef, VOTE_MODES[vote], pick)
+    kw = dict(input_bits=8, dac_bits=1, cell_bits=2, signed_inputs=False, adc_bits=12, step=1.0)
+    y, _ = mvm_packed(pack_inputs(x, 64, 8, 1), pack_levels(stacked, 64, 2), groups, 3, **kw)
+    if vote == "mean":  # a mean of two only halves the error
+        assert not np.array_equal(y, x @ w)
+    else:
+        np.testing.assert_array_equal(y, x @ w)
+
+
+def test_bitplane_baseline_agrees_with_kernel():
+    rng = np.random.default_rng(2)
+    x = rng.integers(0, 256, (9, 300))
+    w = rng.integers(-127, 128, (300, 20))
+    faults = sample_faults((2, 4, 300, 20), 0.0175, 0.0904, rng)
+    bl, groups = plain_bitlines(apply_faults(slice_levels(w, 2, 8, "differential"), faults, 2), 2, "differential")
+    common = dict(cell_bits=2, input_bits=8, dac_bits=1, adc_bits=8, signed_inputs=False)
+    base = bitplane_matmul_mvm(x, bl, groups, 20, rows=128, **common)
+    np.testing.assert_array_equal(base, crossbar_mvm(x, w, faults=faults))
+
+
+@pytest.mark.parametrize(
+    "kwargs, fragment",
+    [
+        (dict(w_int=np.full((4, 2), 200)), "w_int values must be in"),
+        (dict(w_int=np.full((4, 2), 0.5)), "w_int must hold integers"),
+        (dict(x_int=np.full((3, 4), 256)), "x_int values must be in"),
+        (dict(x_int=np.full((3, 4), -1)), "x_int values must be in"),
+        (dict(x_int=np.zeros((3, 5), int)), "x_int has 5 columns but w_int has 4 rows"),
+        (dict(cell_bits=0), "cell_bits must be in 1..8"),
+        (dict(cell_bits=9), "cell_bits must be in 1..8"),
+        (dict(adc_bits=0), "adc_bits must be in 1..32"),
+        (dict(signed_inputs=True, dac_bits=2), "dac_bits must be 1 with signed_inputs=True"),
+        (dict(mapping="balanced"), "mapping must be one of differential, offset"),
+        (dict(adc_range="auto"), "adc_range must be one of full, calibrated"),
+        (dict(adc_range="calibrated"), "adc_step must be a finite number >= 1"),
+        (dict(faults=np.zeros((2, 4, 4, 3), np.uint8)), "faults must have shape (A, S, in, out) = (2, 4, 4, 2)"),
+        (dict(faults=np.full((2, 4, 4, 2), 3, np.uint8)), "faults values must be 0 (healthy), 1 (SA0, OFF) or 2"),
+    ],
+)
+def test_bad_input_names_the_argument(kwargs, fragment):
+    args = dict(x_int=np.ones((3, 4), int), w_int=np.ones((4, 2), int))
+    args.update(kwargs)
+    with pytest.raises(ValueError) as err:
+        crossbar_mvm(**args)
+    assert fragment in str(err.value)
