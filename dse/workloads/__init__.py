@@ -1,0 +1,17 @@
+"""Workloads: trained float models plus their data, in plain numpy.
+
+    from dse.workloads import load_workload, list_workloads, load_model_file, save_model_file, Workload
+
+- :func:`load_workload` ``(name, cache_dir=None)``: a built-in (``list_workloads()``), trained on
+  first use and cached on disk (``builtin.py``).
+- :func:`load_model_file` ``(path, x, y, name=None)``: bring your own trained model as ``.npz`` or
+  ``.safetensors`` (format in ``model_file.py``); :func:`save_model_file` writes one.
+- :class:`Workload`: layers, data splits, float accuracy, and the crossbar view of its layers.
+
+The layers (``layers.py``) and the training loop (``training.py``) are small enough to read whole.
+"""
+from dse.workloads.builtin import list_workloads, load_workload
+from dse.workloads.model_file import load_model_file, save_model_file
+from dse.workloads.workload import Workload
+
+__all__ = ["load_workload", "list_workloads", "load_model_file", "save_model_file", "Workload"]

@@ -1,0 +1,165 @@
+"""Built-in workloads: a name -> loader registry, and seeded training cached on disk.
+
+A loader takes the cache directory and returns a :class:`Workload`. The digits workloads train a
+small network (a few seconds) and cache the weights; a later pretrained workload (e.g. a MiniLM
+transformer) registers a loader that fetches and converts weights instead::
+
+    @register("minilm-l6")
+    def _minilm(cache_dir: Path) -> Workload: ...
+
+Cache files are model files (``model_file.py``) named ``<workload>-<key>.npz``, where the key is a
+SHA-256 over everything that decides the trained weights: the architecture, the training recipe
+(seed included), a fingerprint of the data splits, the source of the layers and the training loop,
+and :data:`FORMAT_VERSION`. Changing any of them trains afresh; stale files are left in place.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from dse.workloads import data, layers as layers_module, training
+from dse.workloads.data import Splits
+from dse.workloads.layers import Conv2d, Flatten, Layer, Linear, MaxPool2d, ReLU
+from dse.workloads.model_file import build_layers, read_arrays, write_layers
+from dse.workloads.training import TrainingRecipe, train
+from dse.workloads.workload import Workload
+
+FORMAT_VERSION = 1  # bump when the cache file layout or the meaning of its contents changes
+CACHE_ENV = "RERAM_DSE_CACHE"
+
+Loader = Callable[[Path], Workload]
+_REGISTRY: dict[str, Loader] = {}
+
+
+def register(name: str) -> Callable[[Loader], Loader]:
+    """Decorator adding ``loader(cache_dir) -> Workload`` to the built-ins under ``name``."""
+    def add(loader: Loader) -> Loader:
+        if name in _REGISTRY:
+            raise ValueError(f"workload {name!r} is already registered")
+        _REGISTRY[name] = loader
+        return loader
+    return add
+
+
+def list_workloads() -> list[str]:
+    """Names of the built-in workloads, in registration order."""
+    return list(_REGISTRY)
+
+
+def load_workload(name: str, cache_dir: str | os.PathLike | None = None) -> Workload:
+    """The built-in workload ``name``, trained on first use and cached under ``cache_dir``.
+
+    ``cache_dir`` defaults to ``$RERAM_DSE_CACHE/workloads``, or ``~/.cache/reram-dse/workloads``
+    when that variable is unset. An unreadable cache file is retrained (with a warning), not an error.
+    """
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown workload {name!r}; allowed: {', '.join(_REGISTRY)}")
+    return _REGISTRY[name](Path(cache_dir) if cache_dir is not None else default_cache_dir())
+
+
+def default_cache_dir() -> Path:
+    root = os.environ.get(CACHE_ENV)
+    return (Path(root).expanduser() if root else Path.home() / ".cache" / "reram-dse") / "workloads"
+
+
+def cache_key(name: str, layers: list[Layer], input_shape: tuple[int, ...], splits: Splits,
+              recipe: TrainingRecipe) -> str:
+    """Hex SHA-256 of everything that decides the weights training ``layers`` produces."""
+    code = hashlib.sha256()
+    for module in (layers_module, training):
+        code.update(Path(module.__file__).read_bytes())
+    architecture = [
+        {**layer.config(), "params": {key: list(value.shape) for key, value in layer.params.items()}}
+        for layer in layers
+    ]
+    described = {
+        "format": FORMAT_VERSION,
+        "name": name,
+        "input_shape": list(input_shape),
+        "layers": architecture,
+        "recipe": dataclasses.asdict(recipe),
+        "data": data.fingerprint(splits),
+        "code": code.hexdigest(),
+    }
+    return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()
+
+
+def trained_workload(name: str, build: Callable[[np.random.Generator], list[Layer]], splits: Splits,
+                     recipe: TrainingRecipe, cache_dir: Path) -> Workload:
+    """Build the network (initial weights from ``recipe.seed``), train it on the training split, cache it.
+
+    A cache hit returns the stored weights, bit-identical to what training would produce here.
+    """
+    layers = build(np.random.default_rng(recipe.seed))
+    input_shape = tuple(splits.x_train.shape[1:])
+    key = cache_key(name, layers, input_shape, splits, recipe)
+    path = cache_dir / f"{name}-{key[:16]}.npz"
+    cached = _read_cache(path, key, input_shape)
+    if cached is not None:
+        layers = cached
+    else:
+        train(layers, splits.x_train, splits.y_train, recipe)
+        try:
+            write_layers(path, layers, input_shape, {"cache_key": key})
+        except OSError as error:  # a read-only cache only costs the retraining next time
+            warnings.warn(f"could not cache workload {name!r} at {path}: {error}", stacklevel=3)
+    return Workload.from_splits(name, layers, input_shape, splits)
+
+
+def _read_cache(path: Path, key: str, input_shape: tuple[int, ...]) -> list[Layer] | None:
+    """The cached layers, or None when there is no usable cache file (a damaged one is reported)."""
+    if not path.exists():
+        return None
+    try:
+        arrays, metadata = read_arrays(path)
+        if metadata.get("cache_key") != key:
+            raise ValueError("its cache key does not match")
+        return build_layers(json.loads(metadata["layers"]), arrays, input_shape, source=path.name)
+    except (OSError, ValueError, KeyError) as error:
+        warnings.warn(f"retraining: cache file {path} is unusable ({error})", stacklevel=4)
+        return None
+
+
+# --- the digits workloads ------------------------------------------------------------------------
+
+DIGITS_RECIPE = TrainingRecipe(epochs=30, batch_size=32, learning_rate=1e-3, seed=0)
+
+
+def mlp_digits_layers(rng: np.random.Generator) -> list[Layer]:
+    """MLP 64-256-128-10 with ReLU, on flattened 8x8 digits."""
+    return [
+        Linear.initialised(64, 256, rng, "fc1"), ReLU("relu1"),
+        Linear.initialised(256, 128, rng, "fc2"), ReLU("relu2"),
+        Linear.initialised(128, 10, rng, "fc3"),
+    ]
+
+
+def cnn_digits_layers(rng: np.random.Generator) -> list[Layer]:
+    """LeNet-style CNN on (1, 8, 8) digits: two 3x3 conv (16, 32 channels) + 2x2 max-pool stages, linear 128-10.
+
+    Crossbar matrices: conv1 9x16 (64 MVMs per inference), conv2 144x32 (16 MVMs), fc 128x10 (1 MVM).
+    Half these channel counts stays just under 97 % test accuracy.
+    """
+    return [
+        Conv2d.initialised(1, 16, 3, rng, padding=1, name="conv1"), ReLU("relu1"), MaxPool2d(2, name="pool1"),
+        Conv2d.initialised(16, 32, 3, rng, padding=1, name="conv2"), ReLU("relu2"), MaxPool2d(2, name="pool2"),
+        Flatten("flatten"),
+        Linear.initialised(32 * 2 * 2, 10, rng, "fc"),
+    ]
+
+
+@register("mlp-digits")
+def _mlp_digits(cache_dir: Path) -> Workload:
+    return trained_workload("mlp-digits", mlp_digits_layers, data.digits(image=False), DIGITS_RECIPE, cache_dir)
+
+
+@register("cnn-digits")
+def _cnn_digits(cache_dir: Path) -> Workload:
+    return trained_workload("cnn-digits", cnn_digits_layers, data.digits(image=True), DIGITS_RECIPE, cache_dir)

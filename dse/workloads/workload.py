@@ -1,0 +1,113 @@
+"""A workload: a trained float model plus the data it is evaluated on."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from dse.workloads.data import Splits
+from dse.workloads.layers import Layer, Shape, WeightLayer, forward_all
+
+# Inference runs in chunks so a large test split never materialises one huge im2col matrix.
+_PREDICT_BATCH = 1024
+
+
+@dataclass(frozen=True)
+class CrossbarLayer:
+    """Shape of one crossbar-mapped layer, as the mapping and cost models need it.
+
+    index              position of the layer in ``Workload.layers``
+    name               the layer's name (unique within a workload)
+    in_features        word lines per matrix-vector product (rows of ``layer.matrix()``)
+    out_features       logical outputs per matrix-vector product (columns of ``layer.matrix()``)
+    mvms_per_inference matrix-vector products per input sample (1 for a linear layer on a vector,
+                       H_out * W_out for a convolution run through im2col)
+    """
+
+    index: int
+    name: str
+    in_features: int
+    out_features: int
+    mvms_per_inference: int
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A trained classifier and its data splits.
+
+    name           workload name (``list_workloads()`` for the built-ins)
+    layers         the network, applied in order (``dse.workloads.layers``); the simulator reads
+                   the weights from them and must not change them
+    input_shape    per-sample input shape, e.g. (64,) or (1, 8, 8)
+    x_train, y_train  data the model was trained on (also for fine-tuning, e.g. pruning gates)
+    x_calib, y_calib  held-out slice of the training data for calibration (ADC ranges, scales);
+                   never part of the test split
+    x_test, y_test    test split; every reported accuracy is measured on it
+    float_accuracy test accuracy of the float model, a fraction in [0, 1]
+
+    Inputs are float64 (built-ins scaled to [0, 1]), labels int64 class indices.
+    """
+
+    name: str
+    layers: tuple[Layer, ...]
+    input_shape: Shape
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_calib: np.ndarray
+    y_calib: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    float_accuracy: float
+
+    @classmethod
+    def from_splits(cls, name: str, layers, input_shape: Shape, splits: Splits) -> "Workload":
+        """A workload over ``splits``; measures ``float_accuracy`` on the test split."""
+        unmeasured = cls(name, tuple(layers), tuple(input_shape), **splits.arrays(), float_accuracy=float("nan"))
+        return dataclasses.replace(unmeasured, float_accuracy=unmeasured.accuracy())
+
+    @property
+    def n_classes(self) -> int:
+        return self.output_shape()[-1]
+
+    def output_shape(self) -> Shape:
+        shape = self.input_shape
+        for layer in self.layers:
+            shape = layer.output_shape(shape)
+        return shape
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """Float inference: logits (N, n_classes) for inputs (N, *input_shape)."""
+        x = np.asarray(x, dtype=np.float64)
+        if len(x) <= _PREDICT_BATCH:
+            return forward_all(self.layers, x)
+        return np.concatenate(
+            [forward_all(self.layers, x[i : i + _PREDICT_BATCH]) for i in range(0, len(x), _PREDICT_BATCH)]
+        )
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Predicted class per sample, (N,) int64."""
+        return self.forward(x).argmax(axis=-1)
+
+    def accuracy(self, x: np.ndarray | None = None, y: np.ndarray | None = None) -> float:
+        """Fraction of ``x`` classified as ``y`` (default: the test split)."""
+        if x is None:
+            x, y = self.x_test, self.y_test
+        return float(np.mean(self.predict(x) == y))
+
+    def crossbar_layers(self) -> list[CrossbarLayer]:
+        """Every crossbar-mapped layer in network order, with its matrix shape and MVMs per inference."""
+        result = []
+        shape = self.input_shape
+        for index, layer in enumerate(self.layers):
+            if isinstance(layer, WeightLayer):
+                result.append(
+                    CrossbarLayer(index, layer.name, layer.in_features, layer.out_features,
+                                  layer.mvms_per_inference(shape))
+                )
+            shape = layer.output_shape(shape)
+        return result
+
+    def weights(self) -> dict[str, np.ndarray]:
+        """Every parameter as ``"<layer name>.<param>"`` -> array (the model-file array names)."""
+        return {f"{layer.name}.{key}": value for layer in self.layers for key, value in layer.params.items()}
