@@ -1,0 +1,32 @@
+"""``dse pareto results/<study>``: draw the Pareto front(s) of a study to PNG or SVG."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from dse.plots import plot_pareto
+from dse.results import PARETO_FILE, read_metadata, read_trials
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "pareto", help="draw a study's Pareto front(s)",
+        description="One panel per pair of objectives (or --x/--y), dominated designs faded, designs "
+        "non-dominated over all objectives highlighted, normalised hypervolume in the title.",
+    )
+    parser.add_argument("results", help="results folder, e.g. results/quickstart")
+    parser.add_argument("--x", help="column on the x axis (with --y), e.g. energy_pj")
+    parser.add_argument("--y", help="column on the y axis (with --x), e.g. accuracy_mean")
+    parser.add_argument("-o", "--output", help=f"PNG, SVG or PDF file (default RESULTS/{PARETO_FILE})")
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    frame = read_trials(args.results)
+    if frame.empty:
+        raise ValueError(f"{args.results}: no completed trials to plot yet")
+    metadata = read_metadata(args.results)
+    out = Path(args.output) if args.output else Path(args.results) / PARETO_FILE
+    objectives = [tuple(pair) for pair in metadata.get("objectives", [])]
+    path = plot_pareto(frame, objectives, out, title=metadata.get("study", ""), x=args.x, y=args.y)
+    print(path)
+    return 0

@@ -1,0 +1,74 @@
+"""``dse query results/<study> "accuracy_mean > 0.95 and energy_pj < 2e5"``: matching designs."""
+from __future__ import annotations
+
+import os
+import sys
+
+import pandas as pd
+
+from dse.results import read_layers, read_metadata, read_trials
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "query", help="print the designs of a study that match a pandas query",
+        description="Filter a study's trials table with a pandas query expression (column names as in "
+        "docs/studies.md; use backticks for unusual names) and print the matches.",
+    )
+    parser.add_argument("results", help="results folder, e.g. results/quickstart")
+    parser.add_argument("expr", nargs="?", default="", help='e.g. "accuracy_mean > 0.95 and energy_pj < 2e5"')
+    parser.add_argument("--sort", help="sort by this column (ascending; see --descending)")
+    parser.add_argument("--descending", action="store_true", help="sort from largest to smallest")
+    parser.add_argument("--columns", help="comma-separated columns to show (default: the searched "
+                        "parameters and the objectives; --csv writes every column)")
+    parser.add_argument("--limit", type=int, help="print at most this many rows")
+    parser.add_argument("--layers", action="store_true", help="query the per-layer table instead")
+    parser.add_argument("--csv", action="store_true", help="write CSV to standard output")
+    parser.set_defaults(func=run)
+
+
+def select(frame: pd.DataFrame, expr: str) -> pd.DataFrame:
+    """Rows of ``frame`` matching ``expr``; a bad expression raises ValueError listing the columns."""
+    if not expr.strip():
+        return frame
+    try:
+        return frame.query(expr)
+    except (NameError, SyntaxError, KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"cannot evaluate {expr!r}: {exc}; columns: {', '.join(frame.columns)}") from None
+
+
+def default_columns(frame: pd.DataFrame, metadata: dict) -> list[str]:
+    objectives = [m for m, _ in metadata.get("objectives", [])]
+    wanted = ["trial_number", *(["scenario"] if len(metadata.get("scenarios", [])) > 1 else []),
+              *metadata.get("searched", []), *objectives, "feasible", "is_pareto"]
+    return [c for c in dict.fromkeys(wanted) if c in frame]
+
+
+def run(args) -> int:
+    frame = read_layers(args.results) if args.layers else read_trials(args.results)
+    rows = select(frame, args.expr)
+    if args.sort:
+        if args.sort not in rows:
+            raise ValueError(f"--sort {args.sort}: no such column; columns: {', '.join(frame.columns)}")
+        rows = rows.sort_values(args.sort, ascending=not args.descending, kind="stable")
+    if args.columns:
+        columns = [c.strip() for c in args.columns.split(",") if c.strip()]
+        missing = [c for c in columns if c not in rows]
+        if missing:
+            raise ValueError(f"--columns: no column(s) {', '.join(missing)}; columns: {', '.join(frame.columns)}")
+    elif args.csv or args.layers:
+        columns = list(rows.columns)
+    else:
+        columns = default_columns(rows, read_metadata(args.results))
+    rows = rows[columns].head(args.limit) if args.limit else rows[columns]
+    if args.csv:
+        try:
+            rows.to_csv(sys.stdout, index=False)
+        except BrokenPipeError:  # the reader (e.g. `head`) stopped early: not an error
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    else:
+        with pd.option_context("display.width", 200, "display.max_columns", 40, "display.max_rows", 500):
+            print(rows.to_string(index=False) if len(rows) else "no matching designs")
+        print(f"{len(rows)} of {len(frame)} row(s)", file=sys.stderr)
+    return 0

@@ -1,0 +1,56 @@
+"""``dse show results/<study>``: what a study searched, how far it got, and its best designs."""
+from __future__ import annotations
+
+import pandas as pd
+
+from dse.results import hypervolume, read_layers, read_metadata, read_trials
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser("show", help="summarise a study's results",
+                                   description="Summarise a results folder written by `dse run`.")
+    parser.add_argument("results", help="results folder, e.g. results/quickstart")
+    parser.add_argument("--top", type=int, default=10, help="non-dominated designs to list (default 10)")
+    parser.set_defaults(func=run)
+
+
+def summarise(frame: pd.DataFrame, metadata: dict, top: int = 10) -> str:
+    objectives = [tuple(o) for o in metadata.get("objectives", [])]
+    metrics = [m for m, _ in objectives]
+    lines = [f"study {metadata.get('study', '?')} on workload {metadata.get('workload', '?')}",
+             f"  objectives: " + ", ".join(f"{d} {m}" for m, d in objectives),
+             f"  constraints: {', '.join(metadata.get('constraints', [])) or 'none'}",
+             f"  searched: {', '.join(metadata.get('searched', []))}"]
+    if not len(frame):
+        return "\n".join(lines + ["  no completed trials yet"])
+    lines.append(f"  package version(s): {', '.join(sorted(frame['package_version'].dropna().unique()))}; "
+                 f"mean trial wall time {frame['wall_time_s'].mean():.2f} s")
+    for scenario, part in frame.groupby("scenario", sort=False):
+        feasible = part[part["feasible"]]
+        first = part.iloc[0]
+        hv = hypervolume(feasible[metrics].to_numpy(float), [d for _, d in objectives])
+        lines.append("")
+        lines.append(f"scenario {scenario}: sa0_rate {first['sa0_rate']:g}, sa1_rate {first['sa1_rate']:g}, "
+                     f"{first['fault_model']} faults, {first['n_chips']} chips, seed {first['seed']}")
+        lines.append(f"  {len(part)} completed trial(s), {len(feasible)} feasible, "
+                     f"{int(part['is_pareto'].sum())} non-dominated, normalised hypervolume {hv:.3f}")
+        for metric, direction in objectives:
+            if len(feasible):
+                best = feasible.loc[feasible[metric].idxmax() if direction == "maximize" else feasible[metric].idxmin()]
+                lines.append(f"  best {metric}: {best[metric]:.6g} (trial {best['trial_number']})")
+        front = part[part["is_pareto"]].sort_values(metrics[0] if metrics else "trial_number")
+        columns = ["trial_number", *metadata.get("searched", []), *metrics]
+        if len(front):
+            lines.append(f"  non-dominated designs (first {min(top, len(front))} of {len(front)}):")
+            with pd.option_context("display.width", 200, "display.max_columns", 40):
+                table = front[[c for c in columns if c in front]].head(top).to_string(index=False)
+            lines += ["    " + line for line in table.splitlines()]
+    return "\n".join(lines)
+
+
+def run(args) -> int:
+    frame = read_trials(args.results)
+    print(summarise(frame, read_metadata(args.results), args.top))
+    layers = read_layers(args.results)
+    print(f"\nper-layer table: {len(layers)} row(s) in {args.results}/_layers/")
+    return 0

@@ -1,0 +1,86 @@
+"""One trial: a design point (hardware, protection, faults) becomes a flat dict of metrics.
+
+This composes the three parts of the project: the workload (model and data), the Monte Carlo
+accuracy simulation and the cost model. :func:`evaluate_design` is the default objective of
+:func:`dse.study.run_study`; any function with the same signature and result type can replace it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from dse.config import FaultScenario, HardwareConfig, Protection
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    """What an objective returns.
+
+    metrics  flat numbers with units in the names: accuracy_mean, accuracy_std, accuracy_ci95,
+             accuracy_min, float_accuracy, ideal_accuracy, crossbars and every CostReport number
+             (energy_pj, area_um2, area_mm2, latency_ns, adc_conversions and the breakdown)
+    layers   one dict per layer (its layout and the simulation's per-layer numbers)
+    """
+
+    metrics: dict[str, float | int]
+    layers: list[dict[str, Any]] = field(default_factory=list)
+
+
+def split_params(params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split parameter values by name into HardwareConfig and Protection fields."""
+    hw_names = {f.name for f in dataclasses.fields(HardwareConfig)}
+    protection_names = {f.name for f in dataclasses.fields(Protection)}
+    unknown = sorted(set(params) - hw_names - protection_names)
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {', '.join(unknown)}")
+    return ({k: v for k, v in params.items() if k in hw_names},
+            {k: v for k, v in params.items() if k in protection_names})
+
+
+@functools.lru_cache(maxsize=4)
+def _workload(name: str):
+    """Load (and train, the first time) a workload once per process."""
+    from dse.workloads import load_workload
+
+    return load_workload(name)
+
+
+def evaluate_design(workload: str, hw: HardwareConfig, faults: FaultScenario,
+                    protection: Protection) -> TrialResult:
+    """Simulate accuracy over ``faults.n_chips`` chips and cost the mapped layout."""
+    from dse.cost import cost
+    from dse.simulate import evaluate
+
+    result = evaluate(_workload(workload), hw, faults, protection)
+    report = cost(result.layouts, hw)
+    per_chip = np.asarray(result.accuracy_per_chip, dtype=float)
+    metrics: dict[str, float | int] = {
+        "accuracy_mean": float(result.accuracy_mean),
+        "accuracy_std": float(result.accuracy_std),
+        "accuracy_ci95": float(result.accuracy_ci95),
+        "accuracy_min": float(per_chip.min()) if per_chip.size else float("nan"),
+        "float_accuracy": float(result.float_accuracy),
+        "ideal_accuracy": float(result.ideal_accuracy),
+        "crossbars": int(result.crossbars),
+    }
+    metrics.update(report.to_dict())
+    return TrialResult(metrics, _layer_rows(result))
+
+
+def _layer_rows(result) -> list[dict[str, Any]]:
+    """The layout of each layer joined with the simulation's per-layer row of the same name."""
+    simulated = {}
+    layers = getattr(result, "layers", None)
+    if layers is not None and len(layers):
+        for record in layers.to_dict(orient="records"):
+            simulated[record.get("name", record.get("layer"))] = record
+    rows = []
+    for layout in result.layouts:
+        row = dataclasses.asdict(layout)
+        row.update({k: v for k, v in simulated.get(layout.name, {}).items() if k not in row})
+        rows.append(row)
+    return rows

@@ -1,0 +1,261 @@
+"""Parquet result tables, regenerated from the Optuna storage (the source of truth).
+
+Layout of ``results/<study>/`` (everything but the trials table starts with ``_`` so that
+``pandas.read_parquet("results/<study>")`` reads exactly the trials table)::
+
+    trials.parquet          one row per completed trial (schema: TRIALS_COLUMNS + docs/studies.md)
+    _layers/layers.parquet  one row per layer per completed trial
+    _study.toml             the study file as it was last run
+    _optuna.journal         the Optuna storage (unless --storage named another)
+    _pareto.png             what ``dse pareto`` draws by default
+
+Both tables are rewritten whole from the storage (a temp file, then ``os.replace``): a killed run
+leaves the previous complete table, and rows match Optuna's completed trials one to one, resumed or not.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import typing
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from dse.config import FaultScenario, HardwareConfig, Protection
+
+TRIALS_FILE = "trials.parquet"
+LAYERS_FILE = "_layers/layers.parquet"
+STUDY_COPY = "_study.toml"
+PARETO_FILE = "_pareto.png"
+METADATA_KEY = b"dse"
+
+_ARROW = {int: pa.int64(), float: pa.float64(), str: pa.string(), bool: pa.bool_()}
+
+
+def _design_columns() -> list[tuple[str, pa.DataType]]:
+    columns = []
+    for cls in (HardwareConfig, Protection, FaultScenario):
+        hints = typing.get_type_hints(cls)
+        columns += [(f.name, _ARROW[hints[f.name]]) for f in dataclasses.fields(cls)]
+    return columns
+
+
+# The documented, stable columns of the trials table, in order. Metrics the objective reports beyond
+# these (the cost model's energy and area breakdown) follow, sorted by name, typed from their values.
+TRIALS_COLUMNS: list[tuple[str, pa.DataType]] = [
+    ("study", pa.string()),
+    ("scenario", pa.string()),
+    ("trial_number", pa.int64()),
+    ("state", pa.string()),
+    ("workload", pa.string()),
+    *_design_columns(),
+    ("accuracy_mean", pa.float64()),
+    ("accuracy_std", pa.float64()),
+    ("accuracy_ci95", pa.float64()),
+    ("accuracy_min", pa.float64()),
+    ("float_accuracy", pa.float64()),
+    ("ideal_accuracy", pa.float64()),
+    ("energy_pj", pa.float64()),
+    ("area_um2", pa.float64()),
+    ("area_mm2", pa.float64()),
+    ("latency_ns", pa.float64()),
+    ("crossbars", pa.int64()),
+    ("adc_conversions", pa.int64()),
+    ("feasible", pa.bool_()),
+    ("is_pareto", pa.bool_()),
+    ("sampler", pa.string()),
+    ("sampler_seed", pa.int64()),
+    ("wall_time_s", pa.float64()),
+    ("reused_from", pa.int64()),
+    ("datetime_start", pa.timestamp("us")),
+    ("datetime_complete", pa.timestamp("us")),
+    ("package_version", pa.string()),
+]
+LAYERS_KEY_COLUMNS: list[tuple[str, pa.DataType]] = [
+    ("study", pa.string()), ("scenario", pa.string()), ("trial_number", pa.int64()),
+]
+
+
+def export(spec, storage, out: str | Path) -> pd.DataFrame:
+    """Rewrite ``trials.parquet`` and ``_layers/layers.parquet`` from the storage; return the trials."""
+    import optuna
+    from optuna.trial import TrialState
+
+    out = Path(out)
+    trial_rows, layer_rows = [], []
+    for scenario in spec.scenarios:
+        try:
+            study = optuna.load_study(study_name=spec.optuna_name(scenario), storage=storage)
+        except KeyError:  # this scenario has not started yet
+            continue
+        rows = []
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+            rows.append(_trial_row(spec, scenario.name, trial))
+            key = {"study": spec.name, "scenario": scenario.name, "trial_number": trial.number}
+            layer_rows += [{**key, **layer} for layer in trial.user_attrs.get("layers", [])]
+        _mark_pareto(rows, spec)
+        trial_rows += rows
+    metadata = {
+        "study": spec.name,
+        "workload": spec.workload,
+        "objectives": [[o.metric, o.direction] for o in spec.objectives],
+        "constraints": [str(c) for c in spec.constraints],
+        "scenarios": [s.name for s in spec.scenarios],
+        "searched": [p.name for p in spec.search],
+    }
+    trials = _to_table(trial_rows, TRIALS_COLUMNS, metadata)
+    write_atomic(trials, out / TRIALS_FILE)
+    write_atomic(_to_table(layer_rows, LAYERS_KEY_COLUMNS, metadata), out / LAYERS_FILE)
+    return trials.to_pandas()
+
+
+def _trial_row(spec, scenario: str, trial) -> dict[str, Any]:
+    attrs = dict(trial.user_attrs)
+    attrs.pop("layers", None)  # the per-layer table's rows
+    design = attrs.pop("design", {})
+    row = {
+        "study": spec.name,
+        "scenario": scenario,
+        "trial_number": trial.number,
+        "state": trial.state.name,
+        "workload": spec.workload,
+        **design,
+        **trial.params,  # the searched values exactly as Optuna stored them (same as in design)
+        **attrs,          # every metric, wall_time_s, package_version
+        **{f"constraint_{k}": v for k, v in trial.constraints.items()},  # <= 0 when met
+        "sampler": spec.sampler.name,
+        "sampler_seed": spec.sampler.seed,
+        "datetime_start": trial.datetime_start,
+        "datetime_complete": trial.datetime_complete,
+    }
+    row["feasible"] = all(trial.constraints.get(c.metric, 1.0) <= 0 for c in spec.constraints)
+    return row
+
+
+def _mark_pareto(rows: list[dict[str, Any]], spec) -> None:
+    """``is_pareto``: non-dominated among the feasible rows of one scenario, on the study objectives.
+
+    A row that repeats an earlier design (``reused_from`` set) is never marked, so counting
+    ``is_pareto`` counts distinct designs.
+    """
+    feasible = [r for r in rows if r["feasible"] and r.get("reused_from") is None]
+    values = np.array([[r[o.metric] for o in spec.objectives] for r in feasible], dtype=float)
+    mask = pareto_mask(values, spec.directions) if len(feasible) else []
+    for row in rows:
+        row["is_pareto"] = False
+    for row, on_front in zip(feasible, mask):
+        row["is_pareto"] = bool(on_front)
+
+
+def _to_table(rows: list[dict[str, Any]], known: list[tuple[str, pa.DataType]], metadata) -> pa.Table:
+    names = {name for name, _ in known}
+    extra = sorted({k for row in rows for k in row if k not in names})
+    fields = [pa.field(name, kind) for name, kind in known]
+    for name in extra:
+        kind = _arrow_type([row.get(name) for row in rows])
+        fields.append(pa.field(name, kind or pa.string()))
+        if kind is None:  # anything else (lists, tables): keep it readable as JSON text
+            for row in rows:
+                if name in row:
+                    row[name] = json.dumps(row[name])
+    schema = pa.schema(fields, metadata={METADATA_KEY: json.dumps(metadata).encode()})
+    return pa.Table.from_pylist(rows, schema=schema)
+
+
+def _arrow_type(values: list[Any]) -> pa.DataType | None:
+    """Column type of reported values: int64 or float64 for numbers, bool, string; None otherwise."""
+    kinds = {type(v) for v in values if v is not None}
+    if kinds and kinds <= {int, float}:
+        return pa.float64() if float in kinds else pa.int64()
+    if len(kinds) == 1 and kinds <= {str, bool}:
+        return _ARROW[kinds.pop()]
+    return None
+
+
+def write_atomic(table: pa.Table, path: Path) -> None:
+    """Write a Parquet file so that readers only ever see the old or the new complete file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # dot: invisible to dataset discovery
+    pq.write_table(table, tmp)
+    os.replace(tmp, path)
+
+
+# --------------------------------------------------------------------------------------------------
+# Reading
+# --------------------------------------------------------------------------------------------------
+
+def results_folder(path: str | Path) -> Path:
+    """A results folder (``results/<study>``), checked to hold a trials table."""
+    path = Path(path)
+    if not (path / TRIALS_FILE).is_file():
+        raise ValueError(f"{path}: no {TRIALS_FILE} here; give a results folder such as results/quickstart "
+                         "(written by `dse run`)")
+    return path
+
+
+def read_trials(path: str | Path) -> pd.DataFrame:
+    return pd.read_parquet(results_folder(path) / TRIALS_FILE)
+
+
+def read_layers(path: str | Path) -> pd.DataFrame:
+    return pd.read_parquet(results_folder(path) / LAYERS_FILE)
+
+
+def read_metadata(path: str | Path) -> dict[str, Any]:
+    """The study facts stored with the trials table: objectives, constraints, scenarios, searched."""
+    schema = pq.read_schema(results_folder(path) / TRIALS_FILE)
+    return json.loads((schema.metadata or {}).get(METADATA_KEY, b"{}"))
+
+
+# --------------------------------------------------------------------------------------------------
+# Pareto fronts and hypervolume
+# --------------------------------------------------------------------------------------------------
+
+def _as_minimised(values: np.ndarray, directions: list[str]) -> np.ndarray:
+    signs = np.array([-1.0 if d == "maximize" else 1.0 for d in directions])
+    return np.asarray(values, dtype=float).reshape(len(values), len(directions)) * signs
+
+
+def pareto_mask(values: np.ndarray, directions: list[str]) -> np.ndarray:
+    """True for rows of ``values`` (points x objectives) that no other row dominates."""
+    points = _as_minimised(values, directions)
+    mask = np.ones(len(points), dtype=bool)
+    for i, p in enumerate(points):
+        dominated_by = np.all(points <= p, axis=1) & np.any(points < p, axis=1)
+        mask[i] = not dominated_by.any()
+    return mask
+
+
+def hypervolume(values: np.ndarray, directions: list[str]) -> float:
+    """Hypervolume of the points after scaling each objective to [0, 1] over these points.
+
+    Each objective is turned into a minimisation, scaled so the best value is 0 and the worst 1, and
+    the volume dominated up to the reference point 1.1 is measured (1.1**m is the most possible).
+    Relative to the points given, so compare hypervolumes of one study over time, not across studies.
+    """
+    points = _as_minimised(values, directions)
+    if len(points) == 0:
+        return 0.0
+    low, high = points.min(axis=0), points.max(axis=0)
+    span = np.where(high > low, high - low, 1.0)
+    scaled = (points - low) / span
+    return _hv(scaled[pareto_mask(scaled, ["minimize"] * scaled.shape[1])], np.full(scaled.shape[1], 1.1))
+
+
+def _hv(points: np.ndarray, ref: np.ndarray) -> float:
+    """Hypervolume of minimisation points below ``ref``, slicing along the last objective."""
+    points = points[np.argsort(points[:, -1], kind="stable")]
+    if points.shape[1] == 2:  # sweep: width of each slice times the best height so far
+        widths = np.diff(np.append(points[:, 1], ref[1]))
+        return float(np.sum(widths * (ref[0] - np.minimum.accumulate(points[:, 0]))))
+    volume = 0.0
+    for i in range(len(points)):
+        upper = points[i + 1, -1] if i + 1 < len(points) else ref[-1]
+        if upper > points[i, -1]:
+            volume += _hv(points[: i + 1, :-1], ref[:-1]) * (upper - points[i, -1])
+    return volume
