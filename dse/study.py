@@ -58,7 +58,6 @@ METRICS = (
     "adc_conversions",
 )
 DEFAULT_OBJECTIVES = (("accuracy_mean", "maximize"), ("energy_pj", "minimize"), ("area_mm2", "minimize"))
-WORKLOADS_FALLBACK = ("mlp-digits", "cnn-digits")
 
 SECTIONS = ("study", "sampler", "hardware", "protection", "faults", "search", "objectives", "constraints")
 STUDY_KEYS = ("name", "workload", "trials", "timeout_s", "description")
@@ -277,15 +276,9 @@ def parse_study(data: dict[str, Any], *, source: str = "<study>", text: str = ""
 
 
 def known_workloads() -> tuple[str, ...]:
-    """Built-in workload names, from :mod:`dse.workloads` when it lists them."""
-    try:
-        from dse import workloads
-    except ImportError:
-        return WORKLOADS_FALLBACK
-    names = getattr(workloads, "WORKLOADS", None) or getattr(workloads, "BUILTIN", None)
-    if callable(getattr(workloads, "available", None)):
-        names = workloads.available()
-    return tuple(names) if names else WORKLOADS_FALLBACK
+    from dse.workloads import list_workloads
+
+    return tuple(list_workloads())
 
 
 def _table(data: dict[str, Any], key: str, source: str) -> dict[str, Any]:
