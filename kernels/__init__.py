@@ -9,6 +9,7 @@ from kernels.crossbar import (
     BitlineGroups,
     column_sum_histogram,
     crossbar_mvm,
+    mvm_int,
     mvm_packed,
     pack_inputs,
     pack_levels,
@@ -23,7 +24,7 @@ from kernels.slicing import n_arrays, n_slices, slice_levels
 __all__ = [
     "BitlineGroups", "SA0", "SA1", "VOTE_MODES", "activation_scale", "adc_codes", "apply_faults",
     "calibrated_step", "column_sum_histogram", "crossbar_mvm", "crossbar_mvm_reference", "cycle_weights",
-    "full_range_step", "full_scale", "mvm_packed", "n_arrays", "n_cycles", "n_slices", "pack_inputs",
+    "full_range_step", "full_scale", "mvm_int", "mvm_packed", "n_arrays", "n_cycles", "n_slices", "pack_inputs",
     "pack_levels", "plain_bitlines", "quantize_activations", "quantize_weights", "sample_faults",
     "slice_levels", "weight_scale",
 ]

@@ -86,16 +86,17 @@ def _pack_rows(values, rows, n_bits):  # pragma: no cover - compiled
     tiles = (n_rows + rows - 1) // rows
     words = (rows + WORD - 1) // WORD
     packed = np.zeros((tiles, n_bits, words, m), dtype=np.uint64)
-    for t in prange(tiles):
-        for r in range(t * rows, min(n_rows, (t + 1) * rows)):
-            local = r - t * rows
-            w = local // WORD
-            bit = np.uint64(1) << np.uint64(local % WORD)
-            for col in range(m):
-                value = values[r, col]
-                for b in range(n_bits):
-                    if (value >> b) & 1:
-                        packed[t, b, w, col] |= bit
+    for tw in prange(tiles * words):
+        t, w = tw // words, tw % words
+        first = t * rows + w * WORD
+        last = min(n_rows, t * rows + min(rows, (w + 1) * WORD))
+        for b in range(n_bits):
+            out = packed[t, b, w]
+            for r in range(first, last):
+                shift = np.uint64(r - first)
+                row = values[r]
+                for col in range(m):  # contiguous: vectorised
+                    out[col] |= np.uint64((row[col] >> b) & 1) << shift
     return packed
 
 
@@ -104,12 +105,31 @@ def pack_levels(bitline_levels: np.ndarray, rows: int, cell_bits: int) -> np.nda
     return _pack_rows(np.ascontiguousarray(bitline_levels, dtype=np.int64), rows, cell_bits)
 
 
+@njit(cache=True, parallel=True)
+def _pack_inputs(x_u, rows, n_bits):  # pragma: no cover - compiled
+    batch, n_in = x_u.shape
+    tiles = (n_in + rows - 1) // rows
+    words = (rows + WORD - 1) // WORD
+    packed = np.zeros((batch, tiles, n_bits, words), dtype=np.uint64)
+    for n in prange(batch):
+        for i in range(n_in):
+            value = x_u[n, i]
+            if value == 0:
+                continue
+            t = i // rows
+            local = i - t * rows
+            w = local // WORD
+            bit = np.uint64(1) << np.uint64(local % WORD)
+            for b in range(n_bits):
+                if (value >> b) & 1:
+                    packed[n, t, b, w] |= bit
+    return packed
+
+
 def pack_inputs(x_int: np.ndarray, rows: int, input_bits: int, dac_bits: int) -> np.ndarray:
     """Input bit planes: ``xp[n, t, bit, word]``, uint64, ``bit`` < ``cycles * dac_bits``."""
-    x_u = unsigned_pattern(x_int, input_bits)                      # (batch, in)
     n_bits = n_cycles(input_bits, dac_bits) * dac_bits
-    packed = _pack_rows(np.ascontiguousarray(x_u.T), rows, n_bits)  # (tiles, bits, words, batch)
-    return np.ascontiguousarray(packed.transpose(3, 0, 1, 2))
+    return _pack_inputs(np.ascontiguousarray(unsigned_pattern(x_int, input_bits)), rows, n_bits)
 
 
 @njit(cache=True)
@@ -289,12 +309,29 @@ def crossbar_mvm(
     )
     levels = apply_faults(slice_levels(w, cell_bits, weight_bits, mapping), faults, cell_bits)
     bitline_levels, groups = plain_bitlines(levels, cell_bits, mapping)
-    y, _ = mvm_packed(
-        pack_inputs(x, rows, input_bits, dac_bits), pack_levels(bitline_levels, rows, cell_bits),
-        groups, w.shape[1], input_bits=input_bits, dac_bits=dac_bits, cell_bits=cell_bits,
-        signed_inputs=signed_inputs, adc_bits=adc_bits,
-        step=adc_step_for(rows, cell_bits, dac_bits, adc_bits, adc_range, adc_step),
+    y, _ = mvm_int(
+        x, pack_levels(bitline_levels, rows, cell_bits), groups, w.shape[1], rows=rows,
+        input_bits=input_bits, dac_bits=dac_bits, cell_bits=cell_bits, signed_inputs=signed_inputs,
+        adc_bits=adc_bits, step=adc_step_for(rows, cell_bits, dac_bits, adc_bits, adc_range, adc_step),
+        mapping=mapping, weight_bits=weight_bits,
+    )
+    return y
+
+
+def mvm_int(
+    x_int: np.ndarray, wp: np.ndarray, groups: BitlineGroups, n_out: int, *, rows: int, input_bits: int,
+    dac_bits: int, cell_bits: int, signed_inputs: bool, adc_bits: int, step: float, mapping: str,
+    weight_bits: int,
+) -> tuple[np.ndarray, int]:
+    """Integer inputs (batch, in) through packed bit lines to outputs (batch, n_out), offset corrected.
+
+    The layer-level call of the simulator: packs the inputs, runs :func:`mvm_packed`, and for the
+    ``offset`` mapping subtracts ``2**(weight_bits-1) * sum_i x_int[i]`` exactly. Returns ``(y, saturated)``.
+    """
+    y, saturated = mvm_packed(
+        pack_inputs(x_int, rows, input_bits, dac_bits), wp, groups, n_out, input_bits=input_bits,
+        dac_bits=dac_bits, cell_bits=cell_bits, signed_inputs=signed_inputs, adc_bits=adc_bits, step=step,
     )
     if mapping == "offset":
-        y -= float(1 << (weight_bits - 1)) * x.sum(axis=1, keepdims=True)
-    return y
+        y -= float(1 << (weight_bits - 1)) * np.asarray(x_int, dtype=np.int64).sum(axis=1, keepdims=True)
+    return y, saturated

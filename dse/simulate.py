@@ -1,0 +1,289 @@
+"""Hardware-simulated inference over many chips: the accuracy objective of every study.
+
+A chip is one Monte Carlo sample of stuck-at faults: every mapped layer gets its own fault map over its
+physical cells, drawn from the generator seeded by ``(seed, chip, layer index)``. Chips are therefore
+independent of each other, of their order and of how many processes evaluate them. Non-linear layers
+(ReLU, pooling, flatten) run digitally in float; activations entering a crossbar are quantised to
+``input_bits``.
+"""
+from __future__ import annotations
+
+import math
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+import multiprocessing
+
+import numpy as np
+import pandas as pd
+
+from dse.config import FaultScenario, HardwareConfig, Protection
+from dse.layout import LayerLayout
+from dse.mapping import MappedNetwork, map_network
+from dse.workloads.workload import Workload
+from kernels import BitlineGroups, apply_faults, mvm_int, pack_levels, sample_faults
+
+
+@dataclass(frozen=True)
+class ChipLayer:
+    """One mapped layer on one chip: packed (faulty) cell planes and the groups that read them."""
+
+    wp: np.ndarray
+    groups: BitlineGroups
+
+
+def chip_layers(net: MappedNetwork, faults: FaultScenario | None, chip: int | None) -> dict[int, ChipLayer]:
+    """Sample chip ``chip``'s fault maps and pack every layer; ``chip=None`` is the fault-free chip."""
+    hw = net.hw
+    result = {}
+    for index, mapped in net.layers.items():
+        levels, groups = mapped.bitline_levels, mapped.groups
+        if chip is not None and faults is not None and faults.total_rate > 0:
+            rng = np.random.default_rng([faults.seed, chip, index])
+            fault_map = sample_faults(levels.shape, faults.sa0_rate, faults.sa1_rate, rng,
+                                      model=faults.fault_model, rows=hw.rows)
+            levels = apply_faults(levels, fault_map, hw.cell_bits)
+            if mapped.chip_hook is not None:
+                levels, groups = mapped.chip_hook(levels, fault_map)
+        result[index] = ChipLayer(pack_levels(levels, hw.rows, hw.cell_bits), groups)
+    return result
+
+
+@dataclass
+class LayerStats:
+    """Running per-layer statistics over the chips of one evaluation."""
+
+    conversions: int = 0
+    saturated: int = 0
+    error_sum: float = 0.0
+    runs: int = 0
+
+    def add(self, conversions: int, saturated: int, relative_error: float) -> None:
+        self.conversions += conversions
+        self.saturated += saturated
+        self.error_sum += relative_error
+        self.runs += 1
+
+
+def run_network(net: MappedNetwork, chip: dict[int, ChipLayer], x: np.ndarray,
+                stats: dict[int, LayerStats] | None = None) -> np.ndarray:
+    """Logits (N, classes) of inputs ``x`` (N, *input_shape) on one chip.
+
+    With ``stats``, each crossbar layer records its ADC saturation and its output error relative to the
+    ideal quantised layer ``x_int @ w_int`` on the same inputs.
+    """
+    hw = net.hw
+    x = np.asarray(x, dtype=np.float64)
+    for index, layer in enumerate(net.workload.layers):
+        mapped = net.layers.get(index)
+        if mapped is None:
+            x = layer.forward(x)
+            continue
+        n = x.shape[0]
+        out_hw = layer.output_hw(*x.shape[2:]) if hasattr(layer, "output_hw") else None
+        x_int = mapped.quantize_inputs(layer.im2col(x), hw)
+        y_int, saturated = mvm_int(
+            x_int, chip[index].wp, chip[index].groups, mapped.n_out, rows=hw.rows, input_bits=hw.input_bits,
+            dac_bits=hw.dac_bits, cell_bits=hw.cell_bits, signed_inputs=mapped.signed_inputs,
+            adc_bits=hw.adc_bits, step=mapped.adc_step, mapping=hw.mapping, weight_bits=hw.weight_bits,
+        )
+        if stats is not None:
+            ideal = x_int.astype(np.float64) @ mapped.w_int.astype(np.float64)
+            norm = float(np.linalg.norm(ideal))
+            error = float(np.linalg.norm(y_int - ideal)) / norm if norm > 0 else 0.0
+            conversions = x_int.shape[0] * hw.cycles * mapped.layout.row_tiles * mapped.layout.bitlines
+            stats.setdefault(index, LayerStats()).add(conversions, saturated, error)
+        y = mapped.dequantize(y_int, layer.out_features) + layer.bias
+        x = layer.fold(y, n, out_hw)
+    return x
+
+
+def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
+    return float(np.mean(logits.argmax(axis=-1) == labels))
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """Accuracy of one design point over its chips, with per-layer statistics.
+
+    accuracy_ci95 is the half-width of the 95 % confidence interval of the mean (Student t over chips;
+    NaN with a single chip). Accuracies are fractions in [0, 1].
+    """
+
+    workload: str
+    float_accuracy: float
+    ideal_accuracy: float
+    accuracy_per_chip: np.ndarray
+    layers: pd.DataFrame
+    layouts: list[LayerLayout]
+    hw: HardwareConfig
+    faults: FaultScenario
+    protection: Protection
+    wall_s: float
+    ideal_layers: pd.DataFrame = field(repr=False, default=None)
+
+    @property
+    def chips(self) -> int:
+        return len(self.accuracy_per_chip)
+
+    @property
+    def accuracy_mean(self) -> float:
+        return float(np.mean(self.accuracy_per_chip))
+
+    @property
+    def accuracy_std(self) -> float:
+        return float(np.std(self.accuracy_per_chip, ddof=1)) if self.chips > 1 else 0.0
+
+    @property
+    def accuracy_ci95(self) -> float:
+        if self.chips < 2:
+            return float("nan")
+        from scipy.stats import t  # scipy comes with scikit-learn
+
+        return float(t.ppf(0.975, self.chips - 1) * self.accuracy_std / math.sqrt(self.chips))
+
+    @property
+    def crossbars(self) -> int:
+        return sum(layout.crossbars for layout in self.layouts)
+
+    @property
+    def adc_conversions(self) -> int:
+        return sum(layout.adc_conversions(self.hw) for layout in self.layouts)
+
+    @property
+    def extra_adc_conversions(self) -> int:
+        """Conversions per inference spent on copy bit lines (duplication, MSB embedding, spares)."""
+        return sum(layout.mvms_per_inference * self.hw.cycles * layout.row_tiles * layout.copy_bitlines
+                   for layout in self.layouts)
+
+    def to_dict(self) -> dict:
+        """Flat, JSON-ready summary (NaN becomes None)."""
+        def clean(value):
+            return None if isinstance(value, float) and math.isnan(value) else value
+
+        return {
+            "workload": self.workload,
+            "float_accuracy": self.float_accuracy,
+            "ideal_accuracy": self.ideal_accuracy,
+            "accuracy_mean": self.accuracy_mean,
+            "accuracy_std": self.accuracy_std,
+            "accuracy_ci95": clean(self.accuracy_ci95),
+            "accuracy_per_chip": [float(a) for a in self.accuracy_per_chip],
+            "chips": self.chips,
+            "crossbars": self.crossbars,
+            "adc_conversions": self.adc_conversions,
+            "extra_adc_conversions": self.extra_adc_conversions,
+            "sa0_rate": self.faults.sa0_rate,
+            "sa1_rate": self.faults.sa1_rate,
+            "fault_model": self.faults.fault_model,
+            "seed": self.faults.seed,
+            "hardware": {k: getattr(self.hw, k) for k in self.hw.__dataclass_fields__},
+            "protect": {k: getattr(self.protection, k) for k in self.protection.__dataclass_fields__},
+            "wall_s": self.wall_s,
+            "layers": [{k: clean(v) for k, v in row.items()} for row in self.layers.to_dict("records")],
+        }
+
+
+def _layer_table(net: MappedNetwork, stats: dict[int, LayerStats]) -> pd.DataFrame:
+    rows = []
+    for index, mapped in net.layers.items():
+        s = stats.get(index, LayerStats())
+        rows.append({
+            "layer": mapped.name,
+            "in_features": mapped.layout.in_features,
+            "out_features": mapped.layout.out_features,
+            "crossbars": mapped.layout.crossbars,
+            "bitlines": mapped.layout.bitlines,
+            "copy_bitlines": mapped.layout.copy_bitlines,
+            "adc_step": mapped.adc_step,
+            "adc_saturation": s.saturated / s.conversions if s.conversions else 0.0,
+            "output_error": s.error_sum / s.runs if s.runs else float("nan"),
+        })
+    return pd.DataFrame(rows)
+
+
+def _chip_run(net: MappedNetwork, faults: FaultScenario, chip: int, x: np.ndarray, y: np.ndarray):
+    stats: dict[int, LayerStats] = {}
+    acc = accuracy(run_network(net, chip_layers(net, faults, chip), x, stats), y)
+    return chip, acc, stats
+
+
+def _init_worker() -> None:
+    import numba
+
+    numba.set_num_threads(1)  # processes already use the cores; threads inside them would oversubscribe
+
+
+def evaluate(
+    workload: Workload,
+    hw: HardwareConfig,
+    faults: FaultScenario,
+    protection: Protection | None = None,
+    *,
+    chips: list[int] | None = None,
+    workers: int = 1,
+    max_test: int | None = None,
+    progress: bool = False,
+) -> EvalResult:
+    """Map ``workload`` once, then run the test split on every simulated chip.
+
+    chips     chip indices to simulate (default ``range(faults.n_chips)``); chip ``c``'s faults depend
+              only on ``(faults.seed, c)``, so any subset, order or worker count gives the same numbers
+    workers   processes simulating chips in parallel (1 = in this process)
+    max_test  evaluate only the first ``max_test`` test samples (quick looks; studies use all)
+    """
+    start = time.perf_counter()
+    protection = protection or Protection()
+    net = map_network(workload, hw, protection)
+    x, y = workload.x_test[:max_test], workload.y_test[:max_test]
+    ideal_stats: dict[int, LayerStats] = {}
+    ideal = accuracy(run_network(net, chip_layers(net, None, None), x, ideal_stats), y)
+    chip_ids = list(range(faults.n_chips)) if chips is None else list(chips)
+    per_chip: dict[int, float] = {}
+    stats: dict[int, LayerStats] = {}
+
+    def merge(chip_stats: dict[int, LayerStats]) -> None:
+        for index, s in chip_stats.items():
+            total = stats.setdefault(index, LayerStats())
+            total.conversions += s.conversions
+            total.saturated += s.saturated
+            total.error_sum += s.error_sum
+            total.runs += s.runs
+
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(chip_ids), desc=f"{workload.name} chips", unit="chip", leave=False)
+    if workers > 1 and len(chip_ids) > 1:
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker) as pool:
+            futures = [pool.submit(_chip_run, net, faults, c, x, y) for c in chip_ids]
+            for future in futures:
+                chip, acc, chip_stats = future.result()
+                per_chip[chip] = acc
+                merge(chip_stats)
+                if bar:
+                    bar.update()
+    else:
+        for c in chip_ids:
+            chip, acc, chip_stats = _chip_run(net, faults, c, x, y)
+            per_chip[chip] = acc
+            merge(chip_stats)
+            if bar:
+                bar.update()
+    if bar:
+        bar.close()
+    return EvalResult(
+        workload=workload.name,
+        float_accuracy=workload.accuracy(x, y),
+        ideal_accuracy=ideal,
+        accuracy_per_chip=np.array([per_chip[c] for c in chip_ids]),
+        layers=_layer_table(net, stats if chip_ids else ideal_stats),
+        layouts=net.layouts,
+        hw=hw,
+        faults=faults,
+        protection=protection,
+        wall_s=time.perf_counter() - start,
+        ideal_layers=_layer_table(net, ideal_stats),
+    )
