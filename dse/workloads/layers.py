@@ -80,6 +80,9 @@ class WeightLayer(Layer):
     def weight(self) -> np.ndarray:
         return self.params["weight"]
 
+    def __repr__(self) -> str:
+        return f"{super().__repr__()[:-1]}, weight={self.weight.shape})"
+
     @property
     def bias(self) -> np.ndarray:
         """(out_features,) bias, added digitally after the crossbars (zeros when the layer has none)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from threadpoolctl import threadpool_limits  # a scikit-learn dependency
 
 from dse.workloads.layers import Layer, backward_all, forward_all, softmax_cross_entropy
 
@@ -66,6 +67,13 @@ def train(layers: list[Layer], x: np.ndarray, y: np.ndarray, recipe: TrainingRec
 
     x (N, *input_shape) float, y (N,) integer class labels. Returns the mean training loss of each epoch.
     """
+    # The matrices are small: one BLAS thread is as fast unloaded and several times faster when other
+    # work shares the cores (threads then wait on each other); it also fixes how sums are blocked.
+    with threadpool_limits(1, user_api="blas"):
+        return _train(layers, x, y, recipe)
+
+
+def _train(layers: list[Layer], x: np.ndarray, y: np.ndarray, recipe: TrainingRecipe) -> list[float]:
     rng = np.random.default_rng(recipe.seed)
     optimiser = Adam(layers, recipe.learning_rate)
     epoch_losses = []

@@ -32,7 +32,7 @@ class CrossbarLayer:
     mvms_per_inference: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)  # arrays: no element-wise __eq__, no giant repr
 class Workload:
     """A trained classifier and its data splits.
 
@@ -65,6 +65,13 @@ class Workload:
         """A workload over ``splits``; measures ``float_accuracy`` on the test split."""
         unmeasured = cls(name, tuple(layers), tuple(input_shape), **splits.arrays(), float_accuracy=float("nan"))
         return dataclasses.replace(unmeasured, float_accuracy=unmeasured.accuracy())
+
+    def __repr__(self) -> str:
+        return (
+            f"Workload({self.name!r}, {len(self.layers)} layers, input {self.input_shape}, "
+            f"{len(self.x_train)}/{len(self.x_calib)}/{len(self.x_test)} train/calib/test samples, "
+            f"float accuracy {self.float_accuracy:.2%})"
+        )
 
     @property
     def n_classes(self) -> int:
