@@ -14,15 +14,24 @@ from typing import Any
 import numpy as np
 
 from dse.config import FaultScenario, HardwareConfig, Protection
+from dse.cost import COMPONENTS
+
+# Every number evaluate_design reports (all may be objectives or constraints of a study).
+ACCURACY_METRICS = ("accuracy_mean", "accuracy_min", "accuracy_std", "accuracy_ci95", "float_accuracy",
+                    "ideal_accuracy")
+COST_METRICS = ("energy_pj", "area_um2", "area_mm2", "latency_ns", "pipeline_interval_ns", "cycle_ns",
+                "crossbars", "spare_crossbars", "adc_conversions", "extra_adc_conversions", "macs",
+                "energy_per_mac_pj", "crossbar_energy_per_mac_pj")
+METRICS = (ACCURACY_METRICS + COST_METRICS + tuple(f"energy_{c}_pj" for c in COMPONENTS)
+           + tuple(f"area_{c}_um2" for c in COMPONENTS))
 
 
 @dataclass(frozen=True)
 class TrialResult:
     """What an objective returns.
 
-    metrics  flat numbers with units in the names: accuracy_mean, accuracy_std, accuracy_ci95,
-             accuracy_min, float_accuracy, ideal_accuracy, crossbars and every CostReport number
-             (energy_pj, area_um2, area_mm2, latency_ns, adc_conversions and the breakdown)
+    metrics  flat numbers with units in the names (``METRICS``): the accuracy statistics over chips
+             and every number of the cost report (``CostReport.to_dict``, breakdown included)
     layers   one dict per layer (its layout and the simulation's per-layer numbers)
     """
 
@@ -65,19 +74,14 @@ def evaluate_design(workload: str, hw: HardwareConfig, faults: FaultScenario,
         "accuracy_min": float(per_chip.min()) if per_chip.size else float("nan"),
         "float_accuracy": float(result.float_accuracy),
         "ideal_accuracy": float(result.ideal_accuracy),
-        "crossbars": int(result.crossbars),
     }
     metrics.update(report.to_dict())
     return TrialResult(metrics, _layer_rows(result))
 
 
 def _layer_rows(result) -> list[dict[str, Any]]:
-    """The layout of each layer joined with the simulation's per-layer row of the same name."""
-    simulated = {}
-    layers = getattr(result, "layers", None)
-    if layers is not None and len(layers):
-        for record in layers.to_dict(orient="records"):
-            simulated[record.get("name", record.get("layer"))] = record
+    """The layout of each layer joined with the simulation's per-layer row (its ``layer`` column)."""
+    simulated = {record.pop("layer"): record for record in result.layers.to_dict(orient="records")}
     rows = []
     for layout in result.layouts:
         row = dataclasses.asdict(layout)

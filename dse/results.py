@@ -46,7 +46,8 @@ def _design_columns() -> list[tuple[str, pa.DataType]]:
 
 
 # The documented, stable columns of the trials table, in order. Metrics the objective reports beyond
-# these (the cost model's energy and area breakdown) follow, sorted by name, typed from their values.
+# these (the cost model's energy and area breakdown) and constraint_<metric> columns follow in the
+# order they are reported, typed from their values.
 TRIALS_COLUMNS: list[tuple[str, pa.DataType]] = [
     ("study", pa.string()),
     ("scenario", pa.string()),
@@ -154,7 +155,7 @@ def _mark_pareto(rows: list[dict[str, Any]], spec) -> None:
 
 def _to_table(rows: list[dict[str, Any]], known: list[tuple[str, pa.DataType]], metadata) -> pa.Table:
     names = {name for name, _ in known}
-    extra = sorted({k for row in rows for k in row if k not in names})
+    extra = [k for k in dict.fromkeys(k for row in rows for k in row) if k not in names]  # as reported
     fields = [pa.field(name, kind) for name, kind in known]
     for name in extra:
         kind = _arrow_type([row.get(name) for row in rows])

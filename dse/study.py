@@ -35,7 +35,7 @@ import numpy as np
 
 from dse import __version__
 from dse.config import FaultScenario, HardwareConfig, Protection
-from dse.objective import TrialResult, evaluate_design, split_params
+from dse.objective import METRICS, TrialResult, evaluate_design, split_params
 
 # --------------------------------------------------------------------------------------------------
 # The study file
@@ -51,12 +51,6 @@ SAMPLER_OPTIONS: dict[str, dict[str, type]] = {
 }
 DIRECTIONS = ("maximize", "minimize")
 CONSTRAINT_OPS = (">=", "<=")
-# Numbers a trial reports that may be objectives or constraints (see dse.objective.evaluate_design).
-METRICS = (
-    "accuracy_mean", "accuracy_min", "accuracy_std", "accuracy_ci95", "float_accuracy",
-    "ideal_accuracy", "energy_pj", "area_um2", "area_mm2", "latency_ns", "crossbars",
-    "adc_conversions",
-)
 DEFAULT_OBJECTIVES = (("accuracy_mean", "maximize"), ("energy_pj", "minimize"), ("area_mm2", "minimize"))
 
 SECTIONS = ("study", "sampler", "hardware", "protection", "faults", "search", "objectives", "constraints")
