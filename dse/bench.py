@@ -125,3 +125,44 @@ def bench_kernels(hw: HardwareConfig | None = None, point: KernelPoint | None = 
                                               "baseline_macs_per_s", "speedup", "agree")})
         result["scaling"] = table
     return result
+
+
+def network_bit_level_macs(net, n_samples: int) -> int:
+    """Bit-level MACs of one pass of ``n_samples`` through a mapped network (copies included)."""
+    hw = net.hw
+    return sum(n_samples * layout.mvms_per_inference * layout.in_features * layout.bitlines * hw.cycles
+               for layout in net.layouts)
+
+
+def bench_eval(workload_name: str, hw: HardwareConfig | None = None, repeats: int = 3,
+               sa0_rate: float = 0.0175, sa1_rate: float = 0.0904) -> dict:
+    """End-to-end simulated inference (whole test split, one chip: fault sampling, packing, im2col,
+    quantisation, every layer) against the raw kernel throughput at the standard point."""
+    from dse.config import FaultScenario
+    from dse.mapping import map_network
+    from dse.simulate import accuracy, chip_layers, run_network
+    from dse.workloads import load_workload
+
+    hw = hw or HardwareConfig()
+    workload = load_workload(workload_name)
+    start = time.perf_counter()
+    net = map_network(workload, hw)
+    map_s = time.perf_counter() - start
+    faults = FaultScenario(sa0_rate, sa1_rate, n_chips=1)
+    x, y = workload.x_test, workload.y_test
+
+    def one_chip():
+        return accuracy(run_network(net, chip_layers(net, faults, 0), x), y)
+
+    one_chip()  # warm-up: compilation or cache loading is not throughput
+    chip_s = _best_time(one_chip, repeats)
+    macs = network_bit_level_macs(net, len(x))
+    raw = bench_kernel_point(KernelPoint(), hw, repeats=3)
+    end_to_end = macs / chip_s
+    return {
+        "workload": workload_name, "test_samples": int(len(x)), "bit_level_macs": macs,
+        "map_s": map_s, "chip_s": chip_s, "end_to_end_macs_per_s": end_to_end,
+        "kernel_macs_per_s": raw["kernel_macs_per_s"],
+        "fraction_of_kernel": end_to_end / raw["kernel_macs_per_s"],
+        "accuracy_one_chip": one_chip(),
+    }

@@ -66,8 +66,30 @@ def faults_from_args(args: argparse.Namespace, **overrides: Any) -> FaultScenari
 
 
 def add_protection_options(parser: argparse.ArgumentParser) -> None:
+    """``--protect NAME`` (a preset from ``dse.tolerance.PRESETS``) plus one flag per Protection field."""
+    parser.add_argument("--protect", default="none", metavar="NAME",
+                        help="protection preset (none, prune, spare-cols, remap, zero-space, ...); "
+                             "the field flags below override its values")
     _add_fields(parser, Protection, "protection")
 
 
-def protection_from_args(args: argparse.Namespace) -> Protection:
-    return _collect(args, Protection)
+def protection_preset(name: str) -> Protection:
+    """The protection preset ``name``; a ValueError lists the names when it is unknown."""
+    if name == "none":
+        return Protection()
+    from dse.tolerance import PRESETS
+
+    if name not in PRESETS:
+        raise ValueError(f"protect must be one of {', '.join(PRESETS)}; got {name!r}")
+    return PRESETS[name]
+
+
+def protection_from_args(args: argparse.Namespace, preset: str | None = None) -> Protection:
+    base = protection_preset(preset if preset is not None else args.protect)
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(Protection)
+              if getattr(args, f.name, None) is not None}
+    return dataclasses.replace(base, **values)
+
+
+def add_workload_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workload", required=True, help="built-in workload name (see dse eval --help)")

@@ -224,6 +224,7 @@ def evaluate(
     workers: int = 1,
     max_test: int | None = None,
     progress: bool = False,
+    mapped: MappedNetwork | None = None,
 ) -> EvalResult:
     """Map ``workload`` once, then run the test split on every simulated chip.
 
@@ -231,10 +232,11 @@ def evaluate(
               only on ``(faults.seed, c)``, so any subset, order or worker count gives the same numbers
     workers   processes simulating chips in parallel (1 = in this process)
     max_test  evaluate only the first ``max_test`` test samples (quick looks; studies use all)
+    mapped    the network already mapped by ``map_network(workload, hw, protection)`` (sweeps reuse it)
     """
     start = time.perf_counter()
     protection = protection or Protection()
-    net = map_network(workload, hw, protection)
+    net = mapped if mapped is not None else map_network(workload, hw, protection)
     x, y = workload.x_test[:max_test], workload.y_test[:max_test]
     ideal_stats: dict[int, LayerStats] = {}
     ideal = accuracy(run_network(net, chip_layers(net, None, None), x, ideal_stats), y)

@@ -3,13 +3,16 @@ from __future__ import annotations
 
 import json
 
-from dse.bench import KernelPoint, bench_kernels
+from dse.bench import KernelPoint, bench_eval, bench_kernels
 from dse.cli_options import add_hardware_options, hardware_from_args
 
 
 def add_parser(sub) -> None:
     parser = sub.add_parser("bench", help="measure simulator throughput against a numpy baseline")
-    parser.add_argument("target", choices=["kernels"], help="what to benchmark")
+    parser.add_argument("target", choices=["kernels", "eval", "study"], help="what to benchmark")
+    parser.add_argument("--workload", default=None,
+                        help="eval: workload(s), comma-separated (default mlp-digits,cnn-digits)")
+    parser.add_argument("--study", default="studies/quickstart.toml", help="study: the study file")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--size", type=int, default=512, help="square weight matrix size (in = out)")
@@ -21,6 +24,10 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     hw = hardware_from_args(args)
+    if args.target == "eval":
+        return _run_eval(args, hw)
+    if args.target == "study":
+        return _run_study(args)
     point = KernelPoint(batch=args.batch, n_in=args.size, n_out=args.size)
     result = bench_kernels(hw, point, scaling=not args.no_scaling, repeats=args.repeats)
     if args.json:
@@ -42,3 +49,29 @@ def run(args) -> int:
             print(f"  {row['batch']:5d} {row['n_in']:5d} {row['n_out']:5d}   {row['kernel_macs_per_s']:.3e}"
                   f"      {row['baseline_macs_per_s']:.3e}  {row['speedup']:6.1f}x  {row['agree']}")
     return 0 if result["agree"] else 1
+
+
+def _run_eval(args, hw) -> int:
+    names = (args.workload or "mlp-digits,cnn-digits").split(",")
+    results = [bench_eval(name.strip(), hw) for name in names]
+    if args.json:
+        print(json.dumps(results if len(results) > 1 else results[0]))
+        return 0
+    print("end-to-end simulated inference (whole test split, one faulty chip) vs raw kernel (standard point)")
+    print("  workload      samples  bit-level MACs  chip time   end-to-end MAC/s  kernel MAC/s  fraction")
+    for r in results:
+        print(f"  {r['workload']:12s} {r['test_samples']:8d}  {r['bit_level_macs']:.3e}   {r['chip_s'] * 1e3:7.1f} ms"
+              f"   {r['end_to_end_macs_per_s']:.3e}       {r['kernel_macs_per_s']:.3e}   {r['fraction_of_kernel']:.0%}")
+    return 0
+
+
+def _run_study(args) -> int:
+    from dse.study import bench_study
+
+    result = bench_study(args.study)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for key, value in result.items():
+            print(f"  {key}: {value}")
+    return 0

@@ -1,0 +1,54 @@
+"""``dse eval``: accuracy of one design point over simulated chips."""
+from __future__ import annotations
+
+import json
+
+from dse.cli_options import (
+    add_fault_options,
+    add_hardware_options,
+    add_protection_options,
+    faults_from_args,
+    hardware_from_args,
+    protection_from_args,
+)
+from dse.simulate import evaluate
+
+
+def add_parser(sub) -> None:
+    parser = sub.add_parser("eval", help="simulate a workload on faulty crossbars over many chips")
+    parser.add_argument("--workload", required=True, help="built-in workload, e.g. mlp-digits or cnn-digits")
+    parser.add_argument("--workers", type=int, default=1, help="processes simulating chips in parallel")
+    parser.add_argument("--max-test", type=int, default=None, help="use only the first N test samples")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    add_fault_options(parser)
+    add_hardware_options(parser)
+    add_protection_options(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from dse.workloads import load_workload
+
+    hw = hardware_from_args(args)
+    faults = faults_from_args(args)
+    protection = protection_from_args(args)
+    if args.workers < 1:
+        raise ValueError(f"workers must be >= 1, got {args.workers}")
+    workload = load_workload(args.workload)
+    result = evaluate(workload, hw, faults, protection, workers=args.workers, max_test=args.max_test,
+                      progress=not args.json)
+    if args.json:
+        print(json.dumps(result.to_dict()))
+        return 0
+    print(f"{workload.name}: {result.chips} chips, SA0 {faults.sa0_rate:.2%} (OFF) / SA1 {faults.sa1_rate:.2%} (ON), "
+          f"{faults.fault_model} faults, seed {faults.seed}, protect {args.protect}")
+    print(f"  float accuracy    {result.float_accuracy:.4f}")
+    print(f"  ideal accuracy    {result.ideal_accuracy:.4f}  (quantised, fault-free, configured ADC)")
+    ci = result.accuracy_ci95
+    print(f"  chip accuracy     {result.accuracy_mean:.4f} +- {result.accuracy_std:.4f} (std)"
+          + ("" if ci != ci else f", 95 % CI +- {ci:.4f}"))
+    print(f"  crossbars {result.crossbars}, ADC conversions/inference {result.adc_conversions}"
+          f" (extra for copies {result.extra_adc_conversions}), {result.wall_s:.1f} s")
+    print()
+    print(result.layers.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    return 0

@@ -1,0 +1,156 @@
+"""Accuracy against fault rate: one row per (protection, rate, chip), a plot, and tolerance rates.
+
+The SA0 : SA1 split of a total rate is fixed by ``sa1_share`` (default 9.04 / (1.75 + 9.04), the
+HfO2 ratio of Chen et al., IEEE Trans. Computers 2015). The *tolerated rate* at a drop of ``d`` is the
+total fault rate at which the mean accuracy first falls ``d`` below the fault-free ideal, interpolated
+linearly between swept rates; NaN when it never falls that far within the sweep.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from dse import __version__
+from dse.config import FaultScenario, HardwareConfig, Protection
+from dse.mapping import map_network
+from dse.simulate import evaluate
+from dse.workloads.workload import Workload
+
+CHEN_SA1_SHARE = 0.0904 / (0.0175 + 0.0904)
+DROPS = (0.01, 0.05)
+
+
+def split_rate(total_rate: float, sa1_share: float = CHEN_SA1_SHARE) -> tuple[float, float]:
+    """(sa0_rate, sa1_rate) of a total stuck-at rate."""
+    return total_rate * (1.0 - sa1_share), total_rate * sa1_share
+
+
+def run_sweep(
+    workload: Workload,
+    hw: HardwareConfig,
+    total_rates: list[float],
+    protections: dict[str, Protection],
+    *,
+    n_chips: int = 8,
+    seed: int = 0,
+    fault_model: str = "iid",
+    sa1_share: float = CHEN_SA1_SHARE,
+    workers: int = 1,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Evaluate every protection at every total fault rate; one row per chip."""
+    if not total_rates:
+        raise ValueError("total_rate needs at least one rate")
+    for rate in total_rates:
+        if not (0.0 <= rate <= 1.0) or math.isnan(rate):
+            raise ValueError(f"total_rate values must be in [0, 1], got {rate}")
+    if not (0.0 <= sa1_share <= 1.0):
+        raise ValueError(f"sa1_share must be in [0, 1], got {sa1_share}")
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(protections) * len(total_rates), desc=f"sweep {workload.name}", unit="point")
+    rows = []
+    for name, protection in protections.items():
+        net = map_network(workload, hw, protection)
+        for rate in total_rates:
+            sa0, sa1 = split_rate(rate, sa1_share)
+            faults = FaultScenario(sa0, sa1, fault_model, n_chips, seed)
+            result = evaluate(workload, hw, faults, protection, workers=workers, mapped=net)
+            for chip, acc in enumerate(result.accuracy_per_chip):
+                rows.append({
+                    "workload": workload.name, "protect": name, "total_rate": rate,
+                    "sa0_rate": sa0, "sa1_rate": sa1, "fault_model": fault_model, "seed": seed,
+                    "chip": chip, "accuracy": acc, "ideal_accuracy": result.ideal_accuracy,
+                    "float_accuracy": result.float_accuracy, "crossbars": result.crossbars,
+                    "adc_conversions": result.adc_conversions,
+                    "extra_adc_conversions": result.extra_adc_conversions,
+                    **{f.name: getattr(hw, f.name) for f in dataclasses.fields(hw)},
+                    **{f.name: getattr(protection, f.name) for f in dataclasses.fields(protection)},
+                    "version": __version__,
+                })
+            if bar:
+                bar.update()
+    if bar:
+        bar.close()
+    return pd.DataFrame(rows)
+
+
+def tolerated_rate(rates: np.ndarray, accuracy: np.ndarray, ideal: float, drop: float) -> float:
+    """First total rate where ``accuracy`` (mean per rate, rates ascending) falls ``drop`` below ideal."""
+    threshold = ideal - drop
+    for i, (rate, acc) in enumerate(zip(rates, accuracy)):
+        if acc < threshold:
+            if i == 0:
+                return float(rate)
+            r0, a0 = rates[i - 1], accuracy[i - 1]
+            return float(r0 + (a0 - threshold) / (a0 - acc) * (rate - r0))
+    return float("nan")
+
+
+def summarize(table: pd.DataFrame) -> pd.DataFrame:
+    """Per protection: mean accuracy per rate and the tolerated rates at 1 and 5 points."""
+    out = []
+    for name, part in table.groupby("protect", sort=False):
+        means = part.groupby("total_rate")["accuracy"].mean().sort_index()
+        ideal = float(part["ideal_accuracy"].iloc[0])
+        row = {"protect": name, "ideal_accuracy": ideal, "crossbars": int(part["crossbars"].iloc[0]),
+               "extra_adc_conversions": int(part["extra_adc_conversions"].iloc[0])}
+        for drop in DROPS:
+            row[f"rate_at_{round(drop * 100)}pt_drop"] = tolerated_rate(means.index.values, means.values, ideal, drop)
+        out.append(row)
+    summary = pd.DataFrame(out)
+    if len(summary) > 1 and "none" in set(summary["protect"]):
+        base = summary.set_index("protect").loc["none"]
+        for drop in DROPS:
+            key = f"rate_at_{round(drop * 100)}pt_drop"
+            summary[f"{key}_ratio"] = summary[key] / base[key]
+    return summary
+
+
+def write_parquet_atomic(table: pd.DataFrame, path: Path) -> None:
+    """Write next to ``path`` and rename, so a crash never leaves a half-written table."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        table.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def plot_sweep(table: pd.DataFrame, path: Path, title: str | None = None) -> None:
+    """Mean accuracy against total fault rate, error bars = std over chips, one line per protection."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for name, part in table.groupby("protect", sort=False):
+        stats = part.groupby("total_rate")["accuracy"].agg(["mean", "std"]).sort_index()
+        ax.errorbar(stats.index * 100, stats["mean"], yerr=stats["std"].fillna(0), marker="o", capsize=3,
+                    label=f"{name} ({int(part['crossbars'].iloc[0])} crossbars)")
+    ideal = float(table["ideal_accuracy"].max())
+    for drop, style in zip(DROPS, (":", "--")):
+        ax.axhline(ideal - drop, color="grey", linestyle=style, linewidth=1,
+                   label=f"ideal - {round(drop * 100)} pt")
+    ax.set_xlabel("total stuck-at fault rate (%)  [SA0 OFF + SA1 ON]")
+    ax.set_ylabel("test accuracy (mean over chips, bars: std)")
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(title or f"{table['workload'].iloc[0]}: accuracy against fault rate")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
