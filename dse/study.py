@@ -530,6 +530,7 @@ class WorkerJob:
     results_dir: Path
     sampler_seed: int
     deadline: float | None          # time.time() after which no new trial starts
+    failed_before: int              # failed trials in the storage when the run began
     objective: ObjectiveFn
 
 
@@ -600,13 +601,15 @@ def run_study(
     out.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with _run_lock(out):
-        (out / tables.STUDY_COPY).write_text(spec.text)
         store = open_storage(storage, out)
         studies = [_open_study(spec, scenario, store, embedded=not (storage and "://" in storage))
                    for scenario in spec.scenarios]
-        summaries = [_run_scenario(spec, index, study, workers, storage, out, objective, progress)
-                     for index, study in enumerate(studies)]
-        table = tables.export(spec, store, out)
+        (out / tables.STUDY_COPY).write_text(spec.text)
+        try:
+            summaries = [_run_scenario(spec, index, study, workers, storage, out, objective, progress)
+                         for index, study in enumerate(studies)]
+        finally:  # also after Ctrl-C or a failed trial: the tables hold every completed trial
+            table = tables.export(spec, store, out)
         for summary, study in zip(summaries, studies):
             _fill_summary(summary, spec, study, table)
     return RunSummary(spec.name, out, describe_storage(storage, out), workers, summaries)
@@ -677,11 +680,13 @@ def _distribution(param: Param):
     return FloatDistribution(param.low, param.high, log=param.log, step=param.step)
 
 
-def _finished_count(study) -> int:
+def _trial_counts(study) -> tuple[int, int]:
+    """(trials counting towards the budget: completed, invalid or running; failed trials)."""
     from optuna.trial import TrialState
 
-    states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
-    return len(study.get_trials(deepcopy=False, states=states))
+    states = [t.state for t in study.get_trials(deepcopy=False)]
+    taken = sum(s in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING) for s in states)
+    return taken, states.count(TrialState.FAIL)
 
 
 def _run_scenario(spec, index, study, workers, storage_url, out, objective, progress) -> ScenarioSummary:
@@ -689,13 +694,14 @@ def _run_scenario(spec, index, study, workers, storage_url, out, objective, prog
 
     scenario = spec.scenarios[index]
     summary = ScenarioSummary(scenario.name, study.study_name)
-    start_count = _finished_count(study)
+    start_count, failed_before = _trial_counts(study)
     remaining = max(0, spec.trial_budget() - start_count)
     if remaining == 0:
         return summary
     deadline = None if spec.timeout_s is None else time.time() + spec.timeout_s
     jobs = [
-        WorkerJob(spec, index, storage_url, out, _worker_seed(spec, index, w, start_count), deadline, objective)
+        WorkerJob(spec, index, storage_url, out, _worker_seed(spec, index, w, start_count), deadline,
+                  failed_before, objective)
         for w in range(workers)
     ]
     label = spec.name if len(spec.scenarios) == 1 else f"{spec.name} [{scenario.name}]"
@@ -709,13 +715,13 @@ def _run_scenario(spec, index, study, workers, storage_url, out, objective, prog
                 futures = [pool.submit(run_worker, job) for job in jobs]
                 while not all(f.done() for f in futures):
                     time.sleep(0.5)
-                    bar.update(min(remaining, _finished_count(study) - start_count) - bar.n)
+                    bar.update(min(remaining, _trial_counts(study)[0] - start_count) - bar.n)
                 for future in futures:
                     future.result()  # re-raises a worker's exception here
     finally:
         bar.close()
     summary.wall_s = time.perf_counter() - started
-    summary.new_trials = _finished_count(study) - start_count
+    summary.new_trials = _trial_counts(study)[0] - start_count
     return summary
 
 
@@ -742,7 +748,10 @@ def run_worker(job: WorkerJob, on_trial: Callable[[], None] | None = None) -> in
                               sampler=make_sampler(spec, job.sampler_seed))
     trial_fn = TrialFunction(spec, scenario, job.objective)
     ran, last_export = 0, time.monotonic()
-    while _finished_count(study) < spec.trial_budget():
+    while True:
+        taken, failed = _trial_counts(study)
+        if taken >= spec.trial_budget() or failed > job.failed_before:  # done, or another worker failed
+            break
         if job.deadline is not None and time.time() >= job.deadline:
             break
         study.optimize(trial_fn, n_trials=1)

@@ -466,3 +466,23 @@ def test_hypervolume_matches_a_grid_count(rows):
         covered |= np.all(grid >= p, axis=1)
     assert 0 <= hv <= 1.1 ** 3 + 1e-9
     assert math.isclose(hv, covered.mean() * 1.1 ** 3, abs_tol=0.1)
+
+
+def broken_objective(workload, hw, faults, protection) -> TrialResult:
+    """A bug (not an invalid design): some designs crash the evaluation."""
+    if hw.adc_bits >= 7:
+        raise RuntimeError("simulator bug")
+    return fake_objective(workload, hw, faults, protection)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_crashing_objective_stops_the_run_and_keeps_the_table(tmp_path, workers):
+    text = STUDY.replace('name = "nsga2"', 'name = "random"').replace("population_size = 4\n", "").replace(
+        "trials = 8", "trials = 40")
+    with pytest.raises(RuntimeError, match="simulator bug"):
+        run_tiny(tmp_path, text, objective=broken_objective, workers=workers)
+    folder = tmp_path / "results" / "tiny"
+    study = optuna.load_study(study_name="tiny", storage=open_storage(None, folder))
+    states = [t.state for t in study.get_trials()]
+    assert TrialState.FAIL in states and len(states) < 40  # the run stopped early
+    assert read_trials(folder)["trial_number"].tolist() == completed_numbers(folder, "tiny")
