@@ -400,7 +400,7 @@ def fake_workload(monkeypatch):
     """``workload_layouts`` without training a model: three MLP-shaped layers."""
     import dse.commands.cost as command
 
-    def layouts(name, hw):
+    def layouts(name, hw, protection=None):
         assert name == "mlp-test"
         return [plain_layout("fc1", 64, 64, hw), plain_layout("fc2", 64, 32, hw), plain_layout("fc3", 32, 10, hw)]
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from dse.cli_options import add_hardware_options, hardware_from_args
-from dse.config import HardwareConfig
+from dse.cli_options import add_hardware_options, add_protection_options, hardware_from_args, protection_from_args
+from dse.config import HardwareConfig, Protection
 from dse.cost import ADC_MODELS, cost, load_tech, tile_report
-from dse.layout import LayerLayout, plain_layout
+from dse.layout import LayerLayout
 
 
 def add_parser(subparsers) -> None:
@@ -23,8 +23,9 @@ def add_parser(subparsers) -> None:
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--preset", help="report the IMA and tile of this tech preset's reference architecture "
                                        "(e.g. isaac, default); hardware flags override that architecture")
-    what.add_argument("--workload", help="cost this workload's layers (e.g. mlp-digits), unprotected layout")
+    what.add_argument("--workload", help="cost this workload's layers (e.g. mlp-digits) as mapped with --protect")
     add_hardware_options(parser)
+    add_protection_options(parser)
     group = parser.add_argument_group("cost model")
     group.add_argument("--adc-model", dest="adc_model", default=None, choices=ADC_MODELS,
                        help="ADC energy/area model (default: the preset's)")
@@ -38,16 +39,13 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-def workload_layouts(name: str, hw: HardwareConfig) -> list[LayerLayout]:
-    """The layouts ``dse cost --workload`` costs: every crossbar layer of ``name``, unprotected.
-
-    The one place that turns a workload into layouts; protected layouts (pruning, copies, spares) can
-    replace it without touching the rest of the command.
-    """
+def workload_layouts(name: str, hw: HardwareConfig, protection: Protection | None = None) -> list[LayerLayout]:
+    """The layouts ``dse cost --workload`` costs: every crossbar layer of ``name`` as it is mapped with
+    ``protection`` (pruned rows and columns removed, copies and spare crossbars included)."""
+    from dse.mapping import map_network
     from dse.workloads import load_workload
 
-    return [plain_layout(layer.name, layer.in_features, layer.out_features, hw, layer.mvms_per_inference)
-            for layer in load_workload(name).crossbar_layers()]
+    return map_network(load_workload(name), hw, protection).layouts
 
 
 def _hardware(args, base: HardwareConfig | None = None) -> HardwareConfig:
@@ -101,7 +99,7 @@ def _run_preset(args) -> int:
 def _run_workload(args) -> int:
     hw = _hardware(args)
     tech = load_tech(hw.tech, node_nm=args.node_nm, adc_model=args.adc_model)  # checked before the workload loads
-    layouts = workload_layouts(args.workload, hw)
+    layouts = workload_layouts(args.workload, hw, protection_from_args(args))
     report = cost(layouts, hw, tech=tech, input_activity=args.input_activity)
     if args.plot:
         from dse.cost.plot import plot_breakdown
