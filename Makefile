@@ -11,11 +11,14 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[test]'
 	touch $@
 
+# The main job: the quickstart study, its Parquet tables and its Pareto plot under results/quickstart/.
 demo: $(BIN)/.installed
-	$(BIN)/dse bench kernels
+	$(BIN)/dse run studies/quickstart.toml
+	$(BIN)/dse pareto results/quickstart
 
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest -q
 
 bench: $(BIN)/.installed
 	$(BIN)/dse bench kernels
+	$(BIN)/dse bench eval

@@ -27,6 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:  # validation errors are for the user, not a traceback
         print(f"dse {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into head and the like
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":
