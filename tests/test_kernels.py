@@ -1,4 +1,5 @@
 """The crossbar contract (shared/spec/crossbar.md): exactness, fast == reference, fault extremes."""
+import json
 import math
 
 import numpy as np
@@ -236,3 +237,38 @@ def test_bad_input_names_the_argument(kwargs, fragment):
     with pytest.raises(ValueError) as err:
         crossbar_mvm(**args)
     assert fragment in str(err.value)
+
+
+def test_second_process_loads_compiled_kernels_from_cache():
+    import subprocess
+    import sys
+
+    code = ("import json; from dse.bench import first_call_cost; from dse.config import HardwareConfig; "
+            "print(json.dumps(first_call_cost(HardwareConfig())))")
+    runs = [json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                      check=True).stdout) for _ in range(2)]
+    assert runs[1]["compiled"] is False
+
+
+@pytest.mark.parametrize("per_column", [False, True])
+def test_weight_quantisation_round_trips_within_half_a_step(per_column):
+    from kernels import quantize_weights
+
+    w = np.random.default_rng(0).normal(size=(30, 7)) * np.arange(1, 8)
+    w_int, scale = quantize_weights(w, 8, per_column=per_column)
+    assert np.abs(w_int).max() <= 127 and np.abs(w_int).max(axis=0 if per_column else None).min() == 127
+    assert np.all(np.abs(w_int * scale - w) <= scale / 2 + 1e-12)
+
+
+@pytest.mark.parametrize("signed", [False, True])
+def test_activation_quantisation_clips_into_the_input_range(signed):
+    from kernels import activation_scale, quantize_activations
+
+    x = np.linspace(-2.0 if signed else 0.0, 2.0, 101)
+    scale = activation_scale(1.0, 8, signed)
+    x_int = quantize_activations(x, scale, 8, signed)
+    lo, hi = (-128, 127) if signed else (0, 255)
+    assert x_int.min() == lo if signed else x_int.min() == 0
+    assert x_int.max() == hi
+    inside = np.abs(x) <= 1.0
+    assert np.all(np.abs(x_int[inside] * scale - x[inside]) <= scale / 2 + 1e-12)
