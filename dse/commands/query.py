@@ -1,7 +1,6 @@
 """``dse query results/<study> "accuracy_mean > 0.95 and energy_pj < 2e5"``: matching designs."""
 from __future__ import annotations
 
-import os
 import sys
 
 import pandas as pd
@@ -62,10 +61,7 @@ def run(args) -> int:
         columns = default_columns(rows, read_metadata(args.results))
     rows = rows[columns].head(args.limit) if args.limit else rows[columns]
     if args.csv:
-        try:
-            rows.to_csv(sys.stdout, index=False)
-        except BrokenPipeError:  # the reader (e.g. `head`) stopped early: not an error
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        rows.to_csv(sys.stdout, index=False)
         return 0
     else:
         with pd.option_context("display.width", 200, "display.max_columns", 40, "display.max_rows", 500):
