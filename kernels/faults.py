@@ -24,10 +24,10 @@ def _check_rates(sa0_rate: float, sa1_rate: float) -> None:
 def sample_iid(shape, sa0_rate: float, sa1_rate: float, rng: np.random.Generator) -> np.ndarray:
     """Every cell independently SA0 with ``sa0_rate``, SA1 with ``sa1_rate``; uint8 map of ``shape``."""
     _check_rates(sa0_rate, sa1_rate)
-    u = rng.random(shape)
-    faults = np.zeros(shape, dtype=np.uint8)
-    faults[u < sa0_rate] = SA0
-    faults[(u >= sa0_rate) & (u < sa0_rate + sa1_rate)] = SA1
+    # float32 draws: twice as fast, and 2**-24 resolution is far below any rate of interest
+    u = rng.random(shape, dtype=np.float32)
+    faults = (u < np.float32(sa0_rate + sa1_rate)).astype(np.uint8) * np.uint8(SA1)
+    faults[u < np.float32(sa0_rate)] = SA0
     return faults
 
 
