@@ -15,6 +15,7 @@ the storage (the source of truth). A study file's schema is documented in ``docs
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import fcntl
 import importlib.util
@@ -87,6 +88,11 @@ class Choice:
     def suggest(self, trial) -> Any:
         return trial.suggest_categorical(self.name, self.values)
 
+    def distribution(self):
+        from optuna.distributions import CategoricalDistribution
+
+        return CategoricalDistribution(self.values)
+
     def grid(self) -> list[Any]:
         return list(self.values)
 
@@ -110,10 +116,17 @@ class Range:
             return trial.suggest_int(self.name, self.low, self.high, step=self.step or 1, log=self.log)
         return trial.suggest_float(self.name, self.low, self.high, step=self.step, log=self.log)
 
+    def distribution(self):
+        from optuna.distributions import FloatDistribution, IntDistribution
+
+        if self.integer:
+            return IntDistribution(self.low, self.high, log=self.log, step=self.step or 1)
+        return FloatDistribution(self.low, self.high, log=self.log, step=self.step)
+
     def grid(self) -> list[int | float]:
         if self.integer:
             return list(range(self.low, self.high + 1, self.step or 1))
-        count = int(round((self.high - self.low) / self.step)) + 1
+        count = math.floor((self.high - self.low) / self.step + 1e-9) + 1  # as Optuna: never above high
         return [round(self.low + i * self.step, 12) for i in range(count)]
 
     def candidates(self) -> tuple[Any, ...]:
@@ -615,25 +628,16 @@ def run_study(
     return RunSummary(spec.name, out, describe_storage(storage, out), workers, summaries)
 
 
-class _run_lock:
+@contextlib.contextmanager
+def _run_lock(out: Path):
     """One ``dse run`` at a time per results folder (use --workers for parallel trials)."""
-
-    def __init__(self, out: Path) -> None:
-        self.path = out / "_run.lock"
-
-    def __enter__(self):
-        self.handle = open(self.path, "w")
+    with open(out / "_run.lock", "w") as handle:
         try:
-            fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released when the file closes
         except BlockingIOError:
-            self.handle.close()
-            raise ValueError(f"another `dse run` is using {self.path.parent}; wait for it, or add "
-                             "processes with --workers instead") from None
-        return self
-
-    def __exit__(self, *exc) -> None:
-        fcntl.flock(self.handle, fcntl.LOCK_UN)
-        self.handle.close()
+            raise ValueError(f"another `dse run` is using {out}; wait for it, or add processes with "
+                             "--workers instead") from None
+        yield
 
 
 def _open_study(spec: StudySpec, scenario: Scenario, storage, *, embedded: bool):
@@ -659,25 +663,14 @@ def _open_study(spec: StudySpec, scenario: Scenario, storage, *, embedded: bool)
         previous = finished[-1].distributions
         for param in spec.search:
             old = previous.get(param.name)
-            new = _distribution(param)
             try:
                 if old is not None:
-                    check_distribution_compatibility(old, new)
+                    check_distribution_compatibility(old, param.distribution())
             except ValueError:
                 raise ValueError(f"{spec.source}: search.{param.name}: changed since study "
                                  f"{study.study_name!r} started ({old} before); rename the study to "
                                  "start afresh") from None
     return study
-
-
-def _distribution(param: Param):
-    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
-
-    if isinstance(param, Choice):
-        return CategoricalDistribution(param.values)
-    if param.integer:
-        return IntDistribution(param.low, param.high, log=param.log, step=param.step or 1)
-    return FloatDistribution(param.low, param.high, log=param.log, step=param.step)
 
 
 def _trial_counts(study) -> tuple[int, int]:

@@ -21,7 +21,8 @@ from dse import cli
 from dse.objective import TrialResult
 from dse.results import (LAYERS_FILE, TRIALS_COLUMNS, TRIALS_FILE, hypervolume, pareto_mask, read_layers,
                          read_metadata, read_trials)
-from dse.study import StudyFileError, bench_study, load_study, open_storage, parse_study, run_study
+from dse.study import (Range, StudyFileError, _run_lock, bench_study, load_study, open_storage, parse_study,
+                       run_study)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -134,6 +135,7 @@ def test_search_space_kinds():
     assert kinds["adc_bits"].integer and not kinds["row_prune"].integer
     assert kinds["cols_per_adc"].log
     assert kinds["row_prune"].grid() == [0.0, 0.1, 0.2, 0.3, 0.4, 0.5]
+    assert Range("x", 0.0, 0.55, 0.2).grid() == [0.0, 0.2, 0.4]  # never above high
     assert kinds["mapping"].values == ("differential", "offset")
 
 
@@ -266,6 +268,17 @@ def test_resume_after_a_killed_run(tmp_path):
     assert states.count(TrialState.FAIL) == 1 and states.count(TrialState.COMPLETE) == 6
     assert summary.scenarios[0].completed == 6
     assert read_trials(folder)["trial_number"].tolist() == completed_numbers(folder, "tiny")
+
+
+def test_one_run_per_results_folder(tmp_path):
+    folder = tmp_path / "results" / "tiny"
+    folder.mkdir(parents=True)
+    with _run_lock(folder):
+        with pytest.raises(ValueError, match="another `dse run`"):
+            run_tiny(tmp_path)
+    assert not (folder / TRIALS_FILE).exists()
+    run_tiny(tmp_path)  # the lock is free again
+    assert len(read_trials(folder)) == 8
 
 
 def test_changed_search_space_is_refused_on_resume(tmp_path):
