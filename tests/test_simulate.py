@@ -156,3 +156,22 @@ def test_sweep_writes_one_row_per_chip_and_rate_and_a_plot(tmp_path, capsys):
     assert (out / "sweep.png").stat().st_size > 10_000
     summary = json.loads(capsys.readouterr().out)["summary"][0]
     assert 0 < summary["rate_at_5pt_drop"] < 0.2
+
+
+def test_bring_your_own_model_file_runs_through_eval(tmp_path, capsys):
+    from dse.workloads import save_model_file
+
+    workload = tiny_workload()
+    model, data = tmp_path / "model.npz", tmp_path / "data.npz"
+    save_model_file(workload, model)
+    x = np.concatenate([workload.x_test, workload.x_calib, workload.x_train])
+    y = np.concatenate([workload.y_test, workload.y_calib, workload.y_train])
+    np.savez(data, x=x, y=y)
+    assert main(["eval", "--workload", str(model), "--data", str(data), "--chips", "2", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["workload"] == "model" and out["crossbars"] == 2 * 3 + 1  # fc1 150x40: 2 row tiles x ceil(320/128); fc2 40x5: 1
+    assert main(["eval", "--workload", str(model)]) == 2
+    assert "pass data, an .npz holding arrays x and y" in capsys.readouterr().err
+    np.savez(data, x=x)
+    assert main(["eval", "--workload", str(model), "--data", str(data)]) == 2
+    assert "lacks array(s) y" in capsys.readouterr().err

@@ -16,7 +16,8 @@ from dse.simulate import evaluate
 
 def add_parser(sub) -> None:
     parser = sub.add_parser("eval", help="simulate a workload on faulty crossbars over many chips")
-    parser.add_argument("--workload", required=True, help="built-in workload, e.g. mlp-digits or cnn-digits")
+    parser.add_argument("--workload", required=True, help="built-in workload (mlp-digits, cnn-digits) or a model file (.npz/.safetensors)")
+    parser.add_argument("--data", default=None, help="with a model file: .npz holding x and y")
     parser.add_argument("--workers", type=int, default=1, help="processes simulating chips in parallel")
     parser.add_argument("--max-test", type=int, default=None, help="use only the first N test samples")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -27,14 +28,14 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from dse.workloads import load_workload
+    from dse.workloads import open_workload
 
     hw = hardware_from_args(args)
     faults = faults_from_args(args)
     protection = protection_from_args(args)
     if args.workers < 1:
         raise ValueError(f"workers must be >= 1, got {args.workers}")
-    workload = load_workload(args.workload)
+    workload = open_workload(args.workload, args.data)
     result = evaluate(workload, hw, faults, protection, workers=args.workers, max_test=args.max_test,
                       progress=not args.json)
     if args.json:

@@ -17,7 +17,8 @@ def _rates(text: str) -> list[float]:
 
 def add_parser(sub) -> None:
     parser = sub.add_parser("sweep", help="accuracy against fault rate (Parquet table and PNG)")
-    parser.add_argument("--workload", required=True, help="built-in workload, e.g. mlp-digits")
+    parser.add_argument("--workload", required=True, help="built-in workload (mlp-digits, cnn-digits) or a model file (.npz/.safetensors)")
+    parser.add_argument("--data", default=None, help="with a model file: .npz holding x and y")
     parser.add_argument("--total-rate", default="0,0.01,0.02,0.05,0.1,0.2",
                         help="comma-separated total stuck-at rates (SA0 + SA1)")
     parser.add_argument("--sa1-share", type=float, default=CHEN_SA1_SHARE,
@@ -35,14 +36,14 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from dse.workloads import load_workload
+    from dse.workloads import open_workload
 
     hw = hardware_from_args(args)
     rates = sorted(_rates(args.total_rate))
     names = [name.strip() for name in args.protect.split(",") if name.strip()]
     protections = {name: protection_preset(name) for name in names}  # unknown names fail here, early
     out = Path(args.out or f"results/sweep-{args.workload}")
-    workload = load_workload(args.workload)
+    workload = open_workload(args.workload, args.data)
     table = run_sweep(workload, hw, rates, protections, n_chips=args.n_chips, seed=args.seed,
                       fault_model=args.fault_model, sa1_share=args.sa1_share, workers=args.workers,
                       progress=not args.json)

@@ -10,8 +10,8 @@
 
 The layers (``layers.py``) and the training loop (``training.py``) are small enough to read whole.
 """
-from dse.workloads.builtin import list_workloads, load_workload
+from dse.workloads.builtin import list_workloads, load_workload, open_workload
 from dse.workloads.model_file import load_model_file, save_model_file
 from dse.workloads.workload import Workload
 
-__all__ = ["load_workload", "list_workloads", "load_model_file", "save_model_file", "Workload"]
+__all__ = ["load_workload", "open_workload", "list_workloads", "load_model_file", "save_model_file", "Workload"]

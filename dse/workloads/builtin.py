@@ -163,3 +163,37 @@ def _mlp_digits(cache_dir: Path) -> Workload:
 @register("cnn-digits")
 def _cnn_digits(cache_dir: Path) -> Workload:
     return trained_workload("cnn-digits", cnn_digits_layers, data.digits(image=True), DIGITS_RECIPE, cache_dir)
+
+
+MODEL_SUFFIXES = (".npz", ".safetensors")
+
+
+def open_workload(spec: str, data: str | os.PathLike | None = None) -> Workload:
+    """A built-in workload by name, or your own model file with your data, without new code.
+
+    spec  a built-in name (``list_workloads()``) or the path of a model file (``.npz`` or
+          ``.safetensors``, format in ``dse.workloads.model_file``)
+    data  with a model file: an ``.npz`` holding ``x`` (N, *input_shape) and ``y`` (N,) class indices
+    """
+    if spec in _REGISTRY:
+        if data is not None:
+            raise ValueError(f"data is only for model files; workload {spec!r} is a built-in with its own data")
+        return load_workload(spec)
+    if not str(spec).endswith(MODEL_SUFFIXES):
+        raise ValueError(f"workload must be one of {', '.join(list_workloads())} or a model file "
+                         f"({' or '.join(MODEL_SUFFIXES)}); got {spec!r}")
+    if not Path(spec).is_file():
+        raise ValueError(f"workload model file {spec!r} does not exist")
+    if data is None:
+        raise ValueError(f"workload {spec!r} is a model file: pass data, an .npz holding arrays x and y")
+    from dse.workloads.model_file import load_model_file
+
+    try:
+        with np.load(data, allow_pickle=False) as arrays:
+            missing = [key for key in ("x", "y") if key not in arrays.files]
+            if missing:
+                raise ValueError(f"data {str(data)!r} lacks array(s) {', '.join(missing)}; it must hold x and y")
+            x, y = arrays["x"], arrays["y"]
+    except (OSError, EOFError) as exc:
+        raise ValueError(f"data {str(data)!r} is not a readable .npz file: {exc}") from None
+    return load_model_file(spec, x, y)
