@@ -79,14 +79,17 @@ def plain_bitlines(levels: np.ndarray, cell_bits: int, mapping: str) -> tuple[np
     return bitline_levels, groups
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def _pack_rows(values, rows, n_bits):  # pragma: no cover - compiled
-    """Bit planes of ``values`` (R, M) packed along R per tile: (tiles, n_bits, words, M) uint64."""
+    """Bit planes of ``values`` (R, M) packed along R per tile: (tiles, n_bits, words, M) uint64.
+
+    Serial on purpose: once per chip and layer, small next to the MVMs, and a parallel region's start-up
+    would cost more than the work."""
     n_rows, m = values.shape
     tiles = (n_rows + rows - 1) // rows
     words = (rows + WORD - 1) // WORD
     packed = np.zeros((tiles, n_bits, words, m), dtype=np.uint64)
-    for tw in prange(tiles * words):
+    for tw in range(tiles * words):
         t, w = tw // words, tw % words
         first = t * rows + w * WORD
         last = min(n_rows, t * rows + min(rows, (w + 1) * WORD))
