@@ -91,9 +91,12 @@ def plot_pareto(frame: pd.DataFrame, objectives: list[tuple[str, str]], out: str
     for colour, scenario in zip(itertools.cycle(COLOURS), scenarios):
         part = frame if scenario is None else frame[frame["scenario"] == scenario]
         feasible = part[part["feasible"]] if "feasible" in part else part
-        on_front = np.zeros(len(part), bool)
-        if len(feasible):
-            on_front[part.index.get_indexer(feasible.index)] = pareto_mask(feasible[metrics].to_numpy(float), dirs)
+        if "is_pareto" in part:  # a trials table: its own marks (repeated designs counted once)
+            on_front = part["is_pareto"].to_numpy(bool)
+        else:
+            on_front = np.zeros(len(part), bool)
+            if len(feasible):
+                on_front[part.index.get_indexer(feasible.index)] = pareto_mask(feasible[metrics].to_numpy(float), dirs)
         hv = hypervolume(feasible[metrics].to_numpy(float), dirs)
         name = "" if len(scenarios) == 1 else f"{scenario}: "
         notes.append(f"{name}{len(part)} designs, {int(on_front.sum())} non-dominated, "
