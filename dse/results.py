@@ -119,6 +119,7 @@ def _trial_row(spec, scenario: str, trial) -> dict[str, Any]:
     attrs = dict(trial.user_attrs)
     attrs.pop("layers", None)  # the per-layer table's rows
     design = attrs.pop("design", {})
+    breakdown = attrs.pop("breakdown", {})
     row = {
         "study": spec.name,
         "scenario": scenario,
@@ -127,7 +128,8 @@ def _trial_row(spec, scenario: str, trial) -> dict[str, Any]:
         "workload": spec.workload,
         **design,
         **trial.params,  # the searched values exactly as Optuna stored them (same as in design)
-        **attrs,          # every metric, wall_time_s, package_version
+        **attrs,          # the headline metrics, wall_time_s, package_version, reused_from
+        **breakdown,      # the rest of the metrics (cost per component)
         **{f"constraint_{k}": v for k, v in trial.constraints.items()},  # <= 0 when met
         "sampler": spec.sampler.name,
         "sampler_seed": spec.sampler.seed,

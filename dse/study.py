@@ -36,7 +36,7 @@ import numpy as np
 
 from dse import __version__
 from dse.config import FaultScenario, HardwareConfig, Protection
-from dse.objective import METRICS, TrialResult, evaluate_design, split_params
+from dse.objective import HEADLINE_METRICS, METRICS, TrialResult, evaluate_design, split_params
 
 # --------------------------------------------------------------------------------------------------
 # The study file
@@ -787,8 +787,12 @@ class TrialFunction:
         missing = [m for m in needed if m not in metrics]
         if missing:
             raise KeyError(f"the objective did not report {missing}; it reported {sorted(metrics)}")
+        # One user attribute per headline number, so optuna-dashboard lists them; the rest (the cost
+        # breakdown per component) in one, as every attribute is a synced write to the journal.
         for name, value in metrics.items():
-            trial.set_user_attr(name, value)
+            if name in HEADLINE_METRICS:
+                trial.set_user_attr(name, value)
+        trial.set_user_attr("breakdown", {k: v for k, v in metrics.items() if k not in HEADLINE_METRICS})
         for constraint in self.spec.constraints:  # <= 0 when met; NSGA-II, TPE and GP use them
             trial.set_constraint(constraint.metric, constraint.violation(metrics[constraint.metric]))
         trial.set_user_attr("design", _plain({**dataclasses.asdict(hw), **dataclasses.asdict(protection),

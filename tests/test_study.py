@@ -383,9 +383,10 @@ def test_bench_study_reports_trials_per_minute(tmp_path):
 
 # ------------------------------------------------------------------------------------------ commands
 
-@pytest.fixture
-def finished(tmp_path) -> Path:
-    return run_tiny(tmp_path, STUDY.replace("trials = 8", "trials = 16")).results_dir
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> Path:
+    """A finished study the command tests only read."""
+    return run_tiny(tmp_path_factory.mktemp("finished"), STUDY.replace("trials = 8", "trials = 16")).results_dir
 
 
 def test_query_filters_sorts_and_writes_csv(finished, capsys, tmp_path):
