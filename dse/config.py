@@ -176,6 +176,11 @@ class Protection:
                    quantising the least significant slice(s) away (0 = off)
     spare_cols     baseline: MSB slices copied into extra (spare) crossbars (0 = off); costs crossbars
     remap          baseline: permute logical rows so important weights avoid known stuck cells
+    compensate     program each chip's healthy cells from its tested fault map so that every weight's
+                   value survives its stuck cells where the cell ranges allow (a stuck-ON cell is
+                   cancelled in the other array of the differential pair, lower slices fill in); no
+                   space, no conversions; needs a linear vote (mean or test-aware) when groups hold 3
+                   copies. See dse/tolerance/chip.py.
     """
 
     row_prune: float = 0.0
@@ -187,6 +192,7 @@ class Protection:
     msb_embed: int = 0
     spare_cols: int = 0
     remap: bool = False
+    compensate: bool = False
 
     def __post_init__(self) -> None:
         _check_float(self, "row_prune", 0.0, 0.9)
@@ -197,8 +203,9 @@ class Protection:
         _check_choice(self, "vote", VOTES)
         _check_int(self, "msb_embed", 0, 8)
         _check_int(self, "spare_cols", 0, 16)
-        if not isinstance(self.remap, bool):
-            raise ValueError(f"remap must be true or false, got {self.remap!r}")
+        for name in ("remap", "compensate"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
 
     @property
     def is_none(self) -> bool:

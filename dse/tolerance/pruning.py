@@ -1,0 +1,445 @@
+"""Structured pruning that frees whole crossbar rows (word lines) and columns (bit-line groups).
+
+Every crossbar-mapped layer computes ``y = x @ W + b`` with ``W`` (in, out) in matrix orientation
+(``layer.matrix()``): a *row* is one word line (an input feature, or one kernel tap of one input
+channel for a convolution), a *column* is one output feature whose ``S * A`` bit lines hold it.
+
+What is pruned, and why it stays consistent across layers
+---------------------------------------------------------
+- A pruned **column** j of layer L is removed together with its bias: the output is exactly 0, so after
+  ReLU / pooling / flatten every row of layer L+1 fed only by that output reads 0 and is *dead*; those
+  rows are removed from layer L+1 too. Which rows a column feeds is found by probing the layers in
+  between (:func:`feeder_matrix`), so convolutions (9 taps per channel) and flatten (4 positions per
+  channel in ``cnn-digits``) need no special cases.
+- A pruned **row** i of layer L is a word line that is not driven. Rows of the first layer are input
+  features (pixels, or kernel taps of the input image).
+- The last layer's columns are the classes: never pruned.
+- Targets are fractions of each layer's rows and columns: ``row_prune`` counts every row that is not
+  mapped, dead rows included; extra rows are pruned only when the dead ones fall short of the target.
+  A scalar applies to every layer, a ``{layer name: fraction}`` mapping sets layers one by one.
+
+Methods
+-------
+``magnitude``  (group-norm baseline) keep the columns, then the rows, of largest L2 norm in ``W``.
+``gates``      differentiable L0 gates (hard-concrete, Louizos, Welling & Kingma, ICLR 2018): one gate
+               ``z`` per row and per column of every layer multiplies ``W`` as ``z_row[i] * W[i, j] *
+               z_col[j]`` (and the bias as ``b[j] * z_col[j]``); gates and weights train together on the
+               task loss plus a penalty on the expected fraction of open gates above the target,
+               ``mu * max(0, E[open] - keep)**2`` per layer and kind (the expected L0 norm of the hard-
+               concrete distribution is differentiable). Then the ``keep`` gates of largest ``log_alpha``
+               stay open (exact targets, deterministic), and the network is fine-tuned with the masks fixed.
+Both methods fine-tune the kept weights for the same number of epochs, so they differ only in what they
+choose to remove.
+
+Determinism and cache
+---------------------
+The only randomness (mini-batch order, hard-concrete noise) comes from ``default_rng(recipe.seed)``; BLAS
+runs single-threaded as in the workloads' training. Results are cached in the workloads' cache directory
+as model files ``<workload>-pruned-<key>.npz`` written atomically; the key is a SHA-256 over everything
+that decides the result: the dense weights, the training data, the targets, the method, the recipe and
+the source of this module, the layers and the training loop.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from dse.workloads import layers as layers_module, training as training_module
+from dse.workloads.builtin import default_cache_dir
+from dse.workloads.layers import Layer, WeightLayer, backward_all, forward_all, softmax_cross_entropy
+from dse.workloads.model_file import build_layers, read_arrays, write_layers
+from dse.workloads.training import Adam
+from dse.workloads.workload import Workload
+
+FORMAT_VERSION = 1
+METHODS = ("magnitude", "gates")
+
+# Hard-concrete constants (Louizos et al. 2018): temperature and the stretch interval (gamma, zeta).
+BETA, GAMMA, ZETA = 2.0 / 3.0, -0.1, 1.1
+
+
+@dataclass(frozen=True)
+class PruneRecipe:
+    """Hyper-parameters of pruning (all enter the cache key).
+
+    gate_epochs      epochs training gates and weights together (``gates`` method only)
+    finetune_epochs  epochs fine-tuning the kept weights with the masks fixed (both methods)
+    batch_size       samples per Adam step
+    learning_rate    Adam step size for the weights
+    gate_lr          Adam step size for the gates' ``log_alpha``
+    gate_init        initial ``log_alpha`` (2.0: a gate starts open with probability ~0.97)
+    penalty          ``mu``, weight of the L0 penalty
+    seed             seeds mini-batch order and hard-concrete noise
+    """
+
+    gate_epochs: int = 10
+    finetune_epochs: int = 10
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    gate_lr: float = 0.05
+    gate_init: float = 2.0
+    penalty: float = 10.0
+    seed: int = 0
+
+
+@dataclass(frozen=True, eq=False)
+class PrunedNetwork:
+    """A pruned, fine-tuned workload and which rows and columns of each weight layer remain.
+
+    workload   the workload with fine-tuned weights; pruned rows and columns (and the biases of pruned
+               columns) are exactly 0, and ``workload.float_accuracy`` is the pruned model's test accuracy
+    keep_rows  layer index -> sorted int64 indices of the kept rows of ``layer.matrix()``
+    keep_cols  layer index -> sorted int64 indices of the kept columns
+    """
+
+    workload: Workload
+    keep_rows: dict[int, np.ndarray]
+    keep_cols: dict[int, np.ndarray]
+
+    def sparsity(self) -> dict[str, tuple[float, float]]:
+        """Layer name -> (fraction of rows removed, fraction of columns removed)."""
+        result = {}
+        for index, layer in enumerate(self.workload.layers):
+            if index in self.keep_rows:
+                n_in, n_out = layer.matrix().shape
+                result[layer.name] = (1 - len(self.keep_rows[index]) / n_in, 1 - len(self.keep_cols[index]) / n_out)
+        return result
+
+
+# --- structure ------------------------------------------------------------------------------------
+
+def weight_layer_indices(workload: Workload) -> list[int]:
+    return [i for i, layer in enumerate(workload.layers) if isinstance(layer, WeightLayer)]
+
+
+def _matrix_index(layer: WeightLayer) -> np.ndarray:
+    """(in, out) int64: flat index into ``layer.params['weight']`` of every matrix entry.
+
+    Works for any layer whose ``matrix()`` rearranges its weight (Linear: identity, Conv2d: reshape + T).
+    """
+    probe = copy.copy(layer)
+    probe.params = {**layer.params, "weight": np.arange(layer.weight.size, dtype=np.float64).reshape(layer.weight.shape)}
+    return probe.matrix().astype(np.int64)
+
+
+def feeder_matrix(workload: Workload, index: int, next_index: int) -> np.ndarray:
+    """(out_L, in_{L+1}) bool: whether output feature c of weight layer ``index`` reaches row r of the
+    next weight layer ``next_index``.
+
+    Probes the layers in between (ReLU, pooling, flatten, ...) with one positive unit input per output
+    channel, then reads the next layer's im2col rows: a row is fed by c when it is ever non-zero.
+    """
+    shape = workload.input_shape
+    for layer in workload.layers[: index + 1]:
+        shape = layer.output_shape(shape)
+    n_channels = shape[0]
+    probe = np.zeros((n_channels, *shape))
+    probe[np.arange(n_channels), np.arange(n_channels)] = 1.0  # channel c all ones in sample c
+    x = probe
+    for layer in workload.layers[index + 1 : next_index]:
+        x = layer.forward(x)
+    cols = workload.layers[next_index].im2col(x)  # (n_channels * mvms, in)
+    return (cols.reshape(n_channels, -1, cols.shape[-1]) != 0).any(axis=1)
+
+
+def _fractions(value: float | Mapping[str, float], names: list[str], what: str) -> dict[str, float]:
+    if isinstance(value, Mapping):
+        unknown = sorted(set(value) - set(names))
+        if unknown:
+            raise ValueError(f"{what} names unknown layer(s) {', '.join(unknown)}; layers: {', '.join(names)}")
+        values = {name: float(value.get(name, 0.0)) for name in names}
+    else:
+        values = {name: float(value) for name in names}
+    for name, v in values.items():
+        if not 0.0 <= v <= 0.9:
+            raise ValueError(f"{what} must be in [0, 0.9], got {v} for layer {name!r}")
+    return values
+
+
+def _kept(n: int, fraction: float) -> int:
+    """How many of ``n`` rows or columns stay at prune ``fraction`` (at least one)."""
+    return max(1, n - int(round(fraction * n)))
+
+
+# --- selection ------------------------------------------------------------------------------------
+
+def _select(scores_rows: dict[int, np.ndarray], scores_cols: dict[int, np.ndarray], order: list[int],
+            feeders: dict[int, np.ndarray], row_frac: dict[int, float], col_frac: dict[int, float]):
+    """Keep sets from per-row and per-column scores (higher = keep), front to back through the network."""
+    keep_rows, keep_cols = {}, {}
+    last = order[-1]
+    for pos, index in enumerate(order):
+        n_in, n_out = len(scores_rows[index]), len(scores_cols[index])
+        if pos == 0:
+            alive = np.arange(n_in)
+        else:
+            alive = np.flatnonzero(feeders[index][keep_cols[order[pos - 1]]].any(axis=0))
+        k_rows = _kept(n_in, row_frac[index])
+        if len(alive) > k_rows:  # dead rows fall short of the target: prune the weakest live rows too
+            best = np.argsort(-scores_rows[index][alive], kind="stable")[:k_rows]
+            alive = alive[best]
+        keep_rows[index] = np.sort(alive).astype(np.int64)
+        if index == last:
+            keep_cols[index] = np.arange(n_out, dtype=np.int64)  # classes are never pruned
+        else:
+            k_cols = _kept(n_out, col_frac[index])
+            keep_cols[index] = np.sort(np.argsort(-scores_cols[index], kind="stable")[:k_cols]).astype(np.int64)
+    return keep_rows, keep_cols
+
+
+# --- training with masks -------------------------------------------------------------------------
+
+class _Params(Layer):
+    """Holder of trainable arrays for :class:`Adam` (which reads ``params`` and ``grads``)."""
+
+    def __init__(self, params: dict[str, np.ndarray]) -> None:
+        super().__init__("params")
+        self.params = params
+        self.grads = {k: np.zeros_like(v) for k, v in params.items()}
+
+
+class _MaskedNet:
+    """The network's weight layers with raw (unmasked) weights and per-row / per-column multipliers.
+
+    Before each forward pass the layers' effective weights are set to ``z_row[:, None] * W * z_col``
+    (matrix orientation) and biases to ``b * z_col``; after the backward pass the gradients of the raw
+    weights and of the multipliers follow by the chain rule.
+    """
+
+    def __init__(self, layers: list[Layer], order: list[int]) -> None:
+        self.layers = layers
+        self.order = order
+        self.index = {i: _matrix_index(layers[i]) for i in order}
+        self.raw = _Params({f"{i}.{k}": layers[i].params[k].copy() for i in order for k in ("weight", "bias")})
+
+    def apply(self, z_rows: dict[int, np.ndarray], z_cols: dict[int, np.ndarray]) -> None:
+        for i in self.order:
+            layer, idx = self.layers[i], self.index[i]
+            w = self.raw.params[f"{i}.weight"]
+            effective = np.empty_like(w)
+            effective.flat[idx] = w.flat[idx] * (z_rows[i][:, None] * z_cols[i][None, :])
+            layer.params["weight"] = effective
+            layer.params["bias"] = self.raw.params[f"{i}.bias"] * z_cols[i]
+
+    def backward(self, z_rows, z_cols, want_gates: bool):
+        """Raw-weight gradients into ``self.raw.grads``; returns (d z_rows, d z_cols) when asked."""
+        g_rows, g_cols = {}, {}
+        for i in self.order:
+            layer, idx = self.layers[i], self.index[i]
+            w_raw = self.raw.params[f"{i}.weight"].flat[idx]          # (in, out)
+            b_raw = self.raw.params[f"{i}.bias"]
+            g_eff = layer.grads["weight"].flat[idx]                     # d loss / d effective W
+            gb_eff = layer.grads["bias"]
+            mask = z_rows[i][:, None] * z_cols[i][None, :]
+            grad_w = np.empty_like(self.raw.params[f"{i}.weight"])
+            grad_w.flat[idx] = g_eff * mask
+            self.raw.grads[f"{i}.weight"] = grad_w
+            self.raw.grads[f"{i}.bias"] = gb_eff * z_cols[i]
+            if want_gates:
+                prod = g_eff * w_raw
+                g_rows[i] = prod @ z_cols[i]
+                g_cols[i] = z_rows[i] @ prod + gb_eff * b_raw
+        return g_rows, g_cols
+
+
+def _hard_concrete(log_alpha: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A sample ``z`` in [0, 1] of the hard-concrete gates and ``dz / d log_alpha``."""
+    u = rng.uniform(1e-6, 1.0 - 1e-6, size=log_alpha.shape)
+    s = 1.0 / (1.0 + np.exp(-(np.log(u) - np.log1p(-u) + log_alpha) / BETA))
+    stretched = s * (ZETA - GAMMA) + GAMMA
+    z = np.clip(stretched, 0.0, 1.0)
+    dz = np.where((stretched > 0) & (stretched < 1), (ZETA - GAMMA) * s * (1 - s) / BETA, 0.0)
+    return z, dz
+
+
+def _p_open(log_alpha: np.ndarray) -> np.ndarray:
+    """Probability that a hard-concrete gate is non-zero (its expected L0 norm)."""
+    return 1.0 / (1.0 + np.exp(-(log_alpha - BETA * np.log(-GAMMA / ZETA))))
+
+
+def _batches(n: int, batch_size: int, rng: np.random.Generator):
+    order = rng.permutation(n)
+    for start in range(0, n, batch_size):
+        yield order[start : start + batch_size]
+
+
+def _train_gates(layers, order, feeders, x, y, row_keep, col_keep, recipe, rng):
+    """Jointly train weights and hard-concrete gates; returns the gates' log_alpha (rows, cols)."""
+    net = _MaskedNet(layers, order)
+    last = order[-1]
+    shapes = {i: layers[i].matrix().shape for i in order}
+    gates = _Params({
+        **{f"r{i}": np.full(shapes[i][0], recipe.gate_init) for i in order},
+        **{f"c{i}": np.full(shapes[i][1], recipe.gate_init) for i in order if i != last},
+    })
+    weights_opt = Adam([net.raw], recipe.learning_rate)
+    gates_opt = Adam([gates], recipe.gate_lr)
+    ones = {i: np.ones(shapes[i][1]) for i in order}
+    mu = recipe.penalty
+    for _ in range(recipe.gate_epochs):
+        for batch in _batches(len(x), recipe.batch_size, rng):
+            z_rows, dz_rows, z_cols, dz_cols = {}, {}, {}, {}
+            for i in order:
+                z_rows[i], dz_rows[i] = _hard_concrete(gates.params[f"r{i}"], rng)
+                if i != last:
+                    z_cols[i], dz_cols[i] = _hard_concrete(gates.params[f"c{i}"], rng)
+                else:
+                    z_cols[i], dz_cols[i] = ones[i], None
+            net.apply(z_rows, z_cols)
+            _, grad = softmax_cross_entropy(forward_all(layers, x[batch], train=True), y[batch])
+            backward_all(layers, grad)
+            g_rows, g_cols = net.backward(z_rows, z_cols, want_gates=True)
+            for pos, i in enumerate(order):
+                # Task-loss gradient through the sampled gates ...
+                gates.grads[f"r{i}"] = g_rows[i] * dz_rows[i]
+                # ... plus the L0 penalty on the expected fraction of live rows above the target. A row
+                # also dies when every column feeding it is pruned: its live probability is its own
+                # gate's times its feeders' (the feeders are held constant in this term).
+                p_r = _p_open(gates.params[f"r{i}"])
+                upstream = (feeders[i] * _p_open(gates.params[f"c{order[pos - 1]}"])[:, None]).max(axis=0) \
+                    if pos > 0 else np.ones_like(p_r)
+                excess = max(0.0, float(np.mean(p_r * upstream)) - row_keep[i])
+                gates.grads[f"r{i}"] += 2 * mu * excess * upstream * p_r * (1 - p_r) / len(p_r)
+                if i != last:
+                    p_c = _p_open(gates.params[f"c{i}"])
+                    excess = max(0.0, float(np.mean(p_c)) - col_keep[i])
+                    gates.grads[f"c{i}"] = g_cols[i] * dz_cols[i] + 2 * mu * excess * p_c * (1 - p_c) / len(p_c)
+            weights_opt.step()
+            gates_opt.step()
+    # Gate training leaves the weights adapted to the gates: carry them into fine-tuning.
+    for i in order:
+        layers[i].params["weight"] = net.raw.params[f"{i}.weight"].copy()
+        layers[i].params["bias"] = net.raw.params[f"{i}.bias"].copy()
+    return ({i: gates.params[f"r{i}"].copy() for i in order},
+            {i: gates.params[f"c{i}"].copy() for i in order if i != last})
+
+
+def _finetune(layers, order, keep_rows, keep_cols, x, y, recipe, rng) -> None:
+    """Train the kept weights with the masks fixed; leaves exact zeros in pruned rows and columns."""
+    net = _MaskedNet(layers, order)
+    z_rows, z_cols = {}, {}
+    for i in order:
+        n_in, n_out = layers[i].matrix().shape
+        z_rows[i] = np.zeros(n_in)
+        z_rows[i][keep_rows[i]] = 1.0
+        z_cols[i] = np.zeros(n_out)
+        z_cols[i][keep_cols[i]] = 1.0
+    optimiser = Adam([net.raw], recipe.learning_rate)
+    for _ in range(recipe.finetune_epochs):
+        for batch in _batches(len(x), recipe.batch_size, rng):
+            net.apply(z_rows, z_cols)
+            _, grad = softmax_cross_entropy(forward_all(layers, x[batch], train=True), y[batch])
+            backward_all(layers, grad)
+            net.backward(z_rows, z_cols, want_gates=False)
+            optimiser.step()
+    net.apply(z_rows, z_cols)  # the final weights are the masked ones
+
+
+def _prune_layers(workload, order, row_frac, col_frac, method, recipe):
+    layers = copy.deepcopy(list(workload.layers))
+    feeders = {order[p]: feeder_matrix(workload, order[p - 1], order[p]) for p in range(1, len(order))}
+    rng = np.random.default_rng(recipe.seed)
+    x, y = workload.x_train, workload.y_train
+    if method == "magnitude":
+        mats = {i: layers[i].matrix() for i in order}
+        scores_rows = {i: np.linalg.norm(mats[i], axis=1) for i in order}
+        scores_cols = {i: np.linalg.norm(mats[i], axis=0) for i in order}
+    else:
+        row_keep = {i: 1.0 - row_frac[i] for i in order}
+        col_keep = {i: 1.0 - col_frac[i] for i in order}
+        scores_rows, scores_cols = _train_gates(layers, order, feeders, x, y, row_keep, col_keep, recipe, rng)
+        scores_cols[order[-1]] = np.zeros(layers[order[-1]].matrix().shape[1])
+    keep_rows, keep_cols = _select(scores_rows, scores_cols, order, feeders, row_frac, col_frac)
+    _finetune(layers, order, keep_rows, keep_cols, x, y, recipe, rng)
+    return layers, keep_rows, keep_cols
+
+
+# --- cache and entry point ------------------------------------------------------------------------
+
+def _cache_key(workload: Workload, row_frac, col_frac, method: str, recipe: PruneRecipe) -> str:
+    digest = hashlib.sha256()
+    for module in (layers_module, training_module):
+        digest.update(Path(module.__file__).read_bytes())
+    digest.update(Path(__file__).read_bytes())
+    for layer in workload.layers:
+        digest.update(json.dumps(layer.config(), sort_keys=True).encode())
+        for key in sorted(layer.params):
+            value = np.ascontiguousarray(layer.params[key])
+            digest.update(f"{key}{value.shape}{value.dtype.str}".encode())
+            digest.update(value.tobytes())
+    for array in (workload.x_train, workload.y_train):
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.shape}{array.dtype.str}".encode())
+        digest.update(array.tobytes())
+    described = {"format": FORMAT_VERSION, "name": workload.name, "input_shape": list(workload.input_shape),
+                 "row_prune": row_frac, "col_prune": col_frac, "method": method,
+                 "recipe": dataclasses.asdict(recipe), "content": digest.hexdigest()}
+    return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()
+
+
+def prune(workload: Workload, row_prune: float | Mapping[str, float], col_prune: float | Mapping[str, float],
+          method: str = "gates", *, recipe: PruneRecipe = PruneRecipe(),
+          cache_dir: str | Path | None = None, use_cache: bool = True) -> PrunedNetwork:
+    """Prune ``workload`` structurally and fine-tune it (module docstring); cached on disk.
+
+    row_prune, col_prune  fractions in [0, 0.9] of every weight layer's rows / columns, or
+                          ``{layer name: fraction}`` (missing layers: 0). The last layer keeps its columns.
+    method                ``magnitude`` or ``gates``
+    cache_dir             default: the workloads' cache directory (``$RERAM_DSE_CACHE/workloads``)
+    """
+    if method not in METHODS:
+        raise ValueError(f"prune method must be one of {', '.join(METHODS)}; got {method!r}")
+    order = weight_layer_indices(workload)
+    if not order:
+        raise ValueError(f"workload {workload.name!r} has no crossbar-mapped layer to prune")
+    names = [workload.layers[i].name for i in order]
+    row_by_name = _fractions(row_prune, names, "row_prune")
+    col_by_name = _fractions(col_prune, names, "col_prune")
+    row_frac = {i: row_by_name[workload.layers[i].name] for i in order}
+    col_frac = {i: col_by_name[workload.layers[i].name] for i in order}
+
+    key = _cache_key(workload, row_by_name, col_by_name, method, recipe)
+    path = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    path = path / f"{workload.name}-pruned-{key[:16]}.npz"
+    cached = _read(path, key, workload) if use_cache else None
+    if cached is not None:
+        layers, keep_rows, keep_cols = cached
+    else:
+        with threadpool_limits(1, user_api="blas"):  # deterministic sums, as in the workloads' training
+            layers, keep_rows, keep_cols = _prune_layers(workload, order, row_frac, col_frac, method, recipe)
+        if use_cache:
+            metadata = {"cache_key": key,
+                        "keep_rows": json.dumps({str(i): v.tolist() for i, v in keep_rows.items()}),
+                        "keep_cols": json.dumps({str(i): v.tolist() for i, v in keep_cols.items()})}
+            try:
+                write_layers(path, layers, workload.input_shape, metadata)
+            except OSError as error:  # a read-only cache only costs the retraining next time
+                warnings.warn(f"could not cache pruned {workload.name!r} at {path}: {error}", stacklevel=2)
+    pruned = dataclasses.replace(workload, layers=tuple(layers), float_accuracy=float("nan"))
+    pruned = dataclasses.replace(pruned, float_accuracy=pruned.accuracy())
+    return PrunedNetwork(pruned, keep_rows, keep_cols)
+
+
+def _read(path: Path, key: str, workload: Workload):
+    if not path.exists():
+        return None
+    try:
+        arrays, metadata = read_arrays(path)
+        if metadata.get("cache_key") != key:
+            raise ValueError("its cache key does not match")
+        layers = build_layers(json.loads(metadata["layers"]), arrays, workload.input_shape, source=path.name)
+        keep_rows = {int(k): np.asarray(v, dtype=np.int64) for k, v in json.loads(metadata["keep_rows"]).items()}
+        keep_cols = {int(k): np.asarray(v, dtype=np.int64) for k, v in json.loads(metadata["keep_cols"]).items()}
+        return layers, keep_rows, keep_cols
+    except (OSError, ValueError, KeyError) as error:
+        warnings.warn(f"re-pruning: cache file {path} is unusable ({error})", stacklevel=3)
+        return None
