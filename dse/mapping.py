@@ -110,12 +110,14 @@ class MappedNetwork:
 
 def layer_inputs(workload: Workload, x: np.ndarray) -> dict[int, np.ndarray]:
     """Float crossbar input vectors of every weight layer, (mvms, in_features), for samples ``x``."""
-    inputs = {}
-    for index, layer in enumerate(workload.layers):
-        if isinstance(layer, WeightLayer):
-            inputs[index] = layer.im2col(x)
-        x = layer.forward(x)
-    return inputs
+    inputs: dict[int, list[np.ndarray]] = {}
+
+    def record(index: int, layer: WeightLayer, a: np.ndarray) -> np.ndarray:
+        inputs.setdefault(index, []).append(layer.im2col(a))
+        return layer.forward(a)
+
+    workload.forward_with(x, record)
+    return {index: rows[0] if len(rows) == 1 else np.concatenate(rows) for index, rows in sorted(inputs.items())}
 
 
 def input_quantisation(cols: np.ndarray, hw: HardwareConfig, name: str) -> tuple[float, bool]:

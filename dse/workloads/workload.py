@@ -92,6 +92,30 @@ class Workload:
             [forward_all(self.layers, x[i : i + _PREDICT_BATCH]) for i in range(0, len(x), _PREDICT_BATCH)]
         )
 
+    def forward_with(self, x: np.ndarray, linear) -> np.ndarray:
+        """The network's output for inputs ``x`` with every crossbar layer computed by ``linear``.
+
+        ``linear(index, layer, a) -> b`` gets a :class:`WeightLayer` (``index`` its position in
+        ``layers``) and its input ``a`` in the layer's own layout, and returns the layer's output (bias
+        included), like ``layer.forward(a)``. The float model passes ``layer.forward``; the simulator
+        passes the crossbars. Here the layers run in order; a workload whose network is not a plain
+        sequence (the transformer) overrides this, calling ``linear`` for the same ``layers`` objects.
+        """
+        x = np.asarray(x, dtype=np.float64)
+        for index, layer in enumerate(self.layers):
+            x = linear(index, layer, x) if isinstance(layer, WeightLayer) else layer.forward(x)
+        return x
+
+    def score(self, outputs: np.ndarray, y: np.ndarray) -> float:
+        """The accuracy reported for network outputs (what ``EvalResult.accuracy_*`` means): here the
+        fraction of samples whose largest logit is their label."""
+        return float(np.mean(np.asarray(outputs).argmax(axis=-1) == y))
+
+    def metrics(self, outputs: np.ndarray, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
+        """Further quality numbers of outputs ``outputs`` of inputs ``x`` beside :meth:`score`
+        (a classifier has none; the transformer reports its embeddings' fidelity)."""
+        return {}
+
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Predicted class per sample, (N,) int64."""
         return self.forward(x).argmax(axis=-1)

