@@ -502,7 +502,8 @@ def make_sampler(spec: StudySpec, seed: int):
         return optuna.samplers.GPSampler(seed=seed, **options)
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
-    return optuna.samplers.GridSampler({p.name: p.grid() for p in spec.search}, seed=seed)
+    # The grid is shuffled by its seed and trial n takes point n: every worker needs the same order.
+    return optuna.samplers.GridSampler({p.name: p.grid() for p in spec.search}, seed=spec.sampler.seed)
 
 
 JOURNAL_FILE = "_optuna.journal"

@@ -340,6 +340,17 @@ def test_grid_sampler_covers_the_grid_once(tmp_path):
     assert not trials.duplicated(["row_prune", "dup_copies", "adc_bits"]).any()
 
 
+def test_grid_with_workers_reproduces_the_evaluated_designs(tmp_path):
+    text = STUDY.replace('name = "nsga2"', 'name = "grid"').replace("population_size = 4\n", "").replace(
+        "row_prune = { low = 0.0, high = 0.5 }", "row_prune = [0.0, 0.2]").replace(
+        "adc_bits = { low = 4, high = 8 }", "adc_bits = [4, 6, 8]").replace("trials = 8", "trials = 12")
+    columns = ["trial_number", "row_prune", "dup_copies", "adc_bits", "accuracy_mean"]
+    a = read_trials(run_tiny(tmp_path / "a", text, workers=2).results_dir)[columns]
+    b = read_trials(run_tiny(tmp_path / "b", text, workers=2).results_dir)[columns]
+    pd.testing.assert_frame_equal(a, b)  # trial n is grid point n whichever worker ran it
+    assert not a.duplicated(["row_prune", "dup_copies", "adc_bits"]).any()
+
+
 @pytest.mark.parametrize("sampler", ["tpe", "random"])
 def test_other_samplers_run(tmp_path, sampler):
     text = STUDY.replace('name = "nsga2"', f'name = "{sampler}"').replace("population_size = 4\n", "")
