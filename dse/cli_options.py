@@ -9,7 +9,7 @@ import argparse
 import dataclasses
 from typing import Any
 
-from dse.config import FaultScenario, HardwareConfig, Protection
+from dse.config import AnalogEffects, FaultScenario, HardwareConfig, Protection
 
 
 def _parse_bool(text: str) -> bool:
@@ -89,6 +89,45 @@ def protection_from_args(args: argparse.Namespace, preset: str | None = None) ->
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(Protection)
               if getattr(args, f.name, None) is not None}
     return dataclasses.replace(base, **values)
+
+
+ANALOG_HELP = {
+    "variation": "programming variation: sigma as a fraction of the conductance range (e.g. 0.05)",
+    "variation_table": "programming variation per cell level, comma-separated, level 0 first",
+    "on_off_ratio": "G_max / G_min (> 1; inf = ideal OFF state)",
+    "read_noise": "read noise per input cycle: sigma relative to the cell conductance (e.g. 0.02)",
+    "drift_t_s": "seconds since programming (0 = no drift)",
+    "drift_t0_s": "reference time t0 of the drift law G(t) = G(t0) (t/t0)^-nu, seconds",
+    "drift_nu": "drift exponent nu of every level",
+    "drift_nu_table": "drift exponent per cell level, comma-separated, level 0 first",
+    "adc_offset": "sigma of each ADC's input-referred offset, LSB",
+    "adc_gain_error": "sigma of each ADC's relative gain error",
+    "adc_inl": "peak |INL| of each ADC, LSB",
+}
+
+
+def _parse_table(text: str) -> tuple[float, ...]:
+    """``0.01,0.02,0.02,0.03`` -> (0.01, 0.02, 0.02, 0.03)."""
+    try:
+        return tuple(float(item) for item in text.split(",") if item.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def add_analog_options(parser: argparse.ArgumentParser) -> None:
+    """One flag per ``AnalogEffects`` field (``--variation``, ``--read-noise``, ...), all off by default."""
+    group = parser.add_argument_group("analog non-idealities (off by default; see docs/nonideal.md)")
+    for field in dataclasses.fields(AnalogEffects):
+        table = isinstance(field.default, tuple)
+        group.add_argument(
+            "--" + field.name.replace("_", "-"), dest=field.name, type=_parse_table if table else float,
+            default=None, metavar="LIST" if table else field.name.upper(),
+            help=f"{ANALOG_HELP.get(field.name, '')} (default {field.default!r})",
+        )
+
+
+def analog_from_args(args: argparse.Namespace) -> AnalogEffects:
+    return _collect(args, AnalogEffects)
 
 
 def add_workload_option(parser: argparse.ArgumentParser) -> None:

@@ -217,3 +217,124 @@ class Protection:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "Protection":
         return _from_dict(cls, values)
+
+
+def _check_table(obj: Any, name: str, lo: float, hi: float) -> None:
+    """A per-level table: a sequence of finite numbers in [lo, hi], stored as a tuple of floats."""
+    value = getattr(obj, name)
+    if isinstance(value, str) or not hasattr(value, "__iter__"):
+        raise ValueError(f"{name} must be a list of numbers (one per cell level, level 0 first), got {value!r}")
+    items = tuple(value)
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, (int, float)) or not math.isfinite(item) \
+                or not lo <= item <= hi:
+            raise ValueError(f"{name} entries must be numbers in [{lo}, {hi}], got {item!r}")
+    object.__setattr__(obj, name, tuple(float(item) for item in items))
+
+
+@dataclass(frozen=True)
+class AnalogEffects:
+    """Analog non-idealities beside stuck-at faults, all off by default (``docs/nonideal.md``).
+
+    Any effect switches a chip to the float column-sum path (``kernels/analog.py``); with all of them
+    off the exact integer path runs, unchanged. Conductances are counted in level steps
+    ``(G_max - G_min) / (2**cell_bits - 1)``. Every draw is per chip and per layer, seeded by
+    ``(FaultScenario.seed, chip, layer)``, so chips stay independent of order and worker count.
+
+    variation        sigma of each programmed cell's conductance, as a fraction of the range
+                     ``G_max - G_min`` (Milo 2021: 0.016 - 0.025; Wan 2022: 0.04 - 0.06; MNSIM default 0.05)
+    variation_table  the same per target level (level 0 first, ``2**cell_bits`` entries); replaces
+                     ``variation`` (set one or the other)
+    on_off_ratio     ``G_max / G_min`` (> 1; inf: a level-0 cell conducts nothing). A reference current of
+                     nominal ``G_min`` per driven row is subtracted before each ADC, so the ratio matters
+                     through read noise, drift and variation of level-0 cells, not by itself
+    read_noise       sigma of every read (every input cycle, fresh) relative to the cell's conductance
+    drift_t_s        seconds since programming; 0 = no drift, otherwise at least ``drift_t0_s``
+    drift_t0_s       reference time of the drift law ``G(t) = G(t0) * (t / t0) ** -nu``, seconds
+    drift_nu         drift exponent of every level (> 0: conductance decays); ``drift_nu_table`` per level
+                     (level 0 first) replaces it
+    adc_offset       sigma of each ADC's input-referred offset, in LSB
+    adc_gain_error   sigma of each ADC's relative gain error (0.01 = 1 %)
+    adc_inl          peak |INL| of each ADC, in LSB (a smooth random curve per ADC, zero at both ends)
+    Bit lines that share an ADC (``HardwareConfig.cols_per_adc``) share its offset, gain and INL.
+    """
+
+    variation: float = 0.0
+    variation_table: tuple = ()
+    on_off_ratio: float = math.inf
+    read_noise: float = 0.0
+    drift_t_s: float = 0.0
+    drift_t0_s: float = 1.0
+    drift_nu: float = 0.0
+    drift_nu_table: tuple = ()
+    adc_offset: float = 0.0
+    adc_gain_error: float = 0.0
+    adc_inl: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check_float(self, "variation", 0.0, 1.0)
+        _check_table(self, "variation_table", 0.0, 1.0)
+        if self.variation and self.variation_table:
+            raise ValueError("set variation (one sigma for every level) or variation_table (one per level), not both")
+        ratio = self.on_off_ratio
+        if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or math.isnan(ratio) or ratio <= 1:
+            raise ValueError(f"on_off_ratio must be a number > 1 (G_max / G_min; inf for an ideal OFF state), "
+                             f"got {ratio!r}")
+        object.__setattr__(self, "on_off_ratio", float(ratio))
+        _check_float(self, "read_noise", 0.0, 1.0)
+        _check_float(self, "drift_t0_s", 0.0, 1e12, lo_open=True)
+        _check_float(self, "drift_t_s", 0.0, 1e12)
+        if 0 < self.drift_t_s < self.drift_t0_s:
+            raise ValueError(f"drift_t_s must be 0 (no drift) or >= drift_t0_s ({self.drift_t0_s} s), "
+                             f"got {self.drift_t_s}")
+        _check_float(self, "drift_nu", -1.0, 1.0)
+        _check_table(self, "drift_nu_table", -1.0, 1.0)
+        if self.drift_nu and self.drift_nu_table:
+            raise ValueError("set drift_nu (one exponent for every level) or drift_nu_table (one per level), not both")
+        _check_float(self, "adc_offset", 0.0, 1e6)
+        _check_float(self, "adc_gain_error", 0.0, 0.5)
+        _check_float(self, "adc_inl", 0.0, 1e6)
+
+    def check(self, hw: HardwareConfig) -> None:
+        """Checks that need the hardware: per-level tables have ``2**cell_bits`` entries."""
+        levels = 1 << hw.cell_bits
+        for name in ("variation_table", "drift_nu_table"):
+            table = getattr(self, name)
+            if table and len(table) != levels:
+                raise ValueError(f"{name} must have one entry per cell level ({levels} for cell_bits = "
+                                 f"{hw.cell_bits}, level 0 first), got {len(table)}")
+
+    @property
+    def drifts(self) -> bool:
+        return self.drift_t_s > 0 and (self.drift_nu != 0 or any(self.drift_nu_table))
+
+    @property
+    def active(self) -> bool:
+        """Whether any effect changes a result (the on/off ratio alone does not: the reference cancels it)."""
+        return bool(self.variation or any(self.variation_table) or self.read_noise or self.drifts
+                    or self.adc_offset or self.adc_gain_error or self.adc_inl)
+
+    def sigma_per_level(self, cell_bits: int) -> tuple[float, ...]:
+        return self.variation_table or (self.variation,) * (1 << cell_bits)
+
+    def nu_per_level(self, cell_bits: int) -> tuple[float, ...]:
+        return self.drift_nu_table or (self.drift_nu,) * (1 << cell_bits)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready values (an infinite on/off ratio becomes None)."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values["variation_table"] = list(self.variation_table)
+        values["drift_nu_table"] = list(self.drift_nu_table)
+        if math.isinf(self.on_off_ratio):
+            values["on_off_ratio"] = None
+        return values
+
+    def replace(self, **changes: Any) -> "AnalogEffects":
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "AnalogEffects":
+        values = dict(values)
+        if "on_off_ratio" in values and values["on_off_ratio"] is None:
+            values["on_off_ratio"] = math.inf
+        return _from_dict(cls, values)

@@ -20,27 +20,40 @@ import multiprocessing
 import numpy as np
 import pandas as pd
 
-from dse.config import FaultScenario, HardwareConfig, Protection
+from dse.analog import chip_planes
+from dse.config import AnalogEffects, FaultScenario, HardwareConfig, Protection
 from dse.layout import LayerLayout
 from dse.mapping import MappedNetwork, map_network
 from dse.workloads.workload import Workload
 from kernels import BitlineGroups, apply_faults, mvm_int, pack_levels, sample_faults
+from kernels.analog import AnalogPlanes, mvm_float
 
 
 @dataclass(frozen=True)
 class ChipLayer:
-    """One mapped layer on one chip: packed (faulty) cell planes and the groups that read them."""
+    """One mapped layer on one chip: packed (faulty) cell planes and the groups that read them.
 
-    wp: np.ndarray
+    With analog effects the layer runs on the float path: ``analog`` holds its conductances and ADC
+    errors (``kernels.analog``) and ``wp`` is None.
+    """
+
+    wp: np.ndarray | None
     groups: BitlineGroups
+    analog: AnalogPlanes | None = None
 
 
-def chip_layers(net: MappedNetwork, faults: FaultScenario | None, chip: int | None) -> dict[int, ChipLayer]:
-    """Sample chip ``chip``'s fault maps and pack every layer; ``chip=None`` is the fault-free chip."""
+def chip_layers(net: MappedNetwork, faults: FaultScenario | None, chip: int | None,
+                analog: AnalogEffects | None = None) -> dict[int, ChipLayer]:
+    """Sample chip ``chip``'s fault maps and pack every layer; ``chip=None`` is the fault-free chip.
+
+    With ``analog`` effects (any active), layers get the chip's analog draws on top of its faults
+    (``dse.analog``) and run on the float path; the fault-free chip stays ideal.
+    """
     hw = net.hw
     result = {}
     for index, mapped in net.layers.items():
         levels, groups = mapped.bitline_levels, mapped.groups
+        fault_map = None
         if chip is not None and faults is not None and faults.total_rate > 0:
             rng = np.random.default_rng([faults.seed, chip, index])
             fault_map = sample_faults(levels.shape, faults.sa0_rate, faults.sa1_rate, rng,
@@ -48,6 +61,10 @@ def chip_layers(net: MappedNetwork, faults: FaultScenario | None, chip: int | No
             levels = apply_faults(levels, fault_map, hw.cell_bits)
             if mapped.chip_hook is not None:
                 levels, groups = mapped.chip_hook(levels, fault_map)
+        if chip is not None and faults is not None and analog is not None and analog.active:
+            planes = chip_planes(levels, fault_map, hw, analog, faults.seed, chip, index)
+            result[index] = ChipLayer(None, groups, planes)
+            continue
         result[index] = ChipLayer(pack_levels(levels, hw.rows, hw.cell_bits), groups)
     return result
 
@@ -84,8 +101,10 @@ def run_network(net: MappedNetwork, chip: dict[int, ChipLayer], x: np.ndarray,
         n = x.shape[0]
         out_hw = layer.output_hw(*x.shape[2:]) if hasattr(layer, "output_hw") else None
         x_int = mapped.quantize_inputs(layer.im2col(x), hw)
-        y_int, saturated = mvm_int(
-            x_int, chip[index].wp, chip[index].groups, mapped.n_out, rows=hw.rows, input_bits=hw.input_bits,
+        on_chip = chip[index]
+        kernel, cells = (mvm_int, on_chip.wp) if on_chip.analog is None else (mvm_float, on_chip.analog)
+        y_int, saturated = kernel(
+            x_int, cells, on_chip.groups, mapped.n_out, rows=hw.rows, input_bits=hw.input_bits,
             dac_bits=hw.dac_bits, cell_bits=hw.cell_bits, signed_inputs=mapped.signed_inputs,
             adc_bits=hw.adc_bits, step=mapped.adc_step, mapping=hw.mapping, weight_bits=hw.weight_bits,
         )
@@ -127,6 +146,7 @@ class EvalResult:
     protection: Protection
     wall_s: float
     ideal_layers: pd.DataFrame = field(repr=False, default=None)
+    analog: AnalogEffects | None = None
     metrics_per_chip: dict = field(default_factory=dict)
     ideal_metrics: dict = field(default_factory=dict)
     float_metrics: dict = field(default_factory=dict)
@@ -192,6 +212,7 @@ class EvalResult:
             "seed": self.faults.seed,
             "hardware": {k: getattr(self.hw, k) for k in self.hw.__dataclass_fields__},
             "protect": {k: getattr(self.protection, k) for k in self.protection.__dataclass_fields__},
+            "analog": (self.analog or AnalogEffects()).to_dict(),
             "wall_s": self.wall_s,
             "layers": [{k: clean(v) for k, v in row.items()} for row in self.layers.to_dict("records")],
             "metrics": {
@@ -223,10 +244,10 @@ def _layer_table(net: MappedNetwork, stats: dict[int, LayerStats]) -> pd.DataFra
 
 
 def _chip_run(net: MappedNetwork, faults: FaultScenario, chip: int, x: np.ndarray, y: np.ndarray,
-              workload: Workload):
+              workload: Workload, analog: AnalogEffects | None = None):
     """(chip, score, per-layer stats, metrics); ``workload`` (the unpruned one) judges the outputs."""
     stats: dict[int, LayerStats] = {}
-    outputs = run_network(net, chip_layers(net, faults, chip), x, stats)
+    outputs = run_network(net, chip_layers(net, faults, chip, analog), x, stats)
     return chip, workload.score(outputs, y), stats, workload.metrics(outputs, x, y)
 
 
@@ -247,6 +268,7 @@ def evaluate(
     max_test: int | None = None,
     progress: bool = False,
     mapped: MappedNetwork | None = None,
+    analog: AnalogEffects | None = None,
 ) -> EvalResult:
     """Map ``workload`` once, then run the test split on every simulated chip.
 
@@ -255,7 +277,11 @@ def evaluate(
     workers   processes simulating chips in parallel (1 = in this process)
     max_test  evaluate only the first ``max_test`` test samples (quick looks; studies use all)
     mapped    the network already mapped by ``map_network(workload, hw, protection)`` (sweeps reuse it)
+    analog    analog non-idealities of every chip (default none: the exact integer path); the ideal
+              accuracy stays that of the fault-free, effect-free chip
     """
+    if analog is not None:
+        analog.check(hw)
     start = time.perf_counter()
     protection = protection or Protection()
     net = mapped if mapped is not None else map_network(workload, hw, protection)
@@ -285,7 +311,7 @@ def evaluate(
     if workers > 1 and len(chip_ids) > 1:
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker) as pool:
-            futures = [pool.submit(_chip_run, net, faults, c, x, y, workload) for c in chip_ids]
+            futures = [pool.submit(_chip_run, net, faults, c, x, y, workload, analog) for c in chip_ids]
             for future in futures:
                 chip, acc, chip_stats, chip_metrics[chip] = future.result()
                 per_chip[chip] = acc
@@ -294,7 +320,7 @@ def evaluate(
                     bar.update()
     else:
         for c in chip_ids:
-            chip, acc, chip_stats, chip_metrics[chip] = _chip_run(net, faults, c, x, y, workload)
+            chip, acc, chip_stats, chip_metrics[chip] = _chip_run(net, faults, c, x, y, workload, analog)
             per_chip[chip] = acc
             merge(chip_stats)
             if bar:
@@ -314,6 +340,7 @@ def evaluate(
         protection=protection,
         wall_s=time.perf_counter() - start,
         ideal_layers=_layer_table(net, ideal_stats),
+        analog=analog,
         metrics_per_chip={name: np.array([chip_metrics[c][name] for c in chip_ids]) for name in ideal_metrics},
         ideal_metrics=ideal_metrics,
         float_metrics=workload.metrics(float_outputs, x, y),

@@ -4,9 +4,11 @@ from __future__ import annotations
 import json
 
 from dse.cli_options import (
+    add_analog_options,
     add_fault_options,
     add_hardware_options,
     add_protection_options,
+    analog_from_args,
     faults_from_args,
     hardware_from_args,
     protection_from_args,
@@ -24,6 +26,7 @@ def add_parser(sub) -> None:
     add_fault_options(parser)
     add_hardware_options(parser)
     add_protection_options(parser)
+    add_analog_options(parser)
     parser.set_defaults(func=run)
 
 
@@ -33,16 +36,21 @@ def run(args) -> int:
     hw = hardware_from_args(args)
     faults = faults_from_args(args)
     protection = protection_from_args(args)
+    analog = analog_from_args(args)
+    analog.check(hw)
     if args.workers < 1:
         raise ValueError(f"workers must be >= 1, got {args.workers}")
     workload = open_workload(args.workload, args.data)
     result = evaluate(workload, hw, faults, protection, workers=args.workers, max_test=args.max_test,
-                      progress=not args.json)
+                      progress=not args.json, analog=analog if analog.active else None)
     if args.json:
         print(json.dumps(result.to_dict()))
         return 0
     print(f"{workload.name}: {result.chips} chips, SA0 {faults.sa0_rate:.2%} (OFF) / SA1 {faults.sa1_rate:.2%} (ON), "
           f"{faults.fault_model} faults, seed {faults.seed}, protect {args.protect}")
+    if analog.active:
+        changed = {k: v for k, v in analog.to_dict().items() if getattr(analog, k) != getattr(type(analog)(), k)}
+        print("  analog effects    " + ", ".join(f"{k} {v}" for k, v in changed.items()))
     print(f"  float accuracy    {result.float_accuracy:.4f}")
     print(f"  ideal accuracy    {result.ideal_accuracy:.4f}  (quantised, fault-free, configured ADC)")
     ci = result.accuracy_ci95
