@@ -31,7 +31,8 @@ METRICS = (HEADLINE_METRICS + tuple(f"energy_{c}_pj" for c in COMPONENTS)
 class TrialResult:
     """What an objective returns.
 
-    metrics  flat numbers with units in the names (``METRICS``): the accuracy statistics over chips
+    metrics  flat numbers with units in the names (``METRICS``): the accuracy statistics over chips,
+             the workload's own metrics if it has any (``<name>_mean`` over chips, ``ideal_<name>``)
              and every number of the cost report (``CostReport.to_dict``, breakdown included)
     layers   one dict per layer (its layout and the simulation's per-layer numbers)
     """
@@ -76,6 +77,9 @@ def evaluate_design(workload: str, hw: HardwareConfig, faults: FaultScenario,
         "float_accuracy": float(result.float_accuracy),
         "ideal_accuracy": float(result.ideal_accuracy),
     }
+    for name, per_chip_values in result.metrics_per_chip.items():  # e.g. the transformer's fidelity
+        metrics[f"{name}_mean"] = float(np.mean(per_chip_values))
+        metrics[f"ideal_{name}"] = float(result.ideal_metrics[name])
     metrics.update(report.to_dict())
     return TrialResult(metrics, _layer_rows(result))
 

@@ -19,10 +19,10 @@ from optuna.trial import TrialState
 
 from dse import cli
 from dse.objective import TrialResult
-from dse.results import (LAYERS_FILE, TRIALS_COLUMNS, TRIALS_FILE, hypervolume, pareto_mask, read_layers,
+from dse.results import (TRIALS_COLUMNS, TRIALS_FILE, hypervolume, pareto_mask, read_layers,
                          read_metadata, read_trials)
-from dse.study import (Range, StudyFileError, _run_lock, bench_study, load_study, open_storage, parse_study,
-                       run_study)
+from dse.study import (Range, StudyFileError, _run_lock, bench_study, known_workloads, load_study, open_storage,
+                       parse_study, run_study)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -101,17 +101,17 @@ def completed_numbers(results: Path, study_name: str) -> list[int]:
 
 # ------------------------------------------------------------------------------------------ study files
 
-@pytest.mark.parametrize("name", ["quickstart", "mlp-digits", "cnn-digits"])
+@pytest.mark.parametrize("name", ["quickstart", "mlp-digits", "cnn-digits", "minilm-l6"])
 def test_shipped_studies_are_valid(name):
     spec = load_study(ROOT / "studies" / f"{name}.toml")
     assert spec.name == name
-    assert spec.workload in ("mlp-digits", "cnn-digits")
+    assert spec.workload in known_workloads()
     assert [o.metric for o in spec.objectives] == ["accuracy_mean", "energy_pj", "area_mm2"]
 
 
 def test_one_study_per_builtin_workload():
     workloads = {load_study(p).workload for p in (ROOT / "studies").glob("*.toml")}
-    assert workloads >= {"mlp-digits", "cnn-digits"}
+    assert workloads >= set(known_workloads())
 
 
 def test_defaults_objectives_and_sampler():

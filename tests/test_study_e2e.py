@@ -24,6 +24,8 @@ n_chips = 2
 [search]
 cell_bits = [1, 2]
 adc_bits = [5, 8]
+row_prune = [0.0, 0.25]
+dup_copies = [1, 2]
 """
 
 
@@ -42,9 +44,14 @@ def test_tiny_real_study_end_to_end(tmp_path, capsys):
     assert (trials["energy_pj"] > 0).all() and (trials["area_mm2"] > 0).all() and (trials["crossbars"] > 0).all()
     assert {"energy_adc_pj", "area_adc_um2"} <= set(trials.columns)  # the cost breakdown is tabled
     assert len(read_layers(folder)) == 3 * len(trials)  # fc1, fc2, fc3 per trial
+    copies = read_layers(folder).merge(trials[["trial_number", "dup_copies"]], on="trial_number")
+    # copies are laid out only when asked for, and only where pruning freed columns (fc3 here)
+    assert not ((copies["copy_bitlines"] > 0) & (copies["dup_copies"] == 1)).any()
+    assert (copies.loc[copies["dup_copies"] > 1, "copy_bitlines"] > 0).any()
 
     # same file, same seeds: the same rows (wall time aside)
-    columns = ["trial_number", "cell_bits", "adc_bits", "accuracy_mean", "energy_pj", "area_mm2"]
+    columns = ["trial_number", "cell_bits", "adc_bits", "row_prune", "dup_copies", "accuracy_mean", "energy_pj",
+               "area_mm2"]
     again = read_trials(tmp_path / "b" / "tiny-real")
     pd.testing.assert_frame_equal(trials[columns], again[columns])
 
