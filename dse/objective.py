@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from dse.config import FaultScenario, HardwareConfig, Protection
+from dse.config import AnalogEffects, FaultScenario, HardwareConfig, Protection
 from dse.cost import COMPONENTS
 
 # Every number evaluate_design reports (all may be objectives or constraints of a study).
@@ -60,13 +60,14 @@ def _workload(name: str):
     return load_workload(name)
 
 
-def evaluate_design(workload: str, hw: HardwareConfig, faults: FaultScenario,
-                    protection: Protection) -> TrialResult:
-    """Simulate accuracy over ``faults.n_chips`` chips and cost the mapped layout."""
+def evaluate_design(workload: str, hw: HardwareConfig, faults: FaultScenario, protection: Protection,
+                    *, analog: AnalogEffects | None = None) -> TrialResult:
+    """Simulate accuracy over ``faults.n_chips`` chips (with ``analog`` effects, if any) and cost the
+    mapped layout."""
     from dse.cost import cost
     from dse.simulate import evaluate
 
-    result = evaluate(_workload(workload), hw, faults, protection)
+    result = evaluate(_workload(workload), hw, faults, protection, analog=analog)
     report = cost(result.layouts, hw)
     per_chip = np.asarray(result.accuracy_per_chip, dtype=float)
     metrics: dict[str, float | int] = {

@@ -26,7 +26,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from dse.config import FaultScenario, HardwareConfig, Protection
+from dse.config import AnalogEffects, FaultScenario, HardwareConfig, Protection
 
 TRIALS_FILE = "trials.parquet"
 LAYERS_FILE = "_layers/layers.parquet"
@@ -35,13 +35,15 @@ PARETO_FILE = "_pareto.png"
 METADATA_KEY = b"dse"
 
 _ARROW = {int: pa.int64(), float: pa.float64(), str: pa.string(), bool: pa.bool_()}
+DESIGN_CLASSES = (HardwareConfig, Protection, FaultScenario, AnalogEffects)
 
 
 def _design_columns() -> list[tuple[str, pa.DataType]]:
+    """Every config field, typed; per-level tables (tuples) are stored as JSON text."""
     columns = []
-    for cls in (HardwareConfig, Protection, FaultScenario):
+    for cls in DESIGN_CLASSES:
         hints = typing.get_type_hints(cls)
-        columns += [(f.name, _ARROW[hints[f.name]]) for f in dataclasses.fields(cls)]
+        columns += [(f.name, _ARROW.get(hints[f.name], pa.string())) for f in dataclasses.fields(cls)]
     return columns
 
 
@@ -118,7 +120,7 @@ def export(spec, storage, out: str | Path) -> pd.DataFrame:
 def _trial_row(spec, scenario: str, trial) -> dict[str, Any]:
     attrs = dict(trial.user_attrs)
     attrs.pop("layers", None)  # the per-layer table's rows
-    design = attrs.pop("design", {})
+    design = {k: json.dumps(v) if isinstance(v, list) else v for k, v in attrs.pop("design", {}).items()}
     breakdown = attrs.pop("breakdown", {})
     row = {
         "study": spec.name,

@@ -36,7 +36,7 @@ from typing import Any, Callable
 import numpy as np
 
 from dse import __version__
-from dse.config import FaultScenario, HardwareConfig, Protection
+from dse.config import AnalogEffects, FaultScenario, HardwareConfig, Protection
 from dse.objective import HEADLINE_METRICS, METRICS, TrialResult, evaluate_design, split_params
 
 # --------------------------------------------------------------------------------------------------
@@ -57,7 +57,9 @@ DEFAULT_OBJECTIVES = (("accuracy_mean", "maximize"), ("energy_pj", "minimize"), 
 
 SECTIONS = ("study", "sampler", "hardware", "protection", "faults", "search", "objectives", "constraints")
 STUDY_KEYS = ("name", "workload", "trials", "timeout_s", "description")
-SCENARIO_KEYS = ("name",) + tuple(f.name for f in dataclasses.fields(FaultScenario))
+FAULT_KEYS = tuple(f.name for f in dataclasses.fields(FaultScenario))
+ANALOG_KEYS = tuple(f.name for f in dataclasses.fields(AnalogEffects))
+SCENARIO_KEYS = ("name",) + FAULT_KEYS + ANALOG_KEYS
 # Every searchable parameter and the config class it belongs to.
 SEARCHABLE: dict[str, type] = {
     **{f.name: HardwareConfig for f in dataclasses.fields(HardwareConfig)},
@@ -160,10 +162,14 @@ class Constraint:
 
 @dataclass(frozen=True)
 class Scenario:
-    """One fault scenario; each scenario is its own Optuna study (``<study>`` or ``<study>:<name>``)."""
+    """One fault scenario; each scenario is its own Optuna study (``<study>`` or ``<study>:<name>``).
+
+    ``analog`` holds the scenario's analog non-idealities (all off unless its table sets them).
+    """
 
     name: str
     faults: FaultScenario
+    analog: AnalogEffects = AnalogEffects()
 
 
 @dataclass(frozen=True)
@@ -434,13 +440,14 @@ def _parse_scenarios(data, source) -> tuple[Scenario, ...]:
         if not isinstance(table, dict):
             raise StudyFileError(source, where, "must be a table")
         _check_keys(table, SCENARIO_KEYS, source, where)
-        values = {k: v for k, v in table.items() if k != "name"}
         name = table.get("name", "default" if len(tables) == 1 else None)
         if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
             raise StudyFileError(source, f"{where}.name", "each of several scenarios needs a name "
                                  f"(letters, digits, '_', '-', '.'), got {name!r}")
         try:
-            scenarios.append(Scenario(name, FaultScenario(**values)))
+            faults = FaultScenario(**{k: v for k, v in table.items() if k in FAULT_KEYS})
+            analog = AnalogEffects(**{k: v for k, v in table.items() if k in ANALOG_KEYS})
+            scenarios.append(Scenario(name, faults, analog))
         except ValueError as exc:
             raise StudyFileError(source, where, str(exc)) from None
     names = [s.name for s in scenarios]
@@ -532,7 +539,8 @@ def describe_storage(url: str | None, results_dir: Path) -> str:
 # Running
 # --------------------------------------------------------------------------------------------------
 
-ObjectiveFn = Callable[[str, HardwareConfig, FaultScenario, Protection], TrialResult]
+# objective(workload, hw, faults, protection, *, analog) -> TrialResult
+ObjectiveFn = Callable[..., TrialResult]
 
 
 @dataclass(frozen=True)
@@ -786,7 +794,8 @@ class TrialFunction:
             self._invalid(trial, exc)
         started = time.perf_counter()
         try:
-            result = self.objective(self.spec.workload, hw, self.scenario.faults, protection)
+            result = self.objective(self.spec.workload, hw, self.scenario.faults, protection,
+                                    analog=self.scenario.analog)
         except ValueError as exc:  # a combination the mapping cannot realise (e.g. no room for copies)
             self._invalid(trial, exc)
         wall_time_s = time.perf_counter() - started
@@ -804,7 +813,8 @@ class TrialFunction:
         for constraint in self.spec.constraints:  # <= 0 when met; NSGA-II, TPE and GP use them
             trial.set_constraint(constraint.metric, constraint.violation(metrics[constraint.metric]))
         trial.set_user_attr("design", _plain({**dataclasses.asdict(hw), **dataclasses.asdict(protection),
-                                              **dataclasses.asdict(self.scenario.faults)}))
+                                              **dataclasses.asdict(self.scenario.faults),
+                                              **dataclasses.asdict(self.scenario.analog)}))
         trial.set_user_attr("layers", _plain(list(result.layers)))
         trial.set_user_attr("wall_time_s", wall_time_s)
         trial.set_user_attr("package_version", __version__)

@@ -27,7 +27,7 @@ from dse.study import (Range, StudyFileError, _run_lock, bench_study, known_work
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def fake_objective(workload, hw, faults, protection) -> TrialResult:
+def fake_objective(workload, hw, faults, protection, analog=None) -> TrialResult:
     """Deterministic trade-offs: more copies and ADC bits buy accuracy with energy and area."""
     accuracy = (0.98 - 0.3 * protection.row_prune ** 2 - 3 * faults.total_rate / protection.dup_copies
                 - 0.2 / hw.adc_bits)
@@ -43,7 +43,7 @@ def fake_objective(workload, hw, faults, protection) -> TrialResult:
     return TrialResult(metrics, layers)
 
 
-def refusing_objective(workload, hw, faults, protection) -> TrialResult:
+def refusing_objective(workload, hw, faults, protection, analog=None) -> TrialResult:
     """Like the simulator refusing a layout it cannot build: three copies never fit."""
     if protection.dup_copies == 3:
         raise ValueError("dup_copies 3 needs more free columns than pruning leaves")
@@ -303,9 +303,9 @@ def test_same_file_and_seed_give_the_same_rows(tmp_path):
 def test_repeated_designs_are_reused_not_reevaluated(tmp_path):
     calls = []
 
-    def counting(*args):
+    def counting(*args, **kwargs):
         calls.append(args)
-        return fake_objective(*args)
+        return fake_objective(*args, **kwargs)
 
     text = STUDY.replace("row_prune = { low = 0.0, high = 0.5 }", "").replace("trials = 8", "trials = 20")
     run_tiny(tmp_path, text, objective=counting)
@@ -355,6 +355,26 @@ def test_grid_with_workers_reproduces_the_evaluated_designs(tmp_path):
 def test_other_samplers_run(tmp_path, sampler):
     text = STUDY.replace('name = "nsga2"', f'name = "{sampler}"').replace("population_size = 4\n", "")
     assert len(read_trials(run_tiny(tmp_path, text).results_dir)) == 8
+
+
+def noisy_objective(workload, hw, faults, protection, analog=None) -> TrialResult:
+    result = fake_objective(workload, hw, faults, protection)
+    result.metrics["accuracy_mean"] -= 2 * analog.variation  # analog effects reach the objective
+    return result
+
+
+def test_scenarios_carry_analog_effects(tmp_path):
+    text = STUDY.replace("n_chips = 2\n", "n_chips = 2\nvariation = 0.05\nvariation_table = []\n")
+    spec = load_study(write_study(tmp_path, text))
+    assert spec.scenarios[0].analog.variation == 0.05
+    clean = read_trials(run_tiny(tmp_path / "clean").results_dir)
+    noisy = read_trials(run_tiny(tmp_path / "noisy", text, objective=noisy_objective).results_dir)
+    assert (noisy["variation"] == 0.05).all() and (clean["variation"] == 0.0).all()
+    assert (noisy["variation_table"] == "[]").all()  # per-level tables are JSON text
+    assert np.allclose(noisy["accuracy_mean"], clean["accuracy_mean"] - 0.1)
+    bad = write_study(tmp_path, STUDY.replace("n_chips = 2\n", "n_chips = 2\nread_noise = -1\n"), "bad.toml")
+    with pytest.raises(StudyFileError, match=r"faults: read_noise"):
+        load_study(bad)
 
 
 def test_scenarios_are_separate_studies(tmp_path):
@@ -493,7 +513,7 @@ def test_hypervolume_matches_a_grid_count(rows):
     assert math.isclose(hv, covered.mean() * 1.1 ** 3, abs_tol=0.1)
 
 
-def broken_objective(workload, hw, faults, protection) -> TrialResult:
+def broken_objective(workload, hw, faults, protection, analog=None) -> TrialResult:
     """A bug (not an invalid design): some designs crash the evaluation."""
     if hw.adc_bits >= 7:
         raise RuntimeError("simulator bug")
