@@ -25,12 +25,13 @@ def axis_label(metric: str, direction: str) -> str:
 
 
 def plot_front(ax, frame: pd.DataFrame, x: str, y: str, x_dir: str, y_dir: str, *,
-               highlight: np.ndarray | None = None, colour: str = "tab:blue", label: str = "") -> None:
+               highlight: np.ndarray | None = None, colour: str = "tab:blue", label: str = "non-dominated",
+               legend_all: bool = True) -> None:
     """One trade-off panel on ``ax``.
 
-    ``highlight`` marks the rows to draw strongly (by default the rows non-dominated in x and y);
-    every other row is faded; rows with ``feasible == False`` are drawn as faded crosses. The step
-    line joins the panel's own 2D front.
+    ``highlight`` marks the rows to draw strongly (by default the rows non-dominated in x and y),
+    labelled ``label``; every other row is faded; rows with ``feasible == False`` are drawn as faded
+    crosses (``legend_all`` labels those two kinds as well). The step line joins the panel's own 2D front.
     """
     feasible = frame["feasible"].to_numpy(bool) if "feasible" in frame else np.ones(len(frame), bool)
     xy = frame[[x, y]].to_numpy(float)
@@ -39,9 +40,11 @@ def plot_front(ax, frame: pd.DataFrame, x: str, y: str, x_dir: str, y_dir: str, 
         front2d[feasible] = pareto_mask(xy[feasible], [x_dir, y_dir])
     strong = front2d if highlight is None else np.asarray(highlight, bool) & feasible
     faded = feasible & ~strong
-    ax.scatter(xy[faded, 0], xy[faded, 1], s=14, color=colour, alpha=0.2, linewidths=0)
-    ax.scatter(xy[~feasible, 0], xy[~feasible, 1], s=14, color="grey", alpha=0.35, marker="x",
-               linewidths=0.8)
+    ax.scatter(xy[faded, 0], xy[faded, 1], s=14, color=colour, alpha=0.2, linewidths=0,
+               label="dominated" if legend_all else None)
+    if (~feasible).any():
+        ax.scatter(xy[~feasible, 0], xy[~feasible, 1], s=14, color="grey", alpha=0.35, marker="x",
+                   linewidths=0.8, label="infeasible" if legend_all else None)
     ax.scatter(xy[strong, 0], xy[strong, 1], s=34, color=colour, edgecolors="black", linewidths=0.6,
                label=label or None, zorder=3)
     if front2d.any():
@@ -51,9 +54,11 @@ def plot_front(ax, frame: pd.DataFrame, x: str, y: str, x_dir: str, y_dir: str, 
                 color=colour, alpha=0.7, linewidth=1.2, zorder=2)
     ax.set_xlabel(axis_label(x, x_dir))
     ax.set_ylabel(axis_label(y, y_dir))
-    for column, setter in ((xy[feasible, 0], ax.set_xscale), (xy[feasible, 1], ax.set_yscale)):
+    for axis, column in (("x", xy[feasible, 0]), ("y", xy[feasible, 1])):
         if column.size and column.min() > 0 and column.max() / column.min() > 100:
-            setter("log")
+            (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
+        else:
+            ax.ticklabel_format(axis=axis, style="sci", scilimits=(-3, 4))  # 1e5, not 100000
     ax.grid(True, alpha=0.3)
 
 
@@ -104,7 +109,7 @@ def plot_pareto(frame: pd.DataFrame, objectives: list[tuple[str, str]], out: str
         for ax, (a, b) in zip(axes, pairs):
             plot_front(ax, part, a, b, directions.get(a, "minimize"), directions.get(b, "minimize"),
                        highlight=None if x else on_front, colour=colour,
-                       label=scenario if len(scenarios) > 1 else "non-dominated")
+                       label=scenario if len(scenarios) > 1 else "non-dominated", legend_all=len(scenarios) == 1)
     for ax in axes[len(pairs):]:
         ax.set_visible(False)
     axes[0].legend(loc="best", fontsize="small")
