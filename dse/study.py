@@ -28,6 +28,7 @@ import tempfile
 import time
 import tomllib
 import typing
+import warnings
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -526,7 +527,9 @@ def open_storage(url: str | None, results_dir: Path):
     from optuna.storages.journal import JournalFileBackend, JournalStorage
 
     if url and "://" in url:
-        return optuna.storages.RDBStorage(url, heartbeat_interval=60, grace_period=180)
+        with warnings.catch_warnings():  # the heartbeat is "experimental" in Optuna 5, and what we want
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(url, heartbeat_interval=60, grace_period=180)
     path = Path(url) if url else Path(results_dir) / JOURNAL_FILE
     return JournalStorage(JournalFileBackend(str(path)))
 

@@ -404,6 +404,18 @@ def test_workers_share_one_study(tmp_path):
     assert len(trials) == 10 and trials["trial_number"].tolist() == completed_numbers(folder, "tiny")
 
 
+def test_rdb_storage_url_runs_and_resumes(tmp_path):
+    url = f"sqlite:///{tmp_path / 'shared.db'}"  # the same code path as postgresql://
+    run_tiny(tmp_path, STUDY.replace("trials = 8", "trials = 3"), storage=url)
+    summary = run_tiny(tmp_path, STUDY.replace("trials = 8", "trials = 5"), storage=url)
+    assert summary.storage == url and summary.scenarios[0].new_trials == 2
+    folder = tmp_path / "results" / "tiny"
+    assert not (folder / "_optuna.journal").exists()
+    study = optuna.load_study(study_name="tiny", storage=url)
+    assert read_trials(folder)["trial_number"].tolist() == [t.number for t in study.get_trials(
+        states=(TrialState.COMPLETE,))] == list(range(5))
+
+
 def test_bench_study_reports_trials_per_minute(tmp_path):
     path = write_study(tmp_path)
     report = bench_study(path, trials=4, workers=(1,), objective=fake_objective)
