@@ -219,6 +219,7 @@ class StudySpec:
             _check_positive_int(trials, self.source, "trials (--trials)")
             spec = dataclasses.replace(spec, trials=trials)
         if timeout_s is not None:
+            _check_positive_number(timeout_s, self.source, "timeout_s (--timeout-s)")
             spec = dataclasses.replace(spec, timeout_s=float(timeout_s))
         return spec
 
@@ -252,15 +253,16 @@ def parse_study(data: dict[str, Any], *, source: str = "<study>", text: str = ""
     workload = study.get("workload")
     known = known_workloads()
     if workload not in known:
-        raise StudyFileError(source, "study.workload", f"{workload!r} is not a built-in workload; "
-                             f"allowed: {', '.join(known)}")
+        problem = "missing" if workload is None else f"{workload!r} is not a built-in workload"
+        raise StudyFileError(source, "study.workload", f"{problem}; allowed: {', '.join(known)}")
     trials = study.get("trials", 20)
     _check_positive_int(trials, source, "study.trials")
     timeout_s = study.get("timeout_s")
-    if timeout_s is not None and (isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float))
-                                  or timeout_s <= 0):
-        raise StudyFileError(source, "study.timeout_s", f"must be a positive number of seconds, got {timeout_s!r}")
+    if timeout_s is not None:
+        _check_positive_number(timeout_s, source, "study.timeout_s")
     description = study.get("description", "")
+    if not isinstance(description, str):
+        raise StudyFileError(source, "study.description", f"must be text, got {description!r}")
 
     hardware = _table(data, "hardware", source)
     protection = _table(data, "protection", source)
@@ -286,7 +288,7 @@ def parse_study(data: dict[str, Any], *, source: str = "<study>", text: str = ""
         scenarios=_parse_scenarios(data, source), search=tuple(search),
         objectives=_parse_objectives(data, source), constraints=_parse_constraints(data, source),
         sampler=sampler, trials=trials, timeout_s=None if timeout_s is None else float(timeout_s),
-        description=str(description), source=source, text=text,
+        description=description, source=source, text=text,
     )
 
 
@@ -313,6 +315,11 @@ def _check_keys(table: dict[str, Any], allowed, source: str, section: str) -> No
 def _check_positive_int(value: Any, source: str, key: str) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise StudyFileError(source, key, f"must be a positive integer, got {value!r}")
+
+
+def _check_positive_number(value: Any, source: str, key: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise StudyFileError(source, key, f"must be a positive number of seconds, got {value!r}")
 
 
 def _parse_search(data, hardware, protection, source) -> list[Param]:

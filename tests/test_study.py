@@ -142,6 +142,8 @@ def test_search_space_kinds():
 BAD = [
     ("[study]\nworkload = 'mlp-digits'\n[search]\nadc_bit = [4, 8]\n", "search.adc_bit", "adc_bits"),
     ("[study]\nworkload = 'resnet'\n[search]\nadc_bits = [4]\n", "study.workload", "mlp-digits"),
+    ("[study]\n[search]\nadc_bits = [4]\n", "study.workload", "missing; allowed: mlp-digits"),
+    ("[study]\nworkload = 'mlp-digits'\ntimeout_s = -5\n[search]\nadc_bits = [4]\n", "study.timeout_s", "positive"),
     ("[study]\nworkload = 'mlp-digits'\ntrial = 3\n[search]\nadc_bits = [4]\n", "study.trial", "trials"),
     ("[study]\nworkload = 'mlp-digits'\n[search]\nadc_bits = [4, 30]\n", "search.adc_bits", "1..24"),
     ("[study]\nworkload = 'mlp-digits'\n[search]\nmapping = ['diagonal']\n", "search.mapping", "differential"),
