@@ -33,6 +33,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+from numba import njit, prange
 from scipy.optimize import linear_sum_assignment
 
 from kernels import SA0, SA1, BitlineGroups, apply_faults
@@ -57,37 +58,60 @@ def recode(target: np.ndarray, alpha: np.ndarray, fixed: np.ndarray, fixed_level
 
     target (N,) float, alpha (N, K) float digital weight of each cell, fixed (N, K) bool (stuck cells, and
     cells without weight), fixed_level (N, K) their levels, ``top = 2**cell_bits - 1``.
-    Returns ``(levels (N, K) int64, residual (N,) target - value)``.
+    Returns ``(levels (N, K) int64, residual (N,) target - value)``. Compiled (Numba): one weight per
+    iteration, a few dozen operations per cell.
     """
+    alpha = np.ascontiguousarray(alpha, dtype=np.float64)
+    levels = np.where(fixed, fixed_level, 0).astype(np.int64)
+    residual = np.asarray(target, dtype=np.float64).copy()
+    _recode(residual, alpha, np.ascontiguousarray(fixed, dtype=np.bool_), levels, int(top))
+    return levels, residual
+
+
+@njit(cache=True, parallel=True)
+def _recode(residual, alpha, fixed, levels, top):  # pragma: no cover - compiled
     n, k_cells = alpha.shape
-    order = np.argsort(-np.abs(alpha), axis=1, kind="stable")
-    a = np.take_along_axis(alpha, order, 1).astype(np.float64)
-    fixed_s = np.take_along_axis(fixed, order, 1)
-    levels = np.where(fixed_s, np.take_along_axis(fixed_level, order, 1), 0).astype(np.int64)
-    residual = np.asarray(target, dtype=np.float64) - (a * levels).sum(axis=1)
-    free = ~fixed_s
-    # Reach of the free cells from position k on: [sum of their negative weights, sum of positive] * top.
-    up = np.where(free & (a > 0), a * top, 0.0)
-    down = np.where(free & (a < 0), a * top, 0.0)
-    hi_after = np.concatenate([up[:, ::-1].cumsum(1)[:, ::-1][:, 1:], np.zeros((n, 1))], axis=1)
-    lo_after = np.concatenate([down[:, ::-1].cumsum(1)[:, ::-1][:, 1:], np.zeros((n, 1))], axis=1)
-    candidates = np.arange(top + 1, dtype=np.float64)
-    for k in range(k_cells):
-        left = residual[:, None] - a[:, k, None] * candidates[None, :]  # (N, levels) residual after k
-        outside = np.maximum(left - hi_after[:, k, None], 0) + np.maximum(lo_after[:, k, None] - left, 0)
-        # Lexicographic: first stay reachable, then the smallest residual (both are exact in float64).
-        choice = _argmin_lex(outside, np.abs(left))
-        levels[:, k] = np.where(free[:, k], choice, levels[:, k])
-        residual -= np.where(free[:, k], a[:, k] * choice, 0.0)
-    result = np.empty_like(levels)
-    np.put_along_axis(result, order, levels, 1)
-    return result, residual
-
-
-def _argmin_lex(primary: np.ndarray, secondary: np.ndarray) -> np.ndarray:
-    """Row-wise argmin of ``primary``, ties broken by ``secondary`` (then by the lower index)."""
-    best = primary.min(axis=1, keepdims=True)
-    return np.where(primary == best, secondary, np.inf).argmin(axis=1)
+    n_chunks = min(n, 256)
+    for chunk in prange(n_chunks):
+        order = np.empty(k_cells, dtype=np.int64)  # scratch, once per chunk
+        lo_after = np.zeros(k_cells + 1)
+        hi_after = np.zeros(k_cells + 1)
+        for w in range(chunk, n, n_chunks):
+            a = alpha[w]
+            # Cells by decreasing |alpha| (insertion sort: K is small; stable, equal weights keep order).
+            for p in range(k_cells):
+                q = p
+                while q > 0 and abs(a[order[q - 1]]) < abs(a[p]):
+                    order[q] = order[q - 1]
+                    q -= 1
+                order[q] = p
+            for k in range(k_cells):
+                if fixed[w, k]:
+                    residual[w] -= a[k] * levels[w, k]
+            # Reach of the free cells after position p: [sum of negative weights, sum of positive] * top.
+            for p in range(k_cells - 1, -1, -1):
+                c = order[p]
+                lo_after[p] = lo_after[p + 1]
+                hi_after[p] = hi_after[p + 1]
+                if not fixed[w, c]:
+                    if a[c] > 0:
+                        hi_after[p] += a[c] * top
+                    else:
+                        lo_after[p] += a[c] * top
+            for p in range(k_cells):
+                c = order[p]
+                if fixed[w, c]:
+                    continue
+                # First stay reachable by the cells still to come, then leave the smallest residual
+                # (both exact in float64); ties go to the lower level.
+                best, best_out, best_abs = 0, np.inf, np.inf
+                for level in range(top + 1):
+                    left = residual[w] - a[c] * level
+                    outside = max(left - hi_after[p + 1], 0.0) + max(lo_after[p + 1] - left, 0.0)
+                    if outside < best_out or (outside == best_out and abs(left) < best_abs):
+                        best, best_out, best_abs = level, outside, abs(left)
+                levels[w, c] = best
+                residual[w] -= a[c] * best
 
 
 @dataclass(eq=False)

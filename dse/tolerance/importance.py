@@ -7,6 +7,11 @@ cross-entropy. A stuck cell adds an error ``e`` to every output position of its 
 the loss moves by ``dL/dy * e``; the root-mean-square gradient ranks columns by that effect (a Fisher-
 information proxy).
 
+Workloads that are not a plain sequence of layers with a cross-entropy head (the transformer, whose
+``forward_with`` is its own) have no backward pass here: :func:`column_sensitivity` then gives every column
+the same sensitivity, so the priority falls back to the output error itself, ``w_scale[j] * 2**(s*cb)``
+(the absolute error one level of fault on that bit line adds per unit of integer input).
+
 Converted to the crossbar's integer domain, one level of error on slice ``s`` of column ``j`` is worth
 ``sens[j] * w_scale[j] * 2**(s*cell_bits)`` per unit of integer input: the weight of a cell in
 :func:`column_weights` and the priority of duplication in ``duplication.py``.
@@ -19,6 +24,19 @@ import numpy as np
 
 from dse.workloads.layers import Conv2d, WeightLayer, softmax_cross_entropy
 from dse.workloads.workload import Workload
+
+
+def is_sequential(workload: Workload) -> bool:
+    """Whether the network is ``workload.layers`` applied in order (so backward_all is its gradient)."""
+    return type(workload).forward_with is Workload.forward_with
+
+
+def column_sensitivity(workload: Workload) -> dict[int, np.ndarray]:
+    """Layer index -> (out_features,) sensitivity of each column: :func:`output_sensitivity` on the
+    calibration split for sequential classifiers, ones otherwise (module docstring)."""
+    if is_sequential(workload):
+        return output_sensitivity(workload, workload.x_calib, workload.y_calib)
+    return {c.index: np.ones(c.out_features) for c in workload.crossbar_layers()}
 
 
 def output_sensitivity(workload: Workload, x: np.ndarray, y: np.ndarray) -> dict[int, np.ndarray]:

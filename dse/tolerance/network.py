@@ -26,7 +26,7 @@ from dse.mapping import (
 )
 from dse.tolerance.chip import ChipRepair
 from dse.tolerance.duplication import plan_layer
-from dse.tolerance.importance import column_weights, output_sensitivity
+from dse.tolerance.importance import column_sensitivity, column_weights
 from dse.tolerance.msb import check_embed, embed_levels, quantize_embedded
 from dse.tolerance.pruning import prune
 from dse.workloads.workload import Workload
@@ -50,7 +50,7 @@ def map_protected_network(workload: Workload, hw: HardwareConfig, protection: Pr
     check_embed(hw, protection.msb_embed)
     work, keep_rows, keep_cols = pruned_workload(workload, protection)
     calib = layer_inputs(work, work.x_calib)
-    sensitivity = output_sensitivity(work, work.x_calib, work.y_calib)
+    sensitivity = column_sensitivity(work)
     info = {c.index: c for c in work.crossbar_layers()}
     layers = {}
     for index, cols in calib.items():

@@ -6,8 +6,8 @@ compensate        fault-compensating programming alone (needs the chip's tested 
 spare-cols        baseline: one copy of every column's most significant slice in spare columns (extra
                   crossbars); the post-fabrication test picks the healthier copy (classic column repair)
 remap             baseline: rows permuted per chip so the important weights avoid the stuck cells
-zero-space-paper  the three parts of Li et al. 2024 alone: pruning, duplication of the MSB slice in the
-                  freed columns, MSB embedding, median of the three copies
+zero-space-paper  the three parts of Li et al. 2024 alone: pruning, copies of the two most significant
+                  slices in the freed columns (up to two each), MSB embedding, median of three
 zero-space        our best zero-space configuration: zero-space-paper with a mean vote plus
                   fault-compensating programming (see docs/tolerance.md for the ablation)
 """
@@ -23,6 +23,6 @@ PRESETS: dict[str, Protection] = {
     "compensate": Protection(compensate=True),
     "spare-cols": Protection(spare_cols=1, vote="test-aware"),
     "remap": Protection(remap=True),
-    "zero-space-paper": Protection(**_PRUNE, dup_copies=2, dup_slices=1, msb_embed=1, vote="median"),
-    "zero-space": Protection(**_PRUNE, dup_copies=2, dup_slices=1, msb_embed=1, vote="mean", compensate=True),
+    "zero-space-paper": Protection(**_PRUNE, dup_copies=3, dup_slices=2, msb_embed=1, vote="median"),
+    "zero-space": Protection(**_PRUNE, dup_copies=3, dup_slices=2, msb_embed=1, vote="mean", compensate=True),
 }

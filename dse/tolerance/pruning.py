@@ -398,6 +398,9 @@ def prune(workload: Workload, row_prune: float | Mapping[str, float], col_prune:
     """
     if method not in METHODS:
         raise ValueError(f"prune method must be one of {', '.join(METHODS)}; got {method!r}")
+    if type(workload).forward_with is not Workload.forward_with:
+        raise ValueError(f"structured pruning needs a network that is its layers applied in order; "
+                         f"{workload.name!r} is not (prune its matrices through its own structure instead)")
     order = weight_layer_indices(workload)
     if not order:
         raise ValueError(f"workload {workload.name!r} has no crossbar-mapped layer to prune")
