@@ -398,6 +398,10 @@ def prune(workload: Workload, row_prune: float | Mapping[str, float], col_prune:
     """
     if method not in METHODS:
         raise ValueError(f"prune method must be one of {', '.join(METHODS)}; got {method!r}")
+    own = getattr(workload, "structured_prune", None)
+    if own is not None:  # a network that is not a plain sequence (the transformer) prunes through its structure
+        options = {} if recipe == PruneRecipe() else {"recipe": recipe}  # default: the workload's own recipe
+        return own(row_prune, col_prune, method, cache_dir=cache_dir, use_cache=use_cache, **options)
     if type(workload).forward_with is not Workload.forward_with:
         raise ValueError(f"structured pruning needs a network that is its layers applied in order; "
                          f"{workload.name!r} is not (prune its matrices through its own structure instead)")

@@ -76,9 +76,12 @@ _HF_LINEAR = {
 }
 # Logistic head on the float embeddings: inverse regularisation strength (embeddings have norm 1).
 HEAD_C = 10.0
-# Input smoothing (SmoothQuant, Xiao et al., ICML 2023): migration strength alpha. 0.7 measured best for
-# 8-bit per-tensor inputs here (cosine fidelity 0.9946 against 0.9872 without smoothing; docs/transformer.md).
-SMOOTH_ALPHA = 0.7
+# Input smoothing (SmoothQuant, Xiao et al., ICML 2023): migration strength alpha (their default 0.5).
+# Ideal 8-bit cosine fidelity 0.9912 (0.9872 unsmoothed, 0.9934 at 0.7, which is far less fault tolerant:
+# docs/transformer.md).
+SMOOTH_ALPHA = 0.5
+# Fine-tuning loss (pruning gates): head cross-entropy + DISTILL_WEIGHT * cosine distance to the float model.
+DISTILL_WEIGHT = 1.0
 
 INSTALL_HINT = (
     f"the {WORKLOAD_NAME} workload needs the optional transformer extra: "
@@ -110,6 +113,23 @@ def layer_norm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float) -
     return centred / np.sqrt(var + eps) * gamma + beta
 
 
+def gelu_derivative(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + erf(x / math.sqrt(2.0))) + x * np.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
+
+
+def _layer_norm_parts(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float):
+    """(LayerNorm(x), the normalised x, the standard deviation) — the last two for the backward pass."""
+    centred = x - x.mean(axis=-1, keepdims=True)
+    sigma = np.sqrt((centred * centred).mean(axis=-1, keepdims=True) + eps)
+    normalised = centred / sigma
+    return normalised * gamma + beta, normalised, sigma
+
+
+def _layer_norm_backward(grad: np.ndarray, normalised: np.ndarray, sigma: np.ndarray, gamma: np.ndarray) -> np.ndarray:
+    g = grad * gamma
+    return (g - g.mean(axis=-1, keepdims=True) - normalised * (g * normalised).mean(axis=-1, keepdims=True)) / sigma
+
+
 def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     shifted = x - x.max(axis=axis, keepdims=True)
     e = np.exp(shifted)
@@ -136,6 +156,8 @@ class TransformerWorkload(Workload):
     smoothing        layer index -> (in,) per-input-channel factors ``f``: layer ``i`` receives ``x / f``
                      digitally and holds ``diag(f) W`` on the crossbars (the same product in float);
                      empty for the plain pretrained weights (:func:`smoothing_factors`)
+    teacher          (keys, embeddings): the float model's embedding of every sentence of every split, the
+                     target of distillation when the linear layers are fine-tuned (they then differ)
     """
 
     digital: dict = field(default_factory=dict)
@@ -149,6 +171,7 @@ class TransformerWorkload(Workload):
     topics: tuple[str, ...] = ()
     sentences_test: tuple[str, ...] = ()
     smoothing: dict = field(default_factory=dict)
+    teacher: tuple | None = None
     _cache: dict = field(default_factory=dict, init=False, compare=False)  # per instance, never copied
 
     def __repr__(self) -> str:
@@ -186,6 +209,10 @@ class TransformerWorkload(Workload):
     def forward_with(self, x: np.ndarray, linear: LinearFn) -> np.ndarray:
         """Sentence embeddings (N, hidden) of token ids ``x`` (N, L), every linear layer computed by
         ``linear(index, layer, rows)`` on the real tokens' rows (tokens, in)."""
+        return self._run(x, linear, None)
+
+    def _run(self, x: np.ndarray, linear: LinearFn, tape: dict | None) -> np.ndarray:
+        """The forward pass; with a ``tape`` dict it records what :meth:`backward` needs."""
         ids = np.asarray(x)
         if ids.ndim != 2 or not np.issubdtype(ids.dtype, np.integer):
             raise ValueError(f"{self.name}: inputs are token ids (sentences, tokens), got {ids.dtype} {ids.shape}")
@@ -203,12 +230,7 @@ class TransformerWorkload(Workload):
         key_bias = np.where(mask, 0.0, -np.inf)[:, None, None, :]  # (n, 1, 1, L)
         head_dim = self.hidden // self.heads
         scale = 1.0 / math.sqrt(head_dim)
-
-        def padded_heads(rows: np.ndarray) -> np.ndarray:  # (tokens, hidden) -> (n, heads, L, head_dim)
-            full = np.zeros((n * length, rows.shape[1]))
-            full[real] = rows
-            return full.reshape(n, length, self.heads, head_dim).transpose(0, 2, 1, 3)
-
+        heads = self._heads_view(n, length, real)
         if self.smoothing:
             plain, smoothing = linear, self.smoothing
 
@@ -216,22 +238,115 @@ class TransformerWorkload(Workload):
                 f = smoothing.get(index)
                 return plain(index, layer, rows if f is None else rows / f)
 
+        blocks = []
         for b in range(self.blocks):
             base = b * len(LINEAR_KINDS)
             lq, lk, lv, lo, li, lf = (self.layers[base + k] for k in range(len(LINEAR_KINDS)))
-            q = padded_heads(linear(base, lq, h))
-            k = padded_heads(linear(base + 1, lk, h))
-            v = padded_heads(linear(base + 2, lv, h))
+            q = heads(linear(base, lq, h))
+            k = heads(linear(base + 1, lk, h))
+            v = heads(linear(base + 2, lv, h))
             probs = softmax(q @ k.transpose(0, 1, 3, 2) * scale + key_bias)
             context = (probs @ v).transpose(0, 2, 1, 3).reshape(n * length, self.hidden)[real]
-            h = layer_norm(h + linear(base + 3, lo, context), d[f"block{b}.ln_attn.gamma"],
-                           d[f"block{b}.ln_attn.beta"], self.eps)
-            inner = gelu(linear(base + 4, li, h))
-            h = layer_norm(h + linear(base + 5, lf, inner), d[f"block{b}.ln_ffn.gamma"],
-                           d[f"block{b}.ln_ffn.beta"], self.eps)
+            h, n1, s1 = _layer_norm_parts(h + linear(base + 3, lo, context), d[f"block{b}.ln_attn.gamma"],
+                                          d[f"block{b}.ln_attn.beta"], self.eps)
+            pre = linear(base + 4, li, h)
+            h, n2, s2 = _layer_norm_parts(h + linear(base + 5, lf, gelu(pre)), d[f"block{b}.ln_ffn.gamma"],
+                                          d[f"block{b}.ln_ffn.beta"], self.eps)
+            if tape is not None:
+                blocks.append({"q": q, "k": k, "v": v, "probs": probs, "n1": n1, "s1": s1, "pre": pre,
+                               "n2": n2, "s2": s2})
         starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
         pooled = np.add.reduceat(h, starts, axis=0) / lengths[:, None]
-        return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+        norm = np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+        if tape is not None:
+            tape.update(x=np.asarray(x), blocks=blocks, n=n, length=length, real=real, lengths=lengths,
+                        scale=scale, embedding=pooled / norm, norm=norm)
+        return pooled / norm
+
+    def _heads_view(self, n: int, length: int, real: np.ndarray):
+        head_dim = self.hidden // self.heads
+
+        def heads(rows: np.ndarray) -> np.ndarray:  # (tokens, hidden) -> (n, heads, L, head_dim), zero padding
+            full = np.zeros((n * length, rows.shape[1]))
+            full[real] = rows
+            return full.reshape(n, length, self.heads, head_dim).transpose(0, 2, 1, 3)
+
+        return heads
+
+    # -- training: gradients of the linear layers (fine-tuning, pruning gates) -------------------------
+
+    def forward_train(self, x: np.ndarray) -> np.ndarray:
+        """Float embeddings of ``x`` with every linear layer caching its input, for :meth:`backward`."""
+        tape: dict = {}
+        out = self._run(x, lambda index, layer, rows: layer.forward(rows, train=True), tape)
+        self._cache["tape"] = tape
+        return out
+
+    def loss(self, outputs: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+        """Training loss of embeddings ``outputs`` of the last :meth:`forward_train` and its gradient:
+        the topic head's cross-entropy (mean over the batch) plus ``DISTILL_WEIGHT`` times the mean cosine
+        distance to the teacher (the unpruned float model's embeddings, ``teacher``)."""
+        from dse.workloads.layers import softmax_cross_entropy
+
+        ce, g_logits = softmax_cross_entropy(self.head_logits(outputs), y)
+        grad = g_logits @ self.head_weight.T
+        teacher = self.teacher_embeddings(self._cache["tape"]["x"])
+        if teacher is None:
+            return ce, grad
+        distance = 1.0 - np.sum(outputs * teacher, axis=1)  # outputs are unit vectors
+        grad = grad - DISTILL_WEIGHT * teacher / len(outputs)
+        return ce + DISTILL_WEIGHT * float(distance.mean()), grad
+
+    def teacher_embeddings(self, x: np.ndarray) -> np.ndarray | None:
+        """The stored float embeddings (of the model before any fine-tuning) of the sentences ``x``."""
+        if self.teacher is None:
+            return None
+        lookup = self._cache.get("teacher")
+        if lookup is None:
+            lookup = {key: row for key, row in zip(self.teacher[0], self.teacher[1])}
+            self._cache["teacher"] = lookup
+        return np.stack([lookup[_row_key(row)] for row in np.asarray(x)])
+
+    def backward(self, grad_out: np.ndarray, on_layer: Callable | None = None) -> None:
+        """Back-propagate d loss / d embeddings of the last :meth:`forward_train` into every linear layer's
+        ``grads`` (via ``layer.backward``). ``on_layer(index, layer, grad)`` sees each layer's output
+        gradient (tokens, out) first. The embeddings and LayerNorm parameters are not trained."""
+        tape = self._cache.get("tape")
+        if tape is None:
+            raise RuntimeError(f"{self.name}: backward() needs a forward_train(x) first")
+        d = self.digital
+        n, length, real, lengths = tape["n"], tape["length"], tape["real"], tape["lengths"]
+        heads = self._heads_view(n, length, real)
+        e, norm = tape["embedding"], tape["norm"]
+        g = np.asarray(grad_out, dtype=np.float64)
+        g_pooled = (g - e * np.sum(e * g, axis=1, keepdims=True)) / norm
+        dh = np.repeat(g_pooled / lengths[:, None], lengths, axis=0)
+
+        def through(index: int, grad: np.ndarray) -> np.ndarray:
+            layer = self.layers[index]
+            if on_layer is not None:
+                on_layer(index, layer, grad)
+            grad_in = layer.backward(grad)
+            f = self.smoothing.get(index)
+            return grad_in if f is None else grad_in / f
+
+        def rows(t: np.ndarray) -> np.ndarray:  # (n, heads, L, head_dim) -> (tokens, hidden)
+            return t.transpose(0, 2, 1, 3).reshape(n * length, self.hidden)[real]
+
+        for b in range(self.blocks - 1, -1, -1):
+            base, c = b * len(LINEAR_KINDS), tape["blocks"][b]
+            dz = _layer_norm_backward(dh, c["n2"], c["s2"], d[f"block{b}.ln_ffn.gamma"])
+            d_pre = through(base + 5, dz) * gelu_derivative(c["pre"])
+            dh1 = dz + through(base + 4, d_pre)
+            dz = _layer_norm_backward(dh1, c["n1"], c["s1"], d[f"block{b}.ln_attn.gamma"])
+            d_context = heads(through(base + 3, dz))
+            probs, q, k, v = c["probs"], c["q"], c["k"], c["v"]
+            d_probs = d_context @ v.transpose(0, 1, 3, 2)
+            dv = probs.transpose(0, 1, 3, 2) @ d_context
+            d_scores = probs * (d_probs - np.sum(d_probs * probs, axis=-1, keepdims=True)) * tape["scale"]
+            dq = d_scores @ k
+            dk = d_scores.transpose(0, 1, 3, 2) @ q
+            dh = dz + through(base, rows(dq)) + through(base + 1, rows(dk)) + through(base + 2, rows(dv))
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Float sentence embeddings (N, hidden), L2-normalised (a copy of :meth:`float_embeddings`)."""
@@ -283,6 +398,13 @@ class TransformerWorkload(Workload):
             "cosine_fidelity": float(np.mean(_cosine_rows(outputs, reference))),
             **retrieval_metrics(outputs, y, self.pair_ids(x)),
         }
+
+    def structured_prune(self, row_prune, col_prune, method: str = "gates", **options):
+        """Prune rows and columns of the linear layers through the transformer's structure and fine-tune
+        (:func:`dse.workloads.transformer_pruning.prune_transformer`): a ``PrunedNetwork``."""
+        from dse.workloads.transformer_pruning import prune_transformer
+
+        return prune_transformer(self, row_prune, col_prune, method, **options)
 
     # -- crossbar view ------------------------------------------------------------------------------
 
@@ -538,7 +660,10 @@ def minilm_workload(root: Path | None = None, splits: dict[str, SentenceSplit] |
     if smooth_alpha is not None:
         workload = smoothed(workload, smoothing_factors(workload, workload.x_calib, smooth_alpha))
     head_weight, head_bias = fit_head(workload.float_embeddings(workload.x_train), workload.y_train)
-    workload = dataclasses.replace(workload, head_weight=head_weight, head_bias=head_bias)
+    every = [workload.x_train, workload.x_calib, workload.x_test]
+    teacher = (tuple(_row_key(row) for ids in every for row in ids),
+               np.concatenate([workload.float_embeddings(ids) for ids in every]))
+    workload = dataclasses.replace(workload, head_weight=head_weight, head_bias=head_bias, teacher=teacher)
     return dataclasses.replace(workload, float_accuracy=workload.accuracy())
 
 

@@ -1,0 +1,286 @@
+"""Structured pruning of the transformer's linear layers: the hard-concrete gates of
+``dse.tolerance.pruning``, through the transformer's own structure.
+
+:func:`prune_transformer` returns the same :class:`~dse.tolerance.pruning.PrunedNetwork` as
+``dse.tolerance.prune`` (pruned, fine-tuned workload plus kept rows and columns per layer index), so the
+protected mapping (copies in the freed columns, MSB embedding, votes) takes it unchanged. It is what
+:meth:`TransformerWorkload.structured_prune` runs.
+
+Which rows and columns, per block (``q k v o i f`` = query, key, value, attention output, feed-forward
+in and out; rows are word lines = input features, columns are outputs):
+
+- rows of ``q k v i`` read LayerNorm outputs (the hidden features): each layer has its own row gates;
+- columns of ``q`` and ``k`` share one gate per feature: score ``q . k`` loses the same term either way,
+  so both are pruned together;
+- a pruned column of ``v`` (with its bias) makes its context feature exactly 0: the same row of ``o`` is
+  dead; likewise a pruned column of ``i`` gives GELU(0) = 0 and kills that row of ``f``. Dead rows count
+  toward the row target of ``o`` / ``f``; extra rows are pruned only when the dead ones fall short;
+- columns of ``o`` and ``f`` feed the residual stream: a pruned column drops that layer's contribution
+  (and its bias) to one hidden feature.
+
+Gates and weights train together on the transformer's loss (``TransformerWorkload.loss``: the topic
+head's cross-entropy plus the cosine distance to the float model's embeddings, i.e. distillation) with
+the L0 penalty of ``dse.tolerance.pruning`` per layer and kind; then the ``keep`` gates of largest
+``log_alpha`` stay open and the kept weights are fine-tuned with the masks fixed. ``magnitude`` keeps the
+rows and columns of largest L2 norm instead (q and k columns by their summed norms). Fine-tuning a
+pretrained encoder wants a small step: :data:`TRANSFORMER_RECIPE`.
+
+Results are cached as ``<workload>-pruned-<key>.npz`` in the workloads' cache directory, written
+atomically; the key covers the weights, the training data, the targets, the method, the recipe and the
+source of this module, the transformer and the gate code.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import json
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from dse.tolerance import pruning as gate_module
+from dse.tolerance.pruning import (
+    METHODS,
+    PrunedNetwork,
+    PruneRecipe,
+    _batches,
+    _fractions,
+    _hard_concrete,
+    _kept,
+    _MaskedNet,
+    _p_open,
+    _Params,
+)
+from dse.workloads import transformer as transformer_module
+from dse.workloads.builtin import default_cache_dir
+from dse.workloads.training import Adam
+
+FORMAT_VERSION = 1
+# Fine-tuning a pretrained encoder on 170 sentences: a small weight step, few epochs.
+TRANSFORMER_RECIPE = PruneRecipe(gate_epochs=6, finetune_epochs=4, batch_size=16, learning_rate=2e-5,
+                                 gate_lr=0.1, gate_init=2.0, penalty=10.0, seed=0)
+Q, K, V, O, I, F = range(6)  # positions within a block (transformer.LINEAR_KINDS)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Structure:
+    """Index bookkeeping of the blocks: which gates exist, which columns feed which rows."""
+
+    blocks: int
+
+    def order(self) -> list[int]:
+        return list(range(6 * self.blocks))
+
+    def col_gate(self, index: int) -> int:
+        """The layer whose column gates layer ``index`` uses (keys share the queries')."""
+        return index - 1 if index % 6 == K else index
+
+    def feeder(self, index: int) -> int | None:
+        """The layer whose columns feed the rows of layer ``index`` one to one (v -> o, i -> f)."""
+        return {O: index - 1, F: index - 1}.get(index % 6)
+
+
+def _train_gates(work, layers, st: _Structure, x, y, row_keep, col_keep, recipe, rng):
+    order = st.order()
+    net = _MaskedNet(layers, order)
+    shapes = {i: layers[i].matrix().shape for i in order}
+    gates = _Params({
+        **{f"r{i}": np.full(shapes[i][0], recipe.gate_init) for i in order},
+        **{f"c{i}": np.full(shapes[i][1], recipe.gate_init) for i in order if st.col_gate(i) == i},
+    })
+    weights_opt = Adam([net.raw], recipe.learning_rate)
+    gates_opt = Adam([gates], recipe.gate_lr)
+    mu = recipe.penalty
+    for _ in range(recipe.gate_epochs):
+        for batch in _batches(len(x), recipe.batch_size, rng):
+            z_rows, dz_rows, z_cols, dz_cols = {}, {}, {}, {}
+            for i in order:
+                z_rows[i], dz_rows[i] = _hard_concrete(gates.params[f"r{i}"], rng)
+                if st.col_gate(i) == i:
+                    z_cols[i], dz_cols[i] = _hard_concrete(gates.params[f"c{i}"], rng)
+            for i in order:
+                if st.col_gate(i) != i:
+                    z_cols[i] = z_cols[st.col_gate(i)]
+            net.apply(z_rows, z_cols)
+            _, grad = work.loss(work.forward_train(x[batch]), y[batch])
+            work.backward(grad)
+            g_rows, g_cols = net.backward(z_rows, z_cols, want_gates=True)
+            for i in order:
+                p_r = _p_open(gates.params[f"r{i}"])
+                feeder = st.feeder(i)
+                upstream = _p_open(gates.params[f"c{feeder}"]) if feeder is not None else np.ones_like(p_r)
+                excess = max(0.0, float(np.mean(p_r * upstream)) - row_keep[i])
+                gates.grads[f"r{i}"] = g_rows[i] * dz_rows[i] + 2 * mu * excess * upstream * p_r * (1 - p_r) / len(p_r)
+                if st.col_gate(i) == i:
+                    g = g_cols[i] + (g_cols[i + 1] if i % 6 == Q else 0.0)  # the keys' share of the tied gate
+                    p_c = _p_open(gates.params[f"c{i}"])
+                    excess = max(0.0, float(np.mean(p_c)) - col_keep[i])
+                    gates.grads[f"c{i}"] = g * dz_cols[i] + 2 * mu * excess * p_c * (1 - p_c) / len(p_c)
+            weights_opt.step()
+            gates_opt.step()
+    for i in order:  # the weights adapted to the gates carry into fine-tuning
+        layers[i].params["weight"] = net.raw.params[f"{i}.weight"].copy()
+        layers[i].params["bias"] = net.raw.params[f"{i}.bias"].copy()
+    scores_rows = {i: gates.params[f"r{i}"].copy() for i in order}
+    scores_cols = {i: gates.params[f"c{st.col_gate(i)}"].copy() for i in order}
+    return scores_rows, scores_cols
+
+
+def _select(scores_rows, scores_cols, st: _Structure, row_frac, col_frac):
+    keep_rows, keep_cols = {}, {}
+    for i in st.order():  # columns first: a feeder precedes the layer it feeds
+        source = st.col_gate(i)
+        if source != i:
+            keep_cols[i] = keep_cols[source]
+        else:
+            k = _kept(len(scores_cols[i]), col_frac[i])
+            keep_cols[i] = np.sort(np.argsort(-scores_cols[i], kind="stable")[:k]).astype(np.int64)
+    for i in st.order():
+        n_in = len(scores_rows[i])
+        feeder = st.feeder(i)
+        alive = keep_cols[feeder] if feeder is not None else np.arange(n_in)
+        k = _kept(n_in, row_frac[i])
+        if len(alive) > k:
+            alive = alive[np.argsort(-scores_rows[i][alive], kind="stable")[:k]]
+        keep_rows[i] = np.sort(alive).astype(np.int64)
+    return keep_rows, keep_cols
+
+
+def _finetune(work, layers, st: _Structure, keep_rows, keep_cols, x, y, recipe, rng) -> None:
+    order = st.order()
+    net = _MaskedNet(layers, order)
+    z_rows, z_cols = {}, {}
+    for i in order:
+        n_in, n_out = layers[i].matrix().shape
+        z_rows[i] = np.zeros(n_in)
+        z_rows[i][keep_rows[i]] = 1.0
+        z_cols[i] = np.zeros(n_out)
+        z_cols[i][keep_cols[i]] = 1.0
+    optimiser = Adam([net.raw], recipe.learning_rate)
+    for _ in range(recipe.finetune_epochs):
+        for batch in _batches(len(x), recipe.batch_size, rng):
+            net.apply(z_rows, z_cols)
+            _, grad = work.loss(work.forward_train(x[batch]), y[batch])
+            work.backward(grad)
+            net.backward(z_rows, z_cols, want_gates=False)
+            optimiser.step()
+    net.apply(z_rows, z_cols)  # the final weights are the masked ones
+
+
+def _prune(workload, st, row_frac, col_frac, method, recipe):
+    layers = copy.deepcopy(list(workload.layers))
+    work = dataclasses.replace(workload, layers=tuple(layers))  # shares the layer objects being trained
+    rng = np.random.default_rng(recipe.seed)
+    x, y = workload.x_train, workload.y_train
+    if method == "magnitude":
+        mats = {i: layers[i].matrix() for i in st.order()}
+        scores_rows = {i: np.linalg.norm(m, axis=1) for i, m in mats.items()}
+        norms = {i: np.linalg.norm(m, axis=0) for i, m in mats.items()}
+        scores_cols = {i: norms[i] + (norms[i + 1] if i % 6 == Q else norms[i - 1] if i % 6 == K else 0.0)
+                       for i in st.order()}
+    else:
+        row_keep = {i: 1.0 - row_frac[i] for i in st.order()}
+        col_keep = {i: 1.0 - col_frac[i] for i in st.order()}
+        scores_rows, scores_cols = _train_gates(work, layers, st, x, y, row_keep, col_keep, recipe, rng)
+    keep_rows, keep_cols = _select(scores_rows, scores_cols, st, row_frac, col_frac)
+    _finetune(work, layers, st, keep_rows, keep_cols, x, y, recipe, rng)
+    return layers, keep_rows, keep_cols
+
+
+def _cache_key(workload, row_frac, col_frac, method, recipe) -> str:
+    digest = hashlib.sha256()
+    for module in (gate_module, transformer_module):
+        digest.update(Path(module.__file__).read_bytes())
+    digest.update(Path(__file__).read_bytes())
+    arrays = [layer.params[k] for layer in workload.layers for k in sorted(layer.params)]
+    arrays += [workload.smoothing[i] for i in sorted(workload.smoothing)]
+    arrays += [workload.x_train, workload.y_train, workload.head_weight, workload.head_bias]
+    if workload.teacher is not None:
+        arrays.append(workload.teacher[1])
+    for array in arrays:
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.shape}{array.dtype.str}".encode())
+        digest.update(array.tobytes())
+    described = {"format": FORMAT_VERSION, "name": workload.name, "row_prune": row_frac, "col_prune": col_frac,
+                 "method": method, "recipe": dataclasses.asdict(recipe), "content": digest.hexdigest()}
+    return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()
+
+
+def prune_transformer(workload, row_prune: float | Mapping[str, float], col_prune: float | Mapping[str, float],
+                      method: str = "gates", *, recipe: PruneRecipe | None = None,
+                      cache_dir: str | Path | None = None, use_cache: bool = True) -> PrunedNetwork:
+    """Prune a :class:`~dse.workloads.transformer.TransformerWorkload` (module docstring); cached on disk.
+
+    row_prune, col_prune  fractions in [0, 0.9] of every layer's rows / columns, or ``{layer name:
+                          fraction}`` (missing layers: 0); key columns follow the query columns
+    method                ``gates`` (hard-concrete, distillation loss) or ``magnitude``
+    recipe                default :data:`TRANSFORMER_RECIPE`
+    """
+    if method not in METHODS:
+        raise ValueError(f"prune method must be one of {', '.join(METHODS)}; got {method!r}")
+    recipe = recipe or TRANSFORMER_RECIPE
+    st = _Structure(workload.blocks)
+    names = [layer.name for layer in workload.layers]
+    row_by_name = _fractions(row_prune, names, "row_prune")
+    col_by_name = _fractions(col_prune, names, "col_prune")
+    row_frac = {i: row_by_name[n] for i, n in enumerate(names)}
+    col_frac = {i: col_by_name[names[st.col_gate(i)]] for i, n in enumerate(names)}
+    key = _cache_key(workload, row_by_name, col_by_name, method, recipe)
+    path = (Path(cache_dir) if cache_dir is not None else default_cache_dir()) / f"{workload.name}-pruned-{key[:16]}.npz"
+    cached = _read(path, key, len(names)) if use_cache else None
+    if cached is not None:
+        weights, keep_rows, keep_cols = cached
+        layers = [copy.copy(layer) for layer in workload.layers]
+        for i, layer in enumerate(layers):
+            layer.params = {"weight": weights[f"{i}.weight"], "bias": weights[f"{i}.bias"]}
+    else:
+        with threadpool_limits(1, user_api="blas"):  # deterministic sums, as the other training code
+            layers, keep_rows, keep_cols = _prune(workload, st, row_frac, col_frac, method, recipe)
+        if use_cache:
+            try:
+                _write(path, key, layers, keep_rows, keep_cols)
+            except OSError as error:  # a read-only cache only costs the pruning next time
+                warnings.warn(f"could not cache pruned {workload.name!r} at {path}: {error}", stacklevel=2)
+    pruned = dataclasses.replace(workload, layers=tuple(layers), float_accuracy=float("nan"))
+    pruned = dataclasses.replace(pruned, float_accuracy=pruned.accuracy())
+    return PrunedNetwork(pruned, keep_rows, keep_cols)
+
+
+def _write(path: Path, key: str, layers, keep_rows, keep_cols) -> None:
+    arrays = {f"{i}.{k}": layer.params[k] for i, layer in enumerate(layers) for k in ("weight", "bias")}
+    arrays.update({f"rows.{i}": v for i, v in keep_rows.items()})
+    arrays.update({f"cols.{i}": v for i, v in keep_cols.items()})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, cache_key=np.array(key), **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)  # atomic: readers see no file or the whole file
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _read(path: Path, key: str, n_layers: int):
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if str(data["cache_key"]) != key:
+                raise ValueError("its cache key does not match")
+            weights = {f"{i}.{k}": data[f"{i}.{k}"].astype(np.float64) for i in range(n_layers) for k in ("weight", "bias")}
+            keep_rows = {i: data[f"rows.{i}"].astype(np.int64) for i in range(n_layers)}
+            keep_cols = {i: data[f"cols.{i}"].astype(np.int64) for i in range(n_layers)}
+        return weights, keep_rows, keep_cols
+    except (OSError, ValueError, KeyError) as error:
+        warnings.warn(f"re-pruning: cache file {path} is unusable ({error})", stacklevel=3)
+        return None
