@@ -44,7 +44,7 @@ from numba import get_num_threads, njit, prange
 
 from kernels.crossbar import BitlineGroups, pack_inputs
 from kernels.dac import cycle_weights
-from kernels.rng import std_normal
+from kernels.rng import fill_normals
 
 BLOCK = 256  # bit lines per block, as in the integer kernel
 
@@ -110,36 +110,45 @@ def adc_layout(n_bitlines: int, cols: int, cols_per_adc: int) -> tuple[np.ndarra
     return adc_of, int(-(-n_bitlines // cols) * per_xbar)
 
 
-INL_MAX_KNOTS = 1024  # INL tables of wide ADCs are sampled on this many segments (smooth: no loss)
-INL_HARMONICS = 3
+INL_DEGREE = 4  # INL curves are polynomials of this degree in the code (smooth by construction)
 
 
-def sample_adcs(n_adcs: int, adc_bits: int, *, offset_sigma: float = 0.0, gain_sigma: float = 0.0,
-                inl_peak: float = 0.0, rng: np.random.Generator | None = None):
-    """Static errors of ``n_adcs`` ADCs: ``(gain, offset, inl, inl_scale)``.
+def sample_adcs(n_adcs: int, *, offset_sigma: float = 0.0, gain_sigma: float = 0.0, inl_peak: float = 0.0,
+                rng: np.random.Generator | None = None):
+    """Static errors of ``n_adcs`` ADCs: ``(gain, offset, inl)``.
 
     gain    (n,) ``1 + N(0, gain_sigma)``: input-referred gain (relative)
     offset  (n,) ``N(0, offset_sigma)`` LSB: input-referred offset
-    inl     (n, K + 1) LSB at codes ``c = j / inl_scale``: each ADC's own smooth curve
-            ``sum_{h=1..3} a_h sin(h pi c / max_code)``, ``a_h ~ N(0, 1) / h``, scaled so its peak
-            ``|INL|`` is ``inl_peak`` (zero at both ends: endpoint-fit INL); shape (0, 2) when off
+    inl     (n, 5) coefficients ``d_j`` of each ADC's INL in LSB, ``INL(c) = sum_j d_j u**j`` with
+            ``u = c / max_code``: a smooth random curve ``u (1 - u) (a0 + a1 (2u - 1) + a2 (2u - 1)**2)``,
+            ``a_h ~ N(0, 1) / (h + 1)`` (bow, S and higher shapes), zero at both ends (endpoint-fit INL)
+            and scaled so its peak ``|INL|`` is ``inl_peak``; shape (0, 5) when off.
+            :func:`inl_table` lists it per code.
     """
     if rng is None and (offset_sigma or gain_sigma or inl_peak):
         raise ValueError("ADC errors need a random generator (rng)")
     gain = 1.0 + gain_sigma * rng.standard_normal(n_adcs) if gain_sigma else np.ones(n_adcs)
     offset = offset_sigma * rng.standard_normal(n_adcs) if offset_sigma else np.zeros(n_adcs)
-    max_code = (1 << adc_bits) - 1
-    knots = min(max_code, INL_MAX_KNOTS)
-    if inl_peak and knots > 1:
-        u = np.arange(knots + 1) / knots
-        h = np.arange(1, INL_HARMONICS + 1)
-        coeffs = rng.standard_normal((n_adcs, INL_HARMONICS)) / h
-        shape = coeffs @ np.sin(np.pi * h[:, None] * u[None, :])
-        peak = np.abs(shape).max(axis=1, keepdims=True)
-        inl = inl_peak * shape / np.where(peak > 0, peak, 1.0)
-    else:
-        inl = np.zeros((0, 2))
-    return gain, offset, inl, knots / max_code
+    if not inl_peak:
+        return gain, offset, np.zeros((0, INL_DEGREE + 1))
+    P = np.polynomial.polynomial
+    a = rng.standard_normal((n_adcs, 3)) / np.arange(1, 4)
+    centred = P.polypow([-1.0, 2.0], 1), P.polypow([-1.0, 2.0], 2)  # (2u - 1), (2u - 1)**2
+    bowl = [0.0, 1.0, -1.0]  # u (1 - u)
+    grid = np.linspace(0.0, 1.0, 1025)
+    inl = np.zeros((n_adcs, INL_DEGREE + 1))
+    for i in range(n_adcs):
+        inner = P.polyadd(P.polyadd([a[i, 0]], a[i, 1] * centred[0]), a[i, 2] * centred[1])
+        coeffs = P.polymul(bowl, inner)
+        peak = np.abs(P.polyval(grid, coeffs)).max()
+        inl[i, :len(coeffs)] = coeffs * (inl_peak / peak if peak > 0 else 0.0)
+    return gain, offset, inl
+
+
+def inl_table(inl: np.ndarray, adc_bits: int) -> np.ndarray:
+    """Per-code INL in LSB, (n_adcs, 2**adc_bits), of the polynomial coefficients from :func:`sample_adcs`."""
+    u = np.arange(1 << adc_bits) / ((1 << adc_bits) - 1)
+    return np.polynomial.polynomial.polyval(u, np.asarray(inl).T).reshape(len(inl), -1)
 
 
 @dataclass(frozen=True)
@@ -153,9 +162,10 @@ class AnalogPlanes:
                   (absolute conductance ``G``), or shape (0, 0, 0) without read noise
     adc_of        (B,) ADC of each bit line within its row tile; ``adcs_per_tile`` ADCs per row tile
     adc_gain, adc_offset  (tiles * adcs_per_tile,), or (0,) when the ADCs are ideal
-    adc_inl, inl_scale    (tiles * adcs_per_tile, K + 1) LSB or (0, 2); see :func:`sample_adcs`
+    adc_inl       (tiles * adcs_per_tile, 5) INL polynomial of each ADC or (0, 5); see :func:`sample_adcs`
     noise_key     64-bit key of the read-noise stream
-    reads         (1,) uint64, column sums drawn so far: each call continues the stream, so repeated
+    reads         (1,) uint64, (sample, row tile, cycle) rows of read noise drawn so far: each call
+                  continues the stream, so repeated
                   calls on one chip see fresh noise (deterministically)
     """
 
@@ -166,7 +176,6 @@ class AnalogPlanes:
     adc_gain: np.ndarray
     adc_offset: np.ndarray
     adc_inl: np.ndarray
-    inl_scale: float
     noise_key: int = 0
     reads: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.uint64), compare=False)
 
@@ -179,7 +188,8 @@ class AnalogPlanes:
         return self.g.shape[2]
 
 
-GROUP = 4  # rows per lookup group: each group and bit line gets the 16 partial sums of its 4 cells
+GROUP = 4  # rows per lookup group: each group and bit line gets the 2**GROUP partial sums of its cells
+LUT_BYTES = 512 << 10  # lookup tables of one block of bit lines (they stay in L2 cache)
 ACC_BYTES = 8 << 20  # accumulators of one parallel work item (samples x bit lines, float64) stay below this
 
 
@@ -217,43 +227,40 @@ def analog_planes(
     cols = n_bl if cols is None else cols
     adc_of, per_tile = adc_layout(n_bl, cols, cols if cols_per_adc is None else cols_per_adc)
     if adc_offset or adc_gain_error or adc_inl:
-        gain, offset, inl, inl_scale = sample_adcs(tiles * per_tile, adc_bits, offset_sigma=adc_offset,
-                                                   gain_sigma=adc_gain_error, inl_peak=adc_inl, rng=rng)
+        gain, offset, inl = sample_adcs(tiles * per_tile, offset_sigma=adc_offset, gain_sigma=adc_gain_error,
+                                        inl_peak=adc_inl, rng=rng)
     else:
-        gain, offset, inl, inl_scale = np.zeros(0), np.zeros(0), np.zeros((0, 2)), 1.0
-    return AnalogPlanes(g, noise_var, adc_of, per_tile, gain, offset, inl, float(inl_scale),
-                        int(noise_key) & 0xFFFFFFFFFFFFFFFF)
+        gain, offset, inl = np.zeros(0), np.zeros(0), np.zeros((0, INL_DEGREE + 1))
+    return AnalogPlanes(g, noise_var, adc_of, per_tile, gain, offset, inl, int(noise_key) & 0xFFFFFFFFFFFFFFFF)
 
 
 @njit(cache=True, error_model="numpy")
 def _build_lut(src, t, start, stop, lut):  # pragma: no cover - compiled
-    """``lut[grp * 16 + pat, b]`` = sum of ``src[t, 4 * grp + i, start + b]`` over the bits ``i`` set in ``pat``
-    (one row per subset of the group's 4 cells: a column sum is then one table row per group of rows)."""
+    """``lut[grp * 2**GROUP + pat, b]`` = sum of ``src[t, GROUP * grp + i, start + b]`` over the bits ``i`` set
+    in ``pat``: one row per subset of a group's cells, so a column sum is one table row per group."""
     width = stop - start
     n_pat = 1 << GROUP
     for grp in range(lut.shape[0] // n_pat):
-        lut[grp * n_pat, :width] = 0.0
+        base = grp * n_pat
+        lut[base, :width] = 0.0
         for pat in range(1, n_pat):
             low = pat & -pat
-            bit = 0 if low == 1 else (1 if low == 2 else (2 if low == 4 else 3))
-            prev = lut[grp * n_pat + (pat ^ low), :width]
+            bit = 0
+            while (low >> bit) != 1:
+                bit += 1
+            prev = lut[base + (pat ^ low), :width]
             cell = src[t, GROUP * grp + bit, start:stop]
-            dst = lut[grp * n_pat + pat, :width]
+            dst = lut[base + pat, :width]
             for b in range(width):
                 dst[b] = prev[b] + cell[b]
 
 
 @njit(cache=True, error_model="numpy")
-def _pattern_sums(xp, n, t, bit_a, bit_b, lut, scale, vb, idx):  # pragma: no cover - compiled
-    """``vb += scale * sum_grp lut[grp, pattern_grp]`` where a group's pattern is its rows with input bits
-    ``bit_a`` and ``bit_b`` both set. Returns whether any row was driven.
-
-    Rows are added eight at a time into one store (the adds are bound by stores otherwise); padding
-    uses row 0, the all-zero pattern of group 0. Sums of integer levels stay exact in any order.
-    """
-    width = vb.shape[0]
+def _pattern_list(xp, n, t, bit_a, bit_b, n_groups, idx):  # pragma: no cover - compiled
+    """Table rows ``grp * 2**GROUP + pattern`` of the groups with rows driven in both input bit planes
+    ``bit_a`` and ``bit_b`` (the same plane for column sums), padded with row 0 (all zeros) to a multiple
+    of 8; returns the padded count (0 when no row is driven)."""
     n_pat = 1 << GROUP
-    n_groups = lut.shape[0] // n_pat
     per_word = 64 // GROUP
     count = 0
     for w in range(xp.shape[3]):
@@ -269,10 +276,18 @@ def _pattern_sums(xp, n, t, bit_a, bit_b, lut, scale, vb, idx):  # pragma: no co
                 idx[count] = grp * n_pat + pat
                 count += 1
     if count == 0:
-        return False
+        return 0
     while count % 8:
         idx[count] = 0
         count += 1
+    return count
+
+
+@njit(cache=True, error_model="numpy")
+def _add_rows(lut, idx, count, scale, vb):  # pragma: no cover - compiled
+    """``vb += scale * sum of lut[idx[:count]]``, eight rows per pass (one store per eight loads: the
+    adds are bound by stores otherwise). Sums of integer levels stay exact in any order."""
+    width = vb.shape[0]
     for c in range(0, count, 8):
         r0 = lut[idx[c]]
         r1 = lut[idx[c + 1]]
@@ -288,37 +303,74 @@ def _pattern_sums(xp, n, t, bit_a, bit_b, lut, scale, vb, idx):  # pragma: no co
         else:
             for b in range(width):
                 vb[b] += scale * (((r0[b] + r1[b]) + (r2[b] + r3[b])) + ((r4[b] + r5[b]) + (r6[b] + r7[b])))
-    return True
+
+
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
+def _convert(vb, var, z, noisy, step, gain, offset, has_adc, inl, has_inl, fmax, wk, ab):  # pragma: no cover
+    """The ADC of one cycle on one block of bit lines, with read noise and ADC errors: ``ab += wk * code``.
+    Returns the number of saturated conversions."""
+    width = vb.shape[0]
+    inv_max = 1.0 / fmax
+    sat = 0
+    for b in range(width):
+        x = np.float64(vb[b])
+        if noisy:  # one draw per column sum: Gaussian with the summed variance of the cells read
+            x += np.sqrt(np.float64(var[b])) * np.float64(z[b])
+        x = x / step
+        if has_adc:
+            x = x * gain[b] + offset[b]
+            if has_inl:  # INL(u) = sum_j d_j u**j at u = clipped code / max_code
+                u = min(max(x, 0.0), fmax) * inv_max
+                x += inl[0, b] + u * (inl[1, b] + u * (inl[2, b] + u * (inl[3, b] + u * inl[4, b])))
+        raw = np.floor(x + 0.5)
+        sat += raw > fmax
+        ab[b] += wk * min(max(raw, 0.0), fmax)
+    return sat
 
 
 @njit(cache=True, error_model="numpy")
 def _float_chunk(xp, dac_bits, cycle_w, g, nv, step, max_code, adc_of, adcs_per_tile, gain, offset, inl,
-                 inl_scale, key, first_read, members, sizes, out, coef, vote, pick, na, nb,
+                 key, first_row, members, sizes, out, coef, vote, pick, width_max, na, nb,
                  y):  # pragma: no cover - compiled
-    """Samples ``na .. nb-1``: column sums, ADC, cycle weights, then the vote into ``y``; returns the
-    number of saturated conversions."""
+    """Samples ``na .. nb-1``: column sums, read noise, ADC, cycle weights, then the vote into ``y``.
+    Returns the number of saturated conversions."""
     tiles, height, n_bl = g.shape
     n_cyc = cycle_w.shape[0]
     n_groups = height // GROUP
     has_noise = nv.shape[0] > 0
     has_adc = gain.shape[0] > 0
     has_inl = inl.shape[0] > 0
-    knots = inl.shape[1] - 1
     fmax = np.float64(max_code)
-    lut = np.empty((n_groups << GROUP, BLOCK), dtype=g.dtype)
-    lut2 = np.empty(((n_groups << GROUP) if has_noise else 0, BLOCK), dtype=g.dtype)
-    idx = np.empty(n_groups + 8, dtype=np.int64)
-    acc = np.empty((nb - na, n_bl), dtype=np.float64)
-    v = np.empty(BLOCK, dtype=g.dtype)
-    var = np.empty(BLOCK, dtype=g.dtype)
-    x_all = np.empty(BLOCK, dtype=np.float64)
-    gain_b = np.empty(BLOCK, dtype=np.float64)
-    offset_b = np.empty(BLOCK, dtype=np.float64)
+    pow2 = step == np.floor(step) and (np.int64(step) & (np.int64(step) - 1)) == 0
+    inv_step = 1.0 / step  # exact for a power of two
+    pairs = dac_bits * (dac_bits + 1) // 2  # (p, q) bit pairs of one cycle, p <= q; (p, p) for sums
+    nn = nb - na
+    lut = np.empty((n_groups << GROUP, width_max), dtype=g.dtype)
+    lut2 = np.empty(((n_groups << GROUP) if has_noise else 0, width_max), dtype=g.dtype)
+    idx = np.empty((nn, n_cyc * pairs, n_groups + 8), dtype=np.int64)
+    cnt = np.zeros((nn, n_cyc * pairs), dtype=np.int64)
+    acc = np.empty((nn, n_bl), dtype=np.float64)
+    v = np.empty(width_max, dtype=g.dtype)
+    var = np.empty(width_max, dtype=g.dtype)
+    z_all = np.empty(width_max, dtype=np.float32)
+    gain_b = np.empty(width_max, dtype=np.float64)
+    offset_b = np.empty(width_max, dtype=np.float64)
+    inl_b = np.empty((inl.shape[1], width_max), dtype=np.float64)
     sat = 0
     for t in range(tiles):
+        # Which table rows every sample and cycle reads in this row tile (shared by all blocks).
+        for n in range(na, nb):
+            for k in range(n_cyc):
+                pair = k * pairs
+                for p in range(dac_bits):
+                    for q in range(p, dac_bits):
+                        if p == q or has_noise:
+                            cnt[n - na, pair] = _pattern_list(xp, n, t, k * dac_bits + p, k * dac_bits + q,
+                                                              n_groups, idx[n - na, pair])
+                        pair += 1
         acc[:] = 0.0
-        for start in range(0, n_bl, BLOCK):
-            stop = min(n_bl, start + BLOCK)
+        for start in range(0, n_bl, width_max):
+            stop = min(n_bl, start + width_max)
             width = stop - start
             _build_lut(g, t, start, stop, lut)
             if has_noise:
@@ -328,48 +380,53 @@ def _float_chunk(xp, dac_bits, cycle_w, g, nv, step, max_code, adc_of, adcs_per_
                     a = t * adcs_per_tile + adc_of[start + b]
                     gain_b[b] = gain[a]
                     offset_b[b] = offset[a]
+                    if has_inl:
+                        for j in range(inl.shape[1]):
+                            inl_b[j, b] = inl[a, j]
             vb = v[:width]
-            xb = x_all[:width]
             for n in range(na, nb):
                 ab = acc[n - na, start:stop]
                 for k in range(n_cyc):
                     vb[:] = 0.0
                     driven = False
+                    pair = k * pairs
                     for p in range(dac_bits):
-                        bit = k * dac_bits + p
-                        driven |= _pattern_sums(xp, n, t, bit, bit, lut, np.float64(1 << p), vb, idx)
-                    if not driven and not has_adc:
-                        continue  # no row driven and an ideal ADC: v = 0 converts to code 0
-                    for b in range(width):
-                        xb[b] = np.float64(vb[b])
+                        c = cnt[n - na, pair]
+                        if c:
+                            driven = True
+                            _add_rows(lut, idx[n - na, pair], c, np.float64(1 << p), vb)
+                        pair += dac_bits - p
+                    wk = np.float64(cycle_w[k])
+                    if not has_noise and not has_adc:
+                        if not driven:
+                            continue  # v = 0 converts to code 0
+                        if pow2:  # the integer kernel's exact rounding, in float
+                            for b in range(width):
+                                raw = np.floor(np.float64(vb[b]) * inv_step + 0.5)
+                                sat += raw > fmax
+                                ab[b] += wk * min(raw, fmax)
+                        else:
+                            for b in range(width):
+                                raw = np.floor(np.float64(vb[b]) / step + 0.5)
+                                sat += raw > fmax
+                                ab[b] += wk * min(raw, fmax)
+                        continue
                     if has_noise and driven:
                         # Variance sum_i chunk_i**2 (s G_i)**2, with chunk**2 = sum_{p,q} 2**(p+q) bit_p bit_q.
                         wb = var[:width]
                         wb[:] = 0.0
+                        pair = k * pairs
                         for p in range(dac_bits):
                             for q in range(p, dac_bits):
-                                factor = np.float64(1 << (p + q)) * (1.0 if p == q else 2.0)
-                                _pattern_sums(xp, n, t, k * dac_bits + p, k * dac_bits + q, lut2, factor, wb, idx)
-                        base = first_read + np.uint64(((n * tiles + t) * n_cyc + k) * n_bl + start)
-                        for b in range(width):
-                            xb[b] += np.sqrt(np.float64(wb[b])) * std_normal(key, base + np.uint64(b))
-                    for b in range(width):
-                        xb[b] = xb[b] / step
-                    if has_adc:
-                        for b in range(width):
-                            xb[b] = xb[b] * gain_b[b] + offset_b[b]
-                        if has_inl:
-                            for b in range(width):
-                                a = t * adcs_per_tile + adc_of[start + b]
-                                pos = min(max(xb[b], 0.0), fmax) * inl_scale
-                                j = min(np.int64(pos), knots - 1)
-                                frac = pos - j
-                                xb[b] += inl[a, j] + frac * (inl[a, j + 1] - inl[a, j])
-                    wk = np.float64(cycle_w[k])
-                    for b in range(width):
-                        raw = np.floor(xb[b] + 0.5)
-                        sat += raw > fmax
-                        ab[b] += wk * min(max(raw, 0.0), fmax)
+                                c = cnt[n - na, pair]
+                                if c:
+                                    factor = np.float64(1 << (p + q)) * (1.0 if p == q else 2.0)
+                                    _add_rows(lut2, idx[n - na, pair], c, factor, wb)
+                                pair += 1
+                        zb = z_all[:width]
+                        fill_normals(key, first_row + np.uint64((n * tiles + t) * n_cyc + k), start, zb)
+                    sat += _convert(vb, var, z_all, has_noise and driven, step, gain_b, offset_b, has_adc,
+                                    inl_b, has_inl, fmax, wk, ab)
         # The digital vote and shift-and-add, in the same order as the integer kernel (_mvm_one_input).
         for n in range(na, nb):
             a_n = acc[n - na]
@@ -395,17 +452,26 @@ def _float_chunk(xp, dac_bits, cycle_w, g, nv, step, max_code, adc_of, adcs_per_
 
 
 @njit(cache=True, parallel=True)
-def _mvm_float(xp, dac_bits, cycle_w, g, nv, step, max_code, adc_of, adcs_per_tile, gain, offset, inl, inl_scale,
-               key, first_read, members, sizes, out, coef, vote, pick, n_out, chunk):  # pragma: no cover - compiled
+def _mvm_float(xp, dac_bits, cycle_w, g, nv, step, max_code, adc_of, adcs_per_tile, gain, offset, inl,
+               key, first_row, members, sizes, out, coef, vote, pick, n_out, width, chunk):  # pragma: no cover
     batch = xp.shape[0]
     y = np.zeros((batch, n_out), dtype=np.float64)
     n_chunks = (batch + chunk - 1) // chunk
     sat = np.zeros(n_chunks, dtype=np.int64)
     for c in prange(n_chunks):
         sat[c] = _float_chunk(xp, dac_bits, cycle_w, g, nv, step, max_code, adc_of, adcs_per_tile, gain, offset,
-                              inl, inl_scale, key, first_read, members, sizes, out, coef, vote, pick,
+                              inl, key, first_row, members, sizes, out, coef, vote, pick, width,
                               c * chunk, min(batch, (c + 1) * chunk), y)
     return y, sat.sum()
+
+
+def block_width(n_groups: int, itemsize: int, tables: int) -> int:
+    """Bit lines per block: the largest power of two (8 .. 256) whose lookup tables fit :data:`LUT_BYTES`."""
+    per_line = max(1, n_groups << GROUP) * itemsize * tables
+    width = 8
+    while width < 256 and 2 * width * per_line <= LUT_BYTES:
+        width *= 2
+    return width
 
 
 def mvm_float(
@@ -430,14 +496,14 @@ def mvm_float(
     batch = x_int.shape[0]
     # Samples per parallel work item: a few items per thread, each at most ACC_BYTES of accumulators.
     chunk = max(1, min(-(-batch // (2 * get_num_threads())), ACC_BYTES // (8 * n_bl)))
+    width = block_width(planes.g.shape[1] // GROUP, planes.g.itemsize, 2 if planes.noise_var.shape[0] else 1)
     y, saturated = _mvm_float(
         xp, dac_bits, cycle_w, planes.g, planes.noise_var, float(step), (1 << adc_bits) - 1, planes.adc_of,
-        planes.adcs_per_tile, planes.adc_gain, planes.adc_offset, planes.adc_inl, planes.inl_scale,
-        np.uint64(planes.noise_key), np.uint64(first_read), groups.members, groups.sizes, groups.out,
-        groups.coef, groups.vote, np.ascontiguousarray(pick, dtype=np.int64), n_out, chunk,
+        planes.adcs_per_tile, planes.adc_gain, planes.adc_offset, planes.adc_inl, np.uint64(planes.noise_key),
+        np.uint64(first_read), groups.members, groups.sizes, groups.out, groups.coef, groups.vote,
+        np.ascontiguousarray(pick, dtype=np.int64), n_out, width, chunk,
     )
-    if planes.noise_var.shape[0]:
-        planes.reads[0] = first_read + np.uint64(batch * tiles * len(cycle_w) * n_bl)
+    planes.reads[0] = first_read + np.uint64(batch * tiles * len(cycle_w))
     if mapping == "offset":
         y -= float(1 << (weight_bits - 1)) * x_int.astype(np.int64).sum(axis=1, keepdims=True)
     return y, int(saturated)
