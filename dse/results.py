@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import tempfile
 import typing
 from pathlib import Path
 from typing import Any
@@ -183,11 +184,20 @@ def _arrow_type(values: list[Any]) -> pa.DataType | None:
 
 
 def write_atomic(table: pa.Table, path: Path) -> None:
-    """Write a Parquet file so that readers only ever see the old or the new complete file."""
+    """Write a Parquet file so that readers only ever see the old or the new complete file.
+
+    The temporary file starts with a dot, which dataset discovery skips, so even one left behind
+    by a killed process never breaks ``pandas.read_parquet`` on the folder.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # dot: invisible to dataset discovery
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        pq.write_table(table, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 # --------------------------------------------------------------------------------------------------
