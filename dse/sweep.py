@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from dse import __version__
 from dse.config import FaultScenario, HardwareConfig, Protection
 from dse.mapping import map_network
+from dse.results import write_atomic
 from dse.simulate import evaluate
 from dse.workloads.workload import Workload
 
@@ -115,17 +115,9 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
     return summary
 
 
-def write_parquet_atomic(table: pd.DataFrame, path: Path) -> None:
-    """Write next to ``path`` and rename, so a crash never leaves a half-written table."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        table.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def write_sweep(table: pd.DataFrame, path: Path) -> None:
+    """Write the sweep table atomically (temporary file and rename; see :func:`dse.results.write_atomic`)."""
+    write_atomic(pa.Table.from_pandas(table, preserve_index=False), path)
 
 
 def plot_sweep(table: pd.DataFrame, path: Path, title: str | None = None) -> None:

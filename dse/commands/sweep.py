@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 from dse.cli_options import add_hardware_options, hardware_from_args, protection_preset
-from dse.sweep import CHEN_SA1_SHARE, plot_sweep, run_sweep, summarize, write_parquet_atomic
+from dse.sweep import CHEN_SA1_SHARE, plot_sweep, run_sweep, summarize, write_sweep
 
 
 def _rates(text: str) -> list[float]:
@@ -47,7 +47,7 @@ def run(args) -> int:
     table = run_sweep(workload, hw, rates, protections, n_chips=args.n_chips, seed=args.seed,
                       fault_model=args.fault_model, sa1_share=args.sa1_share, workers=args.workers,
                       progress=not args.json)
-    write_parquet_atomic(table, out / "sweep.parquet")
+    write_sweep(table, out / "sweep.parquet")
     plot_sweep(table, out / "sweep.png")
     summary = summarize(table)
     (out / "summary.json").write_text(summary.to_json(orient="records", indent=1))
