@@ -112,6 +112,9 @@ def bench_kernels(hw: HardwareConfig | None = None, point: KernelPoint | None = 
     first = first_call_cost(hw)
     result = bench_kernel_point(point, hw, repeats)
     result.update(first)
+    from dse.analog import bench_float_point  # the float path (analog non-idealities, docs/nonideal.md)
+
+    result["float_path"] = bench_float_point(point, hw, repeats)
     result["config"] = {"rows": hw.rows, "cols": hw.cols, "cell_bits": hw.cell_bits,
                         "weight_bits": hw.weight_bits, "input_bits": hw.input_bits,
                         "dac_bits": hw.dac_bits, "adc_bits": hw.adc_bits, "mapping": hw.mapping,

@@ -32,7 +32,7 @@ def run(args) -> int:
     result = bench_kernels(hw, point, scaling=not args.no_scaling, repeats=args.repeats)
     if args.json:
         print(json.dumps(result))
-        return 0 if result["agree"] else 1
+        return 0 if result["agree"] and result["float_path"]["float_exact_agrees"] else 1
     cfg = result["config"]
     print(f"crossbar kernel benchmark: batch {point.batch}, {point.n_in}x{point.n_out} weights, "
           f"{cfg['rows']}x{cfg['cols']} crossbars, {cfg['weight_bits']}-bit weights on {cfg['cell_bits']}-bit "
@@ -43,12 +43,20 @@ def run(args) -> int:
     print(f"  numba kernel     {result['kernel_macs_per_s']:.3e} bit-level MAC/s ({result['kernel_s'] * 1e3:.1f} ms)")
     print(f"  numpy bit planes {result['baseline_macs_per_s']:.3e} bit-level MAC/s ({result['baseline_s'] * 1e3:.1f} ms)")
     print(f"  speedup {result['speedup']:.1f}x, outputs agree: {result['agree']}")
+    fp = result["float_path"]
+    print("  float path (analog non-idealities), timed in turns with the integer path and the baseline:")
+    for name, label in (("integer", "integer popcount path"), ("float_exact", "float, no effects"),
+                        ("float_variation", "float, variation 5 %"),
+                        ("float_noise", "float, variation 5 % + read noise 2 %"), ("baseline", "numpy bit planes")):
+        ratio = f"  {fp[name + '_vs_baseline']:5.1f}x baseline" if name != "baseline" else ""
+        print(f"    {label:40s} {fp[name + '_macs_per_s']:.3e} bit-level MAC/s ({fp[name + '_s'] * 1e3:6.1f} ms){ratio}")
+    print(f"    float path with no effects equals the integer path: {fp['float_exact_agrees']}")
     if "scaling" in result:
         print("\n  batch    in   out   kernel MAC/s  baseline MAC/s  speedup  agree")
         for row in result["scaling"]:
             print(f"  {row['batch']:5d} {row['n_in']:5d} {row['n_out']:5d}   {row['kernel_macs_per_s']:.3e}"
                   f"      {row['baseline_macs_per_s']:.3e}  {row['speedup']:6.1f}x  {row['agree']}")
-    return 0 if result["agree"] else 1
+    return 0 if result["agree"] and fp["float_exact_agrees"] else 1
 
 
 def _run_eval(args, hw) -> int:
