@@ -81,7 +81,7 @@ HEAD_C = 10.0
 # docs/transformer.md).
 SMOOTH_ALPHA = 0.5
 # Fine-tuning loss (pruning gates): head cross-entropy + DISTILL_WEIGHT * cosine distance to the float model.
-DISTILL_WEIGHT = 1.0
+DISTILL_WEIGHT = 10.0
 
 INSTALL_HINT = (
     f"the {WORKLOAD_NAME} workload needs the optional transformer extra: "
