@@ -28,12 +28,23 @@ Order of the effects on one chip (all per cell unless said otherwise):
    distribution and far cheaper than one draw per cell. Draws are counter-based
    (:mod:`kernels.rng`): they depend on ``(key, sample, row tile, cycle, bit line)`` only.
 6. The ADC, one per ``cols_per_adc`` bit lines of a crossbar (bit lines sharing an ADC share its
-   errors): ``x = (v / step) * (1 + gain_error) + offset`` in LSB, then ``x += INL(x)`` (a smooth per-code
-   error table, linearly interpolated), then ``code = clip(floor(x + 1/2), 0, 2**adc_bits - 1)``. The
-   digital side multiplies by the nominal ``step``; it knows none of these errors.
+   errors): ``x = (v / step) * (1 + gain_error) + offset`` in LSB, then ``x += INL(x)`` (a smooth
+   per-code error curve, a polynomial in the code, see :func:`sample_adcs`), then
+   ``code = clip(floor(x + 1/2), 0, 2**adc_bits - 1)``. The digital side multiplies by the nominal
+   ``step``; it knows none of these errors.
+Stuck cells see read noise like any other cell (relative to their conductance).
+
+How the column sums are computed. Rows are taken in groups of :data:`GROUP` (4); for every group and
+bit line of a block, a table holds the 16 sums of the group's conductances over every subset of its rows
+(built once per block of bit lines, row tile and batch chunk, kept in L2). A column sum for one input
+bit plane is then one table row per group, chosen by the group's 4 input bits: 32 table rows for a
+128-row tile instead of 128 multiply-adds, added eight rows per store. Multi-bit DAC chunks add the bit
+planes with weights ``2**p``; read-noise variances use a second table of ``(s G)**2`` and, for multi-bit
+chunks, the products of bit planes (``chunk**2 = sum_{p,q} 2**(p+q) bit_p bit_q``).
 
 Float precision: column sums accumulate in float32 while the full scale is below ``2**24`` (exact for
-integer levels, so zero effects are still exact), float64 above; the ADC arithmetic is float64.
+integer levels, so zero effects are still exact), float64 above; the ADC arithmetic is float64, read
+noise draws are float32.
 """
 from __future__ import annotations
 
@@ -45,9 +56,6 @@ from numba import get_num_threads, njit, prange
 from kernels.crossbar import BitlineGroups, pack_inputs
 from kernels.dac import cycle_weights
 from kernels.rng import fill_normals
-
-BLOCK = 256  # bit lines per block, as in the integer kernel
-
 
 def g_min_steps(cell_bits: int, on_off_ratio: float) -> float:
     """``G_min`` in level steps: ``L / (r - 1)`` for on/off ratio ``r = G_max / G_min`` (0 if infinite)."""
