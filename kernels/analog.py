@@ -140,16 +140,14 @@ def sample_adcs(n_adcs: int, *, offset_sigma: float = 0.0, gain_sigma: float = 0
     if not inl_peak:
         return gain, offset, np.zeros((0, INL_DEGREE + 1))
     P = np.polynomial.polynomial
-    a = rng.standard_normal((n_adcs, 3)) / np.arange(1, 4)
-    centred = P.polypow([-1.0, 2.0], 1), P.polypow([-1.0, 2.0], 2)  # (2u - 1), (2u - 1)**2
     bowl = [0.0, 1.0, -1.0]  # u (1 - u)
-    grid = np.linspace(0.0, 1.0, 1025)
-    inl = np.zeros((n_adcs, INL_DEGREE + 1))
-    for i in range(n_adcs):
-        inner = P.polyadd(P.polyadd([a[i, 0]], a[i, 1] * centred[0]), a[i, 2] * centred[1])
-        coeffs = P.polymul(bowl, inner)
-        peak = np.abs(P.polyval(grid, coeffs)).max()
-        inl[i, :len(coeffs)] = coeffs * (inl_peak / peak if peak > 0 else 0.0)
+    basis = np.zeros((3, INL_DEGREE + 1))  # u (1 - u) (2u - 1)**h, h = 0, 1, 2, as coefficients in u
+    for h in range(3):
+        term = P.polymul(bowl, P.polypow([-1.0, 2.0], h))
+        basis[h, :len(term)] = term
+    coeffs = (rng.standard_normal((n_adcs, 3)) / np.arange(1, 4)) @ basis
+    peak = np.abs(coeffs @ np.vander(np.linspace(0.0, 1.0, 1025), INL_DEGREE + 1, increasing=True).T).max(axis=1)
+    inl = coeffs * (inl_peak / np.where(peak > 0, peak, 1.0))[:, None]
     return gain, offset, inl
 
 
@@ -197,7 +195,7 @@ class AnalogPlanes:
 
 
 GROUP = 4  # rows per lookup group: each group and bit line gets the 2**GROUP partial sums of its cells
-LUT_BYTES = 512 << 10  # lookup tables of one block of bit lines (they stay in L2 cache)
+LUT_BYTES = 1 << 20  # lookup tables of one block of bit lines (about the L2 cache of one core)
 ACC_BYTES = 8 << 20  # accumulators of one parallel work item (samples x bit lines, float64) stay below this
 
 

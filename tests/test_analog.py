@@ -235,7 +235,7 @@ def test_normal_draws_are_standard_and_deterministic():
 
 def test_adc_errors_have_their_magnitudes_and_shapes():
     rng = np.random.default_rng(4)
-    gain, offset, inl = sample_adcs(20000, offset_sigma=0.4, gain_sigma=0.02, inl_peak=0.75, rng=rng)
+    gain, offset, inl = sample_adcs(5000, offset_sigma=0.4, gain_sigma=0.02, inl_peak=0.75, rng=rng)
     assert abs(offset.std() / 0.4 - 1) < 0.05 and abs((gain - 1).std() / 0.02 - 1) < 0.05
     table = inl_table(inl[:50], 8)
     np.testing.assert_allclose(np.abs(table).max(axis=1), 0.75, rtol=1e-3)
