@@ -53,21 +53,23 @@ def split_params(params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]
 
 
 @functools.lru_cache(maxsize=4)
-def _workload(name: str):
-    """Load (and train, the first time) a workload once per process."""
-    from dse.workloads import load_workload
+def _workload(name: str, data: str | None = None):
+    """Load (and train, the first time) a workload once per process: a built-in by name, or a model
+    file with its data (``dse.workloads.open_workload``)."""
+    from dse.workloads import open_workload
 
-    return load_workload(name)
+    return open_workload(name, data)
 
 
 def evaluate_design(workload: str, hw: HardwareConfig, faults: FaultScenario, protection: Protection,
-                    *, analog: AnalogEffects | None = None) -> TrialResult:
+                    *, analog: AnalogEffects | None = None, data: str | None = None) -> TrialResult:
     """Simulate accuracy over ``faults.n_chips`` chips (with ``analog`` effects, if any) and cost the
-    mapped layout."""
+    mapped layout. ``workload`` is a built-in name or a model file's path; ``data``, with a model
+    file, the ``.npz`` file holding its inputs ``x`` and labels ``y``."""
     from dse.cost import cost
     from dse.simulate import evaluate
 
-    result = evaluate(_workload(workload), hw, faults, protection, analog=analog)
+    result = evaluate(_workload(workload, data), hw, faults, protection, analog=analog)
     report = cost(result.layouts, hw)
     per_chip = np.asarray(result.accuracy_per_chip, dtype=float)
     metrics: dict[str, float | int] = {

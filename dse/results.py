@@ -9,8 +9,9 @@ Layout of ``results/<study>/`` (everything but the trials table starts with ``_`
     _optuna.journal         the Optuna storage (unless --storage named another)
     _pareto.png             what ``dse pareto`` draws by default
 
-Both tables are rewritten whole from the storage (a temp file, then ``os.replace``): a killed run
-leaves the previous complete table, and rows match Optuna's completed trials one to one, resumed or not.
+Both tables are rewritten whole from the storage (a dot-named temp file, fsync, then ``os.replace``):
+a killed run leaves the previous complete table, and rows match Optuna's completed trials one to one,
+resumed or not. The per-layer table is written first, so every trial in the trials table has its layers.
 """
 from __future__ import annotations
 
@@ -111,10 +112,11 @@ def export(spec, storage, out: str | Path) -> pd.DataFrame:
         "constraints": [str(c) for c in spec.constraints],
         "scenarios": [s.name for s in spec.scenarios],
         "searched": [p.name for p in spec.search],
+        "owner": spec.owner(),  # what `dse run` checks before it resumes into this folder
     }
     trials = _to_table(trial_rows, TRIALS_COLUMNS, metadata)
-    write_atomic(trials, out / TRIALS_FILE)
     write_atomic(_to_table(layer_rows, LAYERS_KEY_COLUMNS, metadata), out / LAYERS_FILE)
+    write_atomic(trials, out / TRIALS_FILE)
     return trials.to_pandas()
 
 
@@ -191,9 +193,12 @@ def write_atomic(table: pa.Table, path: Path) -> None:
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
     try:
-        pq.write_table(table, tmp)
+        with os.fdopen(fd, "wb") as handle:
+            pq.write_table(table, handle)
+            handle.flush()
+            os.fsync(handle.fileno())  # the new file's bytes are on disk before its name is
+        os.chmod(tmp, 0o644)  # mkstemp makes it private
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -157,7 +157,7 @@ BAD = [
      "objectives.energy_pj", "minimize"),
     ("[study]\nworkload = 'mlp-digits'\n[constraints]\naccuracy_mean = '> 0.9'\n[search]\nadc_bits = [4]\n",
      "constraints.accuracy_mean", ">="),
-    ("[study]\nworkload = 'mlp-digits'\n[faults]\nsa0_rate = 1.5\n[search]\nadc_bits = [4]\n", "faults", "[0.0, 1.0]"),
+    ("[study]\nworkload = 'mlp-digits'\n[faults]\nsa0_rate = 1.5\n[search]\nadc_bits = [4]\n", "faults.sa0_rate", "[0.0, 1.0]"),
     ("[study]\nworkload = 'mlp-digits'\n[hardware]\nadc_bits = 8\n[search]\nadc_bits = [4]\n", "search.adc_bits", "[hardware]"),
     ("[study]\nworkload = 'mlp-digits'\n[search]\nsa0_rate = [0.1]\n", "search.sa0_rate", "row_prune"),
     ("[study]\nworkload = 'mlp-digits'\n[search]\n", "search", "adc_bits"),
@@ -375,7 +375,7 @@ def test_scenarios_carry_analog_effects(tmp_path):
     assert (noisy["variation_table"] == "[]").all()  # per-level tables are JSON text
     assert np.allclose(noisy["accuracy_mean"], clean["accuracy_mean"] - 0.1)
     bad = write_study(tmp_path, STUDY.replace("n_chips = 2\n", "n_chips = 2\nread_noise = -1\n"), "bad.toml")
-    with pytest.raises(StudyFileError, match=r"faults: read_noise"):
+    with pytest.raises(StudyFileError, match=r"faults.read_noise: read_noise must be in"):
         load_study(bad)
 
 
