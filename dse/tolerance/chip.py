@@ -35,6 +35,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from numba import njit, prange
 from scipy.optimize import linear_sum_assignment
+from scipy.sparse import csr_matrix
 
 from kernels import SA0, SA1, BitlineGroups, apply_faults
 from kernels.crossbar import VOTE_FIRST, VOTE_MEAN, VOTE_MEDIAN, VOTE_PICK
@@ -152,18 +153,19 @@ class ChipRepair:
         ref = reference_weights(g) * g.coef[:, None]
         self._ref_alpha = np.zeros(n_bl)
         self._ref_alpha[g.members[valid]] = ref[valid]
-        # What each weight is worth in the stored domain: sum of its cells' reference contributions.
+        # What each weight is worth in the stored domain: sum of its cells' reference contributions
+        # (a sparse (B, out) matrix: every bit line feeds one column).
         n_out = len(self.col_weight)
-        one_hot = np.zeros((n_bl, n_out))
-        used = self._column_of >= 0
-        one_hot[np.flatnonzero(used), self._column_of[used]] = self._ref_alpha[used]
-        self._target = self.ideal.astype(np.float64) @ one_hot  # (in, out)
+        used = np.flatnonzero(self._column_of >= 0)
+        to_columns = csr_matrix((self._ref_alpha[used], (used, self._column_of[used])), shape=(n_bl, n_out))
+        self._target = np.asarray((to_columns.T @ self.ideal.T.astype(np.float64)).T)  # (in, out)
         # Bit lines of each column, padded with -1: the cells of one weight.
-        per_column = [np.flatnonzero(self._column_of == j) for j in range(n_out)]
-        width = max(len(c) for c in per_column)
-        self._table = np.full((n_out, width), -1, dtype=np.int64)
-        for j, cells in enumerate(per_column):
-            self._table[j, : len(cells)] = cells
+        by_column = used[np.argsort(self._column_of[used], kind="stable")]
+        counts = np.bincount(self._column_of[used], minlength=n_out)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        self._table = np.full((n_out, counts.max()), -1, dtype=np.int64)
+        slot = np.arange(len(by_column)) - np.repeat(starts, counts)
+        self._table[np.repeat(np.arange(n_out), counts), slot] = by_column
 
     @property
     def top(self) -> int:

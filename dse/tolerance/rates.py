@@ -3,7 +3,7 @@
 The SA0 : SA1 ratio stays that of Chen et al. (IEEE Trans. Computers 2015), 1.75 : 9.04, while the total
 rate ``r = sa0 + sa1`` varies. For each drop ``d`` (in accuracy points as a fraction, 0.01 = one point)
 the tolerated rate is where the mean accuracy over the chips crosses ``ideal - d``: found by stepping the
-rate up by ``step`` from ``start`` until the accuracy is below the line, then bisecting ``r`` on a log scale
+rate up by ``step`` from ``start`` (at most to ``max_rate``) until the accuracy is below the line, then bisecting ``r`` on a log scale
 between the last rate above and the first below (``refine`` halvings), and interpolating linearly in
 ``log r`` between the final pair. Chips are sampled with the same seed at every rate, so the curve is
 smooth (the fault maps of nearby rates share most of their stuck cells).
@@ -71,13 +71,13 @@ def tolerance_rates(workload: Workload, hw: HardwareConfig, protection: Protecti
         above = [r for r in sorted(curve.points) if curve.points[r] >= line and (not below or r < below[0])]
         low = above[-1] if above else None
         high = below[0] if below else None
-        rate = low * step if low is not None else start
-        while high is None and rate <= max_rate:  # walk up until the accuracy is below the line
+        rate = min(low * step, max_rate) if low is not None else start
+        while high is None and (low is None or low < max_rate):  # walk up until below the line
             if acc(rate) < line:
                 high = rate
             else:
                 low = rate
-                rate *= step
+                rate = min(rate * step, max_rate)  # the last step lands on max_rate exactly
         if high is None:
             curve.rates[drop] = math.inf
             continue
