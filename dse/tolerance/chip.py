@@ -247,26 +247,31 @@ class ChipRepair:
         return np.asarray(result)
 
     def compensated(self, levels: np.ndarray, fault_map: np.ndarray, groups: BitlineGroups) -> np.ndarray:
-        """Levels with the healthy cells of every deviating weight re-programmed by :func:`recode`."""
+        """Levels with the healthy cells of every deviating weight re-programmed by :func:`recode`.
+
+        Only weights with a deviating cell are touched, found from the deviating cells themselves, so
+        the work grows with the number of faults, not with the size of the layer.
+        """
         out = levels.copy()
         table = self._table
-        valid = table >= 0
-        safe = np.maximum(table, 0)
+        deviating = levels != self.ideal                                   # (in, B)
         alphas = self.alphas(groups)
         for t, tile in enumerate(self.tiles()):
-            alpha = np.where(valid, alphas[t][safe], 0.0)                 # (out, K)
-            lv = levels[tile][:, safe].astype(np.int64)                   # (n, out, K)
-            stuck = fault_map[tile][:, safe] != 0
-            deviates = (lv != self.ideal[tile][:, safe]) & (alpha != 0)[None]
-            affected = deviates.any(axis=2)                               # (n, out)
-            if not affected.any():
+            alpha_b = alphas[t]
+            dev_rows, dev_bitlines = np.nonzero(deviating[tile] & (alpha_b != 0)[None, :])
+            if len(dev_rows) == 0:
                 continue
-            rows, cols = np.nonzero(affected)
-            a = alpha[cols]                                               # (N, K)
-            fixed = stuck[rows, cols] | (a == 0)
-            new, _ = recode(self._target[tile][rows, cols], a, fixed, lv[rows, cols], self.top)
+            # The weights (row, column) those cells belong to, each once.
+            n_out = table.shape[0]
+            keys = np.unique(dev_rows * n_out + self._column_of[dev_bitlines])
+            rows, cols = keys // n_out, keys % n_out
+            cells = table[cols]                                            # (N, K) bit lines, -1 padded
+            safe = np.maximum(cells, 0)
+            a = np.where(cells >= 0, alpha_b[safe], 0.0)
+            r_abs = tile.start + rows
+            lv = levels[r_abs[:, None], safe].astype(np.int64)
+            fixed = (fault_map[r_abs[:, None], safe] != 0) | (a == 0)
+            new, _ = recode(self._target[r_abs, cols], a, fixed, lv, self.top)
             write = ~fixed
-            r_idx = np.broadcast_to((tile.start + rows)[:, None], write.shape)[write]
-            b_idx = table[cols][write]
-            out[r_idx, b_idx] = new[write]
+            out[np.broadcast_to(r_abs[:, None], write.shape)[write], cells[write]] = new[write]
         return out
