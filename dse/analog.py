@@ -37,7 +37,7 @@ def chip_planes(levels: np.ndarray, fault_map: np.ndarray | None, hw: HardwareCo
     return analog_planes(
         conductance, rows=hw.rows, cell_bits=hw.cell_bits, dac_bits=hw.dac_bits,
         on_off_ratio=effects.on_off_ratio, read_noise=effects.read_noise, cols=hw.cols,
-        cols_per_adc=hw.cols_per_adc, adc_bits=hw.adc_bits, adc_offset=effects.adc_offset,
+        cols_per_adc=hw.cols_per_adc, adc_offset=effects.adc_offset,
         adc_gain_error=effects.adc_gain_error, adc_inl=effects.adc_inl,
         rng=np.random.default_rng(key + (ADC_STREAM,)), noise_key=int(noise_key),
     )

@@ -171,8 +171,7 @@ class AnalogPlanes:
     adc_inl       (tiles * adcs_per_tile, 5) INL polynomial of each ADC or (0, 5); see :func:`sample_adcs`
     noise_key     64-bit key of the read-noise stream
     reads         (1,) uint64, (sample, row tile, cycle) rows of read noise drawn so far: each call
-                  continues the stream, so repeated
-                  calls on one chip see fresh noise (deterministically)
+                  continues the stream, so repeated calls on one chip see fresh noise (deterministically)
     """
 
     g: np.ndarray
@@ -202,7 +201,7 @@ ACC_BYTES = 8 << 20  # accumulators of one parallel work item (samples x bit lin
 def analog_planes(
     conductance: np.ndarray, *, rows: int, cell_bits: int, dac_bits: int, on_off_ratio: float = np.inf,
     read_noise: float = 0.0, cols: int | None = None, cols_per_adc: int | None = None,
-    adc_bits: int = 8, adc_offset: float = 0.0, adc_gain_error: float = 0.0, adc_inl: float = 0.0,
+    adc_offset: float = 0.0, adc_gain_error: float = 0.0, adc_inl: float = 0.0,
     rng: np.random.Generator | None = None, noise_key: int = 0, dtype=None,
 ) -> AnalogPlanes:
     """Lay out absolute conductances (in, B) (from :func:`cell_conductances`) for :func:`mvm_float`.

@@ -151,7 +151,7 @@ def test_float_path_matches_a_plain_numpy_reference(effects):
                                     sigma_per_level=effects.get("variation", 0.0), nu_per_level=0.05,
                                     drift_ratio=effects.get("drift", 1.0), rng=rng)
     planes = analog_planes(conductance, rows=100, cell_bits=2, dac_bits=cfg["dac_bits"], on_off_ratio=cfg["on_off"],
-                           read_noise=cfg["read_noise"], cols=16, cols_per_adc=4, adc_bits=6,
+                           read_noise=cfg["read_noise"], cols=16, cols_per_adc=4,
                            adc_offset=effects.get("adc_offset", 0.0), adc_gain_error=effects.get("adc_gain_error", 0.0),
                            adc_inl=effects.get("adc_inl", 0.0), rng=rng, noise_key=12345, dtype=np.float64)
     y, _ = mvm_float(x, planes, groups, 5, **_kernel_args(cfg))
@@ -254,7 +254,7 @@ def test_bit_lines_sharing_an_adc_share_its_errors():
               mapping="offset", weight_bits=1)
     for per_adc in (32, 1):
         planes = analog_planes(cell_conductances(levels, None, 2), rows=64, cell_bits=2, dac_bits=1, cols=128,
-                               cols_per_adc=per_adc, adc_bits=8, adc_offset=2.0, adc_gain_error=0.05,
+                               cols_per_adc=per_adc, adc_offset=2.0, adc_gain_error=0.05,
                                rng=np.random.default_rng(5))
         y = mvm_float(x, planes, groups, 300, **kw)[0]
         distinct = len(np.unique(y[0]))
