@@ -63,7 +63,7 @@ def scheme_table(workload_name: str, n_chips: int) -> str:
     return "\n".join(rows)
 
 
-def prune_table(n_chips: int) -> str:
+def prune_table() -> str:
     rows = ["| workload | method | rows / cols pruned | float accuracy | ideal (crossbars, fault-free) | crossbars |",
             "|---|---|---|---|---|---|"]
     hw = HardwareConfig()
@@ -112,7 +112,7 @@ def main(argv=None) -> None:
     chips = 4 if args.quick else 16
     start = time.perf_counter()
     if args.only in (None, "prune"):
-        print("### Pruning alone\n\n" + prune_table(chips) + "\n", flush=True)
+        print("### Pruning alone\n\n" + prune_table() + "\n", flush=True)
     if args.only in (None, "schemes"):
         for name in ("mlp-digits", "cnn-digits"):
             print(f"### {name}, SA0 1.75 % / SA1 9.04 %, {chips} chips\n\n" + scheme_table(name, chips) + "\n",
