@@ -40,8 +40,9 @@ ACTIVATION_PERCENTILE = 99.99
 ADC_CALIBRATION_SAMPLES = 256
 
 # Per-chip adjustment of a layer after its faults are known: (faulty levels (in, B), fault map
-# (in, B)) -> (levels, groups). Used by test-aware voting and fault-aware remapping.
-ChipHook = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, BitlineGroups]]
+# (in, B)) -> (levels, groups, fault map in the row order of the returned levels). Used by
+# test-aware voting, fault compensation and fault-aware remapping (which reorders rows).
+ChipHook = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, BitlineGroups, np.ndarray]]
 
 
 @dataclass(frozen=True)

@@ -60,7 +60,7 @@ def chip_layers(net: MappedNetwork, faults: FaultScenario | None, chip: int | No
                                       model=faults.fault_model, rows=hw.rows)
             levels = apply_faults(levels, fault_map, hw.cell_bits)
             if mapped.chip_hook is not None:
-                levels, groups = mapped.chip_hook(levels, fault_map)
+                levels, groups, fault_map = mapped.chip_hook(levels, fault_map)
         if chip is not None and faults is not None and analog is not None and analog.active:
             planes = chip_planes(levels, fault_map, hw, analog, faults.seed, chip, index)
             result[index] = ChipLayer(None, groups, planes)

@@ -107,7 +107,7 @@ def test_test_aware_vote_reads_the_healthy_copy(copy):
     faults = np.zeros_like(p.bitline_levels)
     faults[3, members[copy]] = SA1
     faulty = apply_faults(p.bitline_levels, faults, 2)
-    levels, groups = repair(p, test_aware=True)(faulty, faults)
+    levels, groups, _ = repair(p, test_aware=True)(faulty, faults)
     np.testing.assert_array_equal(run(levels, groups, x, w.shape[1]), x @ w)
     # Reading the faulty copy instead (the blind default, member 0) is wrong when the original is hit.
     if copy == 0:
@@ -158,7 +158,7 @@ def test_embedded_msb_with_a_stuck_cell_decodes_exactly_with_test_aware_or_compe
         faulty = apply_faults(p.bitline_levels, faults, 2)
         if vote == "mean" or stuck_copy == 0:  # a blind read of the faulty copy is wrong
             assert not np.array_equal(run(faulty, p.groups, x, 3), x @ w_int)
-        levels, groups = repair(p, **flags)(faulty, faults)
+        levels, groups, _ = repair(p, **flags)(faulty, faults)
         np.testing.assert_array_equal(run(levels, groups, x, 3), x @ w_int)
 
 
@@ -199,7 +199,7 @@ def test_stuck_on_cell_is_cancelled_in_the_partner_array():
     neg_msb = msb_bitlines(p, a=1, j=0)[0]
     faults[0, pos_msb] = SA1  # +3 * 64 = +192 on a weight of 5
     faulty = apply_faults(p.bitline_levels, faults, 2)
-    levels, groups = repair(p, compensate=True)(faulty, faults)
+    levels, groups, _ = repair(p, compensate=True)(faulty, faults)
     assert levels[0, pos_msb] == 3 and levels[0, neg_msb] == 3  # the negative array cancels it
     x = np.array([[200]])
     assert run(faulty, groups, x, 1)[0, 0] == 200 * (5 + 192)
@@ -213,7 +213,7 @@ def test_compensation_keeps_every_stuck_cell_and_shrinks_the_error():
     u = rng.random(p.bitline_levels.shape)
     faults = np.where(u < 0.03, SA0, np.where(u < 0.2, SA1, 0)).astype(np.uint8)
     faulty = apply_faults(p.bitline_levels, faults, 2)
-    levels, groups = repair(p, compensate=True)(faulty, faults)
+    levels, groups, _ = repair(p, compensate=True)(faulty, faults)
     assert (levels[faults == SA0] == 0).all() and (levels[faults == SA1] == 3).all()
     error_before = np.abs(run(faulty, groups, x, 6) - x @ w).sum()
     error_after = np.abs(run(levels, groups, x, 6) - x @ w).sum()
@@ -237,10 +237,13 @@ def test_remap_moves_the_important_row_off_a_stuck_word_line():
     hook = repair(p, remap=True)
     perm = hook.row_permutation(faults)
     assert sorted(perm) == list(range(8)) and perm[0] != 0
-    levels, groups = hook(apply_faults(p.bitline_levels, faults, 2), faults)
+    levels, groups, moved = hook(apply_faults(p.bitline_levels, faults, 2), faults)
     x = np.full((1, 8), 7)
     # Row 0 lands on a healthy word line; the all-zero row moved onto row 0 loses nothing (SA0 reads 0).
     np.testing.assert_array_equal(run(levels, groups, x, 2), x @ w)
+    # The fault map comes back in the row order of the levels (the analog path reads stuck cells from it).
+    np.testing.assert_array_equal(moved, faults[perm])
+    assert (levels[moved == SA0] == 0).all() and moved[perm == 0].all()
 
 
 # --- layout: zero space means zero extra crossbars ------------------------------------------------

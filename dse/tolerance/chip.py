@@ -180,7 +180,7 @@ class ChipRepair:
         col = np.where(self._column_of >= 0, self.col_weight[np.maximum(self._column_of, 0)], 0.0)
         return np.abs(self._ref_alpha) * col
 
-    def __call__(self, faulty: np.ndarray, fault_map: np.ndarray) -> tuple[np.ndarray, BitlineGroups]:
+    def __call__(self, faulty: np.ndarray, fault_map: np.ndarray) -> tuple[np.ndarray, BitlineGroups, np.ndarray]:
         if self.remap:
             fault_map = fault_map[self.row_permutation(fault_map)]
             faulty = apply_faults(self.ideal, fault_map, self.cell_bits)
@@ -190,7 +190,7 @@ class ChipRepair:
         levels = faulty
         if self.compensate:
             levels = self.compensated(faulty, fault_map, groups)
-        return levels, groups
+        return levels, groups, fault_map  # the fault map in the (possibly remapped) row order of levels
 
     # --- remap ---------------------------------------------------------------------------------
 
