@@ -14,6 +14,7 @@ from dse.config import HardwareConfig
 from kernels import (
     apply_faults,
     crossbar_mvm,
+    mvm_int,
     mvm_packed,
     pack_inputs,
     pack_levels,
@@ -50,11 +51,10 @@ def _best_time(fn, repeats: int) -> float:
     return best
 
 
-def bench_kernel_point(point: KernelPoint, hw: HardwareConfig, repeats: int = 5, seed: int = 0) -> dict:
-    """Time the Numba kernel and the numpy bit-plane baseline on one point; check they agree.
+def _point_data(point: KernelPoint, hw: HardwareConfig, seed: int):
+    """Random unsigned inputs and weights of a benchmark point, sliced and faulted (one chip).
 
-    Both sides get the same sliced, faulted cell levels (per-chip preparation, not timed) and are timed
-    from integer inputs to outputs: the kernel includes packing the inputs into bit planes.
+    Returns ``(x (batch, in), fault map (A, S, in, out), bit-line levels (in, B), groups)``.
     """
     if hw.adc_range != "full":
         raise ValueError("adc_range must be full for the kernel benchmark (the baseline has no calibration)")
@@ -63,8 +63,18 @@ def bench_kernel_point(point: KernelPoint, hw: HardwareConfig, repeats: int = 5,
     w_max = (1 << (hw.weight_bits - 1)) - 1
     w = rng.integers(-w_max, w_max + 1, (point.n_in, point.n_out))
     levels = slice_levels(w, hw.cell_bits, hw.weight_bits, hw.mapping)
-    faults = sample_faults(levels.shape, point.sa0_rate, point.sa1_rate, rng)
-    bitlines, groups = plain_bitlines(apply_faults(levels, faults, hw.cell_bits), hw.cell_bits, hw.mapping)
+    fault_map = sample_faults(levels.shape, point.sa0_rate, point.sa1_rate, rng)
+    bitlines, groups = plain_bitlines(apply_faults(levels, fault_map, hw.cell_bits), hw.cell_bits, hw.mapping)
+    return x, fault_map, bitlines, groups
+
+
+def bench_kernel_point(point: KernelPoint, hw: HardwareConfig, repeats: int = 5, seed: int = 0) -> dict:
+    """Time the Numba kernel and the numpy bit-plane baseline on one point; check they agree.
+
+    Both sides get the same sliced, faulted cell levels (per-chip preparation, not timed) and are timed
+    from integer inputs to outputs: the kernel includes packing the inputs into bit planes.
+    """
+    x, _, bitlines, groups = _point_data(point, hw, seed)
     wp = pack_levels(bitlines, hw.rows, hw.cell_bits)
     step = float(full_range_step(hw.rows, hw.cell_bits, hw.dac_bits, hw.adc_bits))
     common = dict(input_bits=hw.input_bits, dac_bits=hw.dac_bits, cell_bits=hw.cell_bits,
@@ -112,7 +122,6 @@ def bench_kernels(hw: HardwareConfig | None = None, point: KernelPoint | None = 
     first = first_call_cost(hw)
     result = bench_kernel_point(point, hw, repeats)
     result.update(first)
-    from dse.analog import bench_float_point  # the float path (analog non-idealities, docs/nonideal.md)
 
     result["float_path"] = bench_float_point(point, hw, repeats)
     result["config"] = {"rows": hw.rows, "cols": hw.cols, "cell_bits": hw.cell_bits,
@@ -183,3 +192,50 @@ def bench_eval(workload_name: str, hw: HardwareConfig | None = None, repeats: in
         "fraction_of_kernel": end_to_end / raw["kernel_macs_per_s"],
         "accuracy_one_chip": one_chip(),
     }
+
+
+def bench_float_point(point: KernelPoint, hw: HardwareConfig, repeats: int = 5, seed: int = 0) -> dict:
+    """Throughput of the float path next to the integer path and the numpy bit-plane baseline.
+
+    Same data as :func:`dse.bench.bench_kernel_point` (sliced, faulted levels from ``seed``; per-chip
+    preparation not timed; timed from integer inputs to outputs). The paths are timed in turns, best of
+    ``repeats`` each, so a change of load on a shared machine hits them alike:
+    ``integer`` (popcount kernel), ``float_exact`` (float path, every effect zero; checked equal to the
+    integer path), ``float_variation`` (5 % programming variation, on/off ratio 10: static effects),
+    ``float_noise`` (the same plus 2 % read noise, one normal draw per conversion), ``baseline``.
+    """
+    from dse.analog import chip_planes
+    from dse.config import AnalogEffects
+    from kernels.analog import mvm_float
+
+    x, fault_map, bitlines, groups = _point_data(point, hw, seed)
+    stuck = plain_bitlines(fault_map, hw.cell_bits, hw.mapping)[0]
+    kw = dict(rows=hw.rows, input_bits=hw.input_bits, dac_bits=hw.dac_bits, cell_bits=hw.cell_bits,
+              signed_inputs=False, adc_bits=hw.adc_bits, mapping=hw.mapping, weight_bits=hw.weight_bits,
+              step=float(full_range_step(hw.rows, hw.cell_bits, hw.dac_bits, hw.adc_bits)))
+    planes = {
+        name: chip_planes(bitlines, stuck, hw, effects, seed, 0, 0)
+        for name, effects in (("float_exact", AnalogEffects()),
+                              ("float_variation", AnalogEffects(variation=0.05, on_off_ratio=10.0)),
+                              ("float_noise", AnalogEffects(variation=0.05, read_noise=0.02, on_off_ratio=10.0)))
+    }
+    wp = pack_levels(bitlines, hw.rows, hw.cell_bits)
+    paths = {"integer": lambda: mvm_int(x, wp, groups, point.n_out, **kw)[0]}
+    for name, p in planes.items():
+        paths[name] = lambda p=p: mvm_float(x, p, groups, point.n_out, **kw)[0]
+    paths["baseline"] = lambda: bitplane_matmul_mvm(
+        x, bitlines, groups, point.n_out, rows=hw.rows, cell_bits=hw.cell_bits, input_bits=hw.input_bits,
+        dac_bits=hw.dac_bits, adc_bits=hw.adc_bits, signed_inputs=False)
+    outputs = {name: fn() for name, fn in paths.items()}  # warm-up, and the outputs to compare
+    best = dict.fromkeys(paths, float("inf"))
+    for _ in range(repeats):
+        for name, fn in paths.items():
+            start = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - start)
+    macs = bit_level_macs(point.batch, point.n_in, point.n_out, hw)
+    result = {f"{name}_s": s for name, s in best.items()}
+    result.update({f"{name}_macs_per_s": macs / s for name, s in best.items()})
+    result.update({f"{name}_vs_baseline": best["baseline"] / s for name, s in best.items() if name != "baseline"})
+    result["float_exact_agrees"] = bool(np.array_equal(outputs["float_exact"], outputs["integer"]))
+    return result
