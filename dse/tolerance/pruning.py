@@ -54,9 +54,9 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from dse.workloads import layers as layers_module, training as training_module
-from dse.workloads.builtin import default_cache_dir
+from dse.workloads.builtin import default_cache_dir, read_cached_layers
 from dse.workloads.layers import Layer, WeightLayer, backward_all, forward_all, softmax_cross_entropy
-from dse.workloads.model_file import build_layers, read_arrays, write_layers
+from dse.workloads.model_file import write_layers
 from dse.workloads.training import Adam
 from dse.workloads.workload import Workload
 
@@ -437,16 +437,9 @@ def prune(workload: Workload, row_prune: float | Mapping[str, float], col_prune:
 
 
 def _read(path: Path, key: str, workload: Workload):
-    if not path.exists():
-        return None
-    try:
-        arrays, metadata = read_arrays(path)
-        if metadata.get("cache_key") != key:
-            raise ValueError("its cache key does not match")
-        layers = build_layers(json.loads(metadata["layers"]), arrays, workload.input_shape, source=path.name)
-        keep_rows = {int(k): np.asarray(v, dtype=np.int64) for k, v in json.loads(metadata["keep_rows"]).items()}
-        keep_cols = {int(k): np.asarray(v, dtype=np.int64) for k, v in json.loads(metadata["keep_cols"]).items()}
-        return layers, keep_rows, keep_cols
-    except (OSError, ValueError, KeyError) as error:
-        warnings.warn(f"re-pruning: cache file {path} is unusable ({error})", stacklevel=3)
-        return None
+    def kept(metadata: dict) -> tuple[dict, dict]:
+        return tuple({int(k): np.asarray(v, dtype=np.int64) for k, v in json.loads(metadata[name]).items()}
+                     for name in ("keep_rows", "keep_cols"))
+
+    cached = read_cached_layers(path, key, workload.input_shape, "re-pruning", kept)
+    return None if cached is None else (cached[0], *cached[1])

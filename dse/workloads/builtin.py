@@ -101,9 +101,9 @@ def trained_workload(name: str, build: Callable[[np.random.Generator], list[Laye
     input_shape = tuple(splits.x_train.shape[1:])
     key = cache_key(name, layers, input_shape, splits, recipe)
     path = cache_dir / f"{name}-{key[:16]}.npz"
-    cached = _read_cache(path, key, input_shape)
+    cached = read_cached_layers(path, key, input_shape)
     if cached is not None:
-        layers = cached
+        layers = cached[0]
     else:
         train(layers, splits.x_train, splits.y_train, recipe)
         try:
@@ -113,17 +113,23 @@ def trained_workload(name: str, build: Callable[[np.random.Generator], list[Laye
     return Workload.from_splits(name, layers, input_shape, splits)
 
 
-def _read_cache(path: Path, key: str, input_shape: tuple[int, ...]) -> list[Layer] | None:
-    """The cached layers, or None when there is no usable cache file (a damaged one is reported)."""
+def read_cached_layers(path: Path, key: str, input_shape: tuple[int, ...], redo: str = "retraining",
+                       parse: Callable[[dict], object] = lambda metadata: None):
+    """``(layers, parse(metadata))`` from a cache model file, or None when there is no usable one.
+
+    A damaged file, a key mismatch or metadata ``parse`` rejects is reported as a warning that starts with
+    ``redo`` (what the caller does instead), never an error: a cache can always be rebuilt.
+    """
     if not path.exists():
         return None
     try:
         arrays, metadata = read_arrays(path)
         if metadata.get("cache_key") != key:
             raise ValueError("its cache key does not match")
-        return build_layers(json.loads(metadata["layers"]), arrays, input_shape, source=path.name)
+        layers = build_layers(json.loads(metadata["layers"]), arrays, input_shape, source=path.name)
+        return layers, parse(metadata)
     except (OSError, ValueError, KeyError) as error:
-        warnings.warn(f"retraining: cache file {path} is unusable ({error})", stacklevel=4)
+        warnings.warn(f"{redo}: cache file {path} is unusable ({error})", stacklevel=4)
         return None
 
 
