@@ -77,7 +77,7 @@ _HF_LINEAR = {
 # Logistic head on the float embeddings: inverse regularisation strength (embeddings have norm 1).
 HEAD_C = 10.0
 # Input smoothing (SmoothQuant, Xiao et al., ICML 2023): migration strength alpha (their default 0.5).
-# Ideal 8-bit cosine fidelity 0.9912 (0.9872 unsmoothed, 0.9934 at 0.7, which is far less fault tolerant:
+# Ideal 8-bit cosine fidelity 0.9916 (0.9872 unsmoothed, 0.9946 at 0.7, which is far less fault tolerant:
 # docs/transformer.md).
 SMOOTH_ALPHA = 0.5
 # Fine-tuning loss (pruning gates): head cross-entropy + DISTILL_WEIGHT * cosine distance to the float model.
