@@ -323,8 +323,17 @@ def _train_gates(layers, order, feeders, x, y, row_keep, col_keep, recipe, rng):
             {i: gates.params[f"c{i}"].copy() for i in order if i != last})
 
 
-def _finetune(layers, order, keep_rows, keep_cols, x, y, recipe, rng) -> None:
-    """Train the kept weights with the masks fixed; leaves exact zeros in pruned rows and columns."""
+def _finetune(layers, order, keep_rows, keep_cols, x, y, recipe, rng, train_step=None) -> None:
+    """Train the kept weights with the masks fixed; leaves exact zeros in pruned rows and columns.
+
+    ``train_step(x_batch, y_batch)`` runs one forward and backward pass through the network (filling the
+    layers' gradients); the default is the sequential classifier's cross-entropy.
+    """
+    if train_step is None:
+        def train_step(xb, yb):
+            _, grad = softmax_cross_entropy(forward_all(layers, xb, train=True), yb)
+            backward_all(layers, grad)
+
     net = _MaskedNet(layers, order)
     z_rows, z_cols = {}, {}
     for i in order:
@@ -337,8 +346,7 @@ def _finetune(layers, order, keep_rows, keep_cols, x, y, recipe, rng) -> None:
     for _ in range(recipe.finetune_epochs):
         for batch in _batches(len(x), recipe.batch_size, rng):
             net.apply(z_rows, z_cols)
-            _, grad = softmax_cross_entropy(forward_all(layers, x[batch], train=True), y[batch])
-            backward_all(layers, grad)
+            train_step(x[batch], y[batch])
             net.backward(z_rows, z_cols, want_gates=False)
             optimiser.step()
     net.apply(z_rows, z_cols)  # the final weights are the masked ones

@@ -154,24 +154,11 @@ def _select(scores_rows, scores_cols, st: _Structure, row_frac, col_frac):
 
 
 def _finetune(work, layers, st: _Structure, keep_rows, keep_cols, x, y, recipe, rng) -> None:
-    order = st.order()
-    net = _MaskedNet(layers, order)
-    z_rows, z_cols = {}, {}
-    for i in order:
-        n_in, n_out = layers[i].matrix().shape
-        z_rows[i] = np.zeros(n_in)
-        z_rows[i][keep_rows[i]] = 1.0
-        z_cols[i] = np.zeros(n_out)
-        z_cols[i][keep_cols[i]] = 1.0
-    optimiser = Adam([net.raw], recipe.learning_rate)
-    for _ in range(recipe.finetune_epochs):
-        for batch in _batches(len(x), recipe.batch_size, rng):
-            net.apply(z_rows, z_cols)
-            _, grad = work.loss(work.forward_train(x[batch]), y[batch])
-            work.backward(grad)
-            net.backward(z_rows, z_cols, want_gates=False)
-            optimiser.step()
-    net.apply(z_rows, z_cols)  # the final weights are the masked ones
+    """The tolerance module's masked fine-tuning, driven through the transformer's own loss."""
+    def train_step(xb, yb):
+        work.backward(work.loss(work.forward_train(xb), yb)[1])
+
+    gate_module._finetune(layers, st.order(), keep_rows, keep_cols, x, y, recipe, rng, train_step)
 
 
 def _prune(workload, st, row_frac, col_frac, method, recipe):
