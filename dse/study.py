@@ -85,6 +85,9 @@ class StudyFileError(ValueError):
     """A study file problem, reported as ``<file>: <key>: <problem>`` before any trial runs."""
 
     def __init__(self, source: str, key: str, problem: str) -> None:
+        problem = " ".join(str(problem).split())  # always one line
+        if len(problem) > 2000:
+            problem = problem[:1997] + "..."
         super().__init__(f"{source}: {key}: {problem}")
         self.source, self.key, self.problem = source, key, problem
 
@@ -308,7 +311,7 @@ def parse_study(data: dict[str, Any], *, source: str = "<study>", text: str = ""
 
     name = study.get("name", default_name)
     if not isinstance(name, str) or not _NAME_RE.fullmatch(name) or len(name) > 200:
-        raise StudyFileError(source, "study.name", f"{name!r} is not usable as a folder name; use "
+        raise StudyFileError(source, "study.name", f"{_short(name)} is not usable as a folder name; use "
                              "up to 200 letters, digits, '_', '-' and '.', starting with a letter or digit")
     workload = study.get("workload")
     model_path, data_path, model_digest = _parse_workload(study, source, base_dir)
@@ -372,13 +375,13 @@ def _parse_workload(study: dict, source: str, base_dir) -> tuple[str | None, str
     allowed = f"allowed: {', '.join(known)}, or a model file ({' or '.join(MODEL_SUFFIXES)}) with data"
     if workload in known:
         if data is not None:
-            raise StudyFileError(source, "study.data", f"only for a model file; {workload!r} is a built-in "
+            raise StudyFileError(source, "study.data", f"only for a model file; {_short(workload)} is a built-in "
                                  "workload with its own data")
         return None, None, ""
     if workload is None:
         raise StudyFileError(source, "study.workload", f"missing; {allowed}")
     if not isinstance(workload, str) or not workload.endswith(MODEL_SUFFIXES):
-        raise StudyFileError(source, "study.workload", f"{workload!r} is not a built-in workload; {allowed}")
+        raise StudyFileError(source, "study.workload", f"{_short(workload)} is not a built-in workload; {allowed}")
     base = Path(base_dir) if base_dir is not None else Path.cwd()
     model = _existing_file(base, workload, source, "study.workload", "model file")
     if data is None:
@@ -386,11 +389,23 @@ def _parse_workload(study: dict, source: str, base_dir) -> tuple[str | None, str
                              '"path/data.npz" (arrays x and y, relative to the study file)')
     if not isinstance(data, str) or not data.endswith(".npz"):
         raise StudyFileError(source, "study.data", f"must be the path of an .npz file holding arrays x "
-                             f"and y, got {data!r}")
+                             f"and y, got {_short(data)}")
     data_file = _existing_file(base, data, source, "study.data", "data file")
+    try:  # the loader would let some damage through as a raw error
+        with np.load(data_file, allow_pickle=False) as arrays:
+            missing = [key for key in ("x", "y") if key not in getattr(arrays, "files", ())]
+            if missing:
+                raise ValueError(f"lacks array(s) {', '.join(missing)}; it must hold x and y")
+            for key in ("x", "y"):
+                arrays[key]  # reads (and checks) the array
+    except Exception as exc:  # noqa: BLE001 - a user's file: report it
+        problem = str(exc) if isinstance(exc, ValueError) and str(exc).startswith("lacks") else \
+            f"not a readable .npz file holding arrays x and y ({type(exc).__name__}: {_clip(str(exc), 200)})"
+        raise StudyFileError(source, "study.data", f"{data}: {problem}") from None
     from dse.workloads import open_workload
 
     try:
+        _check_model_size(model, data_file)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # e.g. overflow in a huge weight: reported below if it matters
             open_workload(str(model), str(data_file))
@@ -408,6 +423,39 @@ def _parse_workload(study: dict, source: str, base_dir) -> tuple[str | None, str
     for path in (model, data_file):
         digest.update(path.read_bytes())
     return str(model), str(data_file), digest.hexdigest()
+
+
+MAX_ACTIVATION = 1 << 22  # values per sample in any layer's input, output or im2col matrix
+
+
+def _check_model_size(model: Path, data_file: Path) -> None:
+    """Refuse a model whose layers would need absurd memory (a padding of a million, say) before the
+    loader runs it over the data. Other problems are left to the loader, which names them."""
+    from dse.workloads.layers import Conv2d
+    from dse.workloads.model_file import build_layers, read_arrays
+
+    try:
+        with np.load(data_file, allow_pickle=False) as arrays:
+            input_shape = tuple(int(n) for n in arrays["x"].shape[1:])
+        weights, metadata = read_arrays(model)
+        layers = build_layers(json.loads(metadata["layers"]), weights, input_shape, source=model.name)
+    except Exception:  # noqa: BLE001 - reported by open_workload with the file and layer named
+        return
+    shape = input_shape
+    for index, layer in enumerate(layers):
+        sizes = [math.prod(shape)]
+        if isinstance(layer, Conv2d):
+            channels, height, width = shape
+            kh, kw = layer.kernel_hw
+            padded = (height + 2 * layer.padding) * (width + 2 * layer.padding)
+            sizes.append(channels * padded)
+            out_h, out_w = layer.output_shape(shape)[1:]
+            sizes.append(out_h * out_w * channels * kh * kw)
+        shape = layer.output_shape(shape)
+        sizes.append(math.prod(shape))
+        if max(sizes) > MAX_ACTIVATION:
+            raise ValueError(f"{model.name}: layer {index} ({layer.name!r}, {layer.kind}) needs {max(sizes)} "
+                             f"values per sample, more than {MAX_ACTIVATION}; too large to simulate")
 
 
 def _existing_file(base: Path, value: str, source: str, key: str, what: str) -> Path:
@@ -428,10 +476,19 @@ def _table(data: dict[str, Any], key: str, source: str) -> dict[str, Any]:
     return value
 
 
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _k(name: Any) -> str:
+    """A key as TOML writes it: bare when it can be, else quoted (so a message stays one line)."""
+    name = str(name)
+    return name if _BARE_KEY.fullmatch(name) else json.dumps(name)
+
+
 def _check_keys(table: dict[str, Any], allowed, source: str, section: str) -> None:
     for key in table:
         if key not in allowed:
-            where = f"{section}.{key}" if section else key
+            where = f"{section}.{_k(key)}" if section else _k(key)
             raise StudyFileError(source, where, f"unknown key; allowed: {', '.join(allowed)}")
 
 
@@ -453,13 +510,13 @@ def _clip(text: str, limit: int = 300) -> str:
 
 def _check_positive_number(value: Any, source: str, key: str) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise StudyFileError(source, key, f"must be a positive number of seconds, got {value!r}")
+        raise StudyFileError(source, key, f"must be a positive number of seconds, got {_short(value)}")
 
 
 def _parse_search(data, hardware, protection, source) -> list[Param]:
     params: list[Param] = []
     for name, value in _table(data, "search", source).items():
-        key = f"search.{name}"
+        key = f"search.{_k(name)}"
         if name not in SEARCHABLE:
             raise StudyFileError(source, key, f"not a searchable parameter; allowed: {', '.join(SEARCHABLE)}")
         if name in hardware or name in protection:
@@ -482,7 +539,7 @@ def _typed(value: Any, kind: type) -> Any:
         return float(value)
     if type(value) is kind:
         return value
-    raise TypeError(f"expected {kind.__name__}, got {value!r}")
+    raise TypeError(f"expected {kind.__name__}, got {_short(value)}")
 
 
 def _parse_choice(name: str, values: list, kind: type, source: str) -> Choice:
@@ -516,7 +573,7 @@ def _parse_range(name: str, spec: dict, kind: type, source: str) -> Range:
                              f"{'an integer' if integer else 'a number'})") from None
     log = spec.get("log", False)
     if not isinstance(log, bool):
-        raise StudyFileError(source, f"{key}.log", f"must be true or false, got {log!r}")
+        raise StudyFileError(source, f"{key}.log", f"must be true or false, got {_short(log)}")
     for bound, value in (("low", low), ("high", high), ("step", step)):
         if value is not None and not math.isfinite(value):
             raise StudyFileError(source, f"{key}.{bound}", f"must be a finite number, got {value}")
@@ -576,7 +633,7 @@ def _check_tech(tech: str, source: str, key: str) -> None:
     except Exception as exc:  # noqa: BLE001 - a user's file: report, never raise from deep inside
         message = " ".join(str(exc).split()) or type(exc).__name__
         if isinstance(exc, (FileNotFoundError, KeyError)) or "No such file" in message:
-            message = f"{tech!r} is neither a preset ({', '.join(available_presets())}) nor a readable .toml file"
+            message = f"{_short(tech)} is neither a preset ({', '.join(available_presets())}) nor a readable .toml file"
         elif not isinstance(exc, ValueError):
             message = f"{type(exc).__name__}: {message}"
         raise StudyFileError(source, key, _clip(message, 400)) from None
@@ -586,7 +643,7 @@ def _parse_sampler(data, source) -> SamplerSpec:
     table = _table(data, "sampler", source)
     name = table.get("name", "nsga2")
     if name not in SAMPLERS:
-        raise StudyFileError(source, "sampler.name", f"{name!r} is not a sampler; allowed: {', '.join(SAMPLERS)}")
+        raise StudyFileError(source, "sampler.name", f"{_short(name)} is not a sampler; allowed: {', '.join(SAMPLERS)}")
     if name == "gp" and importlib.util.find_spec("torch") is None:
         raise StudyFileError(source, "sampler.name", "the gp sampler needs PyTorch (pip install torch); "
                              f"allowed without it: {', '.join(s for s in SAMPLERS if s != 'gp')}")
@@ -633,7 +690,7 @@ def _parse_scenarios(data, source) -> tuple[Scenario, ...]:
         name = table.get("name", "default" if len(tables) == 1 else None)
         if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
             raise StudyFileError(source, f"{where}.name", "each of several scenarios needs a name "
-                                 f"(letters, digits, '_', '-', '.'), got {name!r}")
+                                 f"(letters, digits, '_', '-', '.'), got {_short(name)}")
         try:
             faults = FaultScenario(**{k: v for k, v in table.items() if k in FAULT_KEYS})
             analog = AnalogEffects(**{k: v for k, v in table.items() if k in ANALOG_KEYS})
@@ -652,7 +709,7 @@ def _parse_objectives(data, source) -> tuple[Objective, ...]:
     objectives = []
     for metric, direction in table.items():
         if metric not in METRICS:
-            raise StudyFileError(source, f"objectives.{metric}", f"not a metric; allowed: {', '.join(METRICS)}")
+            raise StudyFileError(source, f"objectives.{_k(metric)}", f"not a metric; allowed: {', '.join(METRICS)}")
         if direction not in DIRECTIONS:
             raise StudyFileError(source, f"objectives.{metric}", f"direction {_short(direction)}; allowed: "
                                  f"{', '.join(DIRECTIONS)}")
@@ -663,7 +720,7 @@ def _parse_objectives(data, source) -> tuple[Objective, ...]:
 def _parse_constraints(data, source) -> tuple[Constraint, ...]:
     constraints = []
     for metric, text in _table(data, "constraints", source).items():
-        key = f"constraints.{metric}"
+        key = f"constraints.{_k(metric)}"
         if metric not in METRICS:
             raise StudyFileError(source, key, f"not a metric; allowed: {', '.join(METRICS)}")
         match = re.fullmatch(r"\s*(>=|<=)\s*(\S+)\s*", text) if isinstance(text, str) else None
@@ -782,13 +839,58 @@ def open_storage(url: str | None, results_dir: Path, *, heartbeat: tuple[int, in
     try:
         with warnings.catch_warnings():  # the heartbeat is "experimental" in Optuna 5, and what we want
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(url, heartbeat_interval=interval, grace_period=grace)
+            return _rdb_storage_class()(_with_driver(url), heartbeat_interval=interval, grace_period=grace)
     except ImportError as exc:
         raise StorageError(f"--storage {redact(url)}: the database driver is missing ({exc.name or exc}); "
                            "for PostgreSQL install the extra: pip install 'reram-dse[postgres]'") from None
     except Exception as exc:  # noqa: BLE001 - SQLAlchemy's connection errors: one line, not a traceback
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise StorageError(f"--storage {redact(url)}: cannot open the database: {_clip(first, 300)}") from None
+
+
+@functools.lru_cache(maxsize=1)
+def _rdb_storage_class():
+    import datetime
+
+    import optuna
+    from optuna.trial import TrialState
+
+    class RDBStorage(optuna.storages.RDBStorage):
+        """Optuna's RDB storage, except that a running trial whose worker died before recording its
+        first heartbeat also becomes stale after the grace period (Optuna 5 skips trials without a
+        heartbeat, which would then stay RUNNING, and count towards the budget, for ever)."""
+
+        def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+            stale = super()._get_stale_trial_ids(study_id)
+            try:
+                from optuna.storages._rdb import models
+                from optuna.storages._rdb.storage import _create_scoped_session
+
+                grace = self.grace_period or 2 * self.heartbeat_interval
+                cutoff = datetime.datetime.now() - datetime.timedelta(seconds=grace)  # datetime_start is local
+                with _create_scoped_session(self.scoped_session) as session:
+                    running = (session.query(models.TrialModel)
+                               .filter(models.TrialModel.state == TrialState.RUNNING)
+                               .filter(models.TrialModel.study_id == study_id).all())
+                    stale += [t.trial_id for t in running if not t.heartbeats and t.trial_id not in stale
+                              and t.datetime_start is not None and t.datetime_start < cutoff]
+            except Exception:  # noqa: BLE001 - Optuna's internals moved: its own rule still holds
+                pass
+            return stale
+
+    return RDBStorage
+
+
+def _with_driver(url: str) -> str:
+    """``postgresql://...`` with whichever PostgreSQL driver is installed (SQLAlchemy 2.1 assumes
+    psycopg 3, 2.0 psycopg2; the ``postgres`` extra installs psycopg 3)."""
+    scheme, rest = url.split("://", 1)
+    if scheme not in ("postgresql", "postgres"):
+        return url
+    for module in ("psycopg", "psycopg2"):
+        if importlib.util.find_spec(module) is not None:
+            return f"postgresql+{module}://{rest}"
+    return f"postgresql://{rest}"
 
 
 def redact(url: str | None) -> str:
@@ -1211,13 +1313,16 @@ def _open_checked_storage(storage: str | None, out: Path, owns_journal: bool, no
 @contextlib.contextmanager
 def _run_lock(out: Path):
     """One ``dse run`` at a time per results folder (use --workers for parallel trials)."""
-    with open(out / "_run.lock", "w") as handle:
+    fd = _open_lock(out / "_run.lock")
+    try:
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released when the file closes
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released when the file closes
         except BlockingIOError:
             raise ValueError(f"another `dse run` is using {out}; wait for it, or add processes with "
                              "--workers instead") from None
         yield
+    finally:
+        os.close(fd)
 
 
 class _SurplusFilter(logging.Filter):
@@ -1389,7 +1494,12 @@ def run_worker(job: WorkerJob, on_trial: Callable[[], None] | None = None) -> in
             break
         if job.deadline is not None and time.time() >= job.deadline:
             break
-        study.optimize(trial_fn, n_trials=1, catch=(SurplusTrial,))
+        try:
+            study.optimize(trial_fn, n_trials=1, catch=(SurplusTrial,))
+        except AssertionError as exc:  # Optuna 5 reports a failed write at tell time as "Should not reach."
+            if isinstance(exc.__context__, OSError):
+                raise exc.__context__ from None
+            raise
         ran += 1
         if on_trial:
             on_trial()
