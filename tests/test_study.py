@@ -426,6 +426,18 @@ def test_bench_study_reports_trials_per_minute(tmp_path):
     assert run["workers"] == 1 and run["trials"] == 4 and run["trials_per_min"] > 0
 
 
+def test_bench_study_prints_a_table(monkeypatch, capsys):
+    report = {"study": "quickstart", "trials": 16, "runs": [
+        {"workers": 1, "trials": 16, "wall_s": 30.0, "trials_per_min": 32.0},
+        {"workers": 2, "trials": 16, "wall_s": 16.0, "trials_per_min": 60.0}]}
+    monkeypatch.setattr("dse.study.bench_study", lambda study: report)
+    assert cli.main(["bench", "study"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "quickstart" in lines[0] and lines[1].split() == ["workers", "trials", "wall", "s", "trials/min", "speedup"]
+    assert lines[2].split() == ["1", "16", "30.0", "32.0", "1.00x"]
+    assert lines[3].split() == ["2", "16", "16.0", "60.0", "1.88x"]
+
+
 # ------------------------------------------------------------------------------------------ commands
 
 @pytest.fixture(scope="module")

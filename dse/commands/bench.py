@@ -79,7 +79,11 @@ def _run_study(args) -> int:
     result = bench_study(args.study)
     if args.json:
         print(json.dumps(result))
-    else:
-        for key, value in result.items():
-            print(f"  {key}: {value}")
+        return 0
+    print(f"study throughput: {result['study']}, {result['trials']} trials from scratch per run, no timeout")
+    print("  workers  trials  wall s  trials/min  speedup")
+    base = result["runs"][0]["trials_per_min"] if result["runs"] else 0.0
+    for run in result["runs"]:
+        speedup = f"{run['trials_per_min'] / base:6.2f}x" if base else "      -"
+        print(f"  {run['workers']:7d}  {run['trials']:6d}  {run['wall_s']:6.1f}  {run['trials_per_min']:10.1f}  {speedup}")
     return 0
