@@ -12,13 +12,14 @@ classifier); further numbers a workload reports (``Workload.metrics``) are kept 
 from __future__ import annotations
 
 import math
+import multiprocessing
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-import multiprocessing
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from dse.analog import chip_planes
 from dse.config import AnalogEffects, FaultScenario, HardwareConfig, Protection
@@ -86,11 +87,12 @@ class LayerStats:
 
 
 def run_network(net: MappedNetwork, chip: dict[int, ChipLayer], x: np.ndarray,
-                stats: dict[int, LayerStats] | None = None) -> np.ndarray:
+                stats: dict[int, LayerStats] | None = None, kernel_s: list[float] | None = None) -> np.ndarray:
     """Network outputs (logits (N, classes) for a classifier) of inputs ``x`` (N, *input_shape) on one chip.
 
     With ``stats``, each crossbar layer records its ADC saturation and its output error relative to the
-    ideal quantised layer ``x_int @ w_int`` on the same inputs.
+    ideal quantised layer ``x_int @ w_int`` on the same inputs. With ``kernel_s`` (a one-element list),
+    the seconds spent inside the crossbar kernels are added to it (the benchmark's split of a chip's time).
     """
     hw = net.hw
 
@@ -103,11 +105,14 @@ def run_network(net: MappedNetwork, chip: dict[int, ChipLayer], x: np.ndarray,
         x_int = mapped.quantize_inputs(layer.im2col(x), hw)
         on_chip = chip[index]
         kernel, cells = (mvm_int, on_chip.wp) if on_chip.analog is None else (mvm_float, on_chip.analog)
+        start = time.perf_counter()
         y_int, saturated = kernel(
             x_int, cells, on_chip.groups, mapped.n_out, rows=hw.rows, input_bits=hw.input_bits,
             dac_bits=hw.dac_bits, cell_bits=hw.cell_bits, signed_inputs=mapped.signed_inputs,
             adc_bits=hw.adc_bits, step=mapped.adc_step, mapping=hw.mapping, weight_bits=hw.weight_bits,
         )
+        if kernel_s is not None:
+            kernel_s[0] += time.perf_counter() - start
         if stats is not None:
             ideal = x_int.astype(np.float64) @ mapped.w_int.astype(np.float64)
             norm = float(np.linalg.norm(ideal))
@@ -282,6 +287,11 @@ def evaluate(
     """
     if analog is not None:
         analog.check(hw)
+    with threadpool_limits(1, user_api="blas"):  # idle BLAS threads spinning would steal Numba's cores
+        return _evaluate(workload, hw, faults, protection, chips, workers, max_test, progress, mapped, analog)
+
+
+def _evaluate(workload, hw, faults, protection, chips, workers, max_test, progress, mapped, analog) -> EvalResult:
     start = time.perf_counter()
     protection = protection or Protection()
     net = mapped if mapped is not None else map_network(workload, hw, protection)

@@ -60,6 +60,19 @@ class BitlineGroups:
     def sizes(self) -> np.ndarray:
         return (self.members >= 0).sum(axis=1).astype(np.int64)
 
+    def plain_segments(self, n_out: int) -> int:
+        """``A*S`` when these are the plain groups of :func:`plain_bitlines` (group g = bit line g, output
+        ``g % n_out``, one coefficient per (array, slice) segment), else 0. The kernel then adds whole
+        segments into the outputs with vector instructions instead of one scattered group at a time."""
+        n_groups = len(self.out)
+        if self.members.shape[1] != 1 or n_out == 0 or n_groups % n_out:
+            return 0
+        segments = n_groups // n_out
+        plain = (np.array_equal(self.members[:, 0], np.arange(n_groups))
+                 and np.array_equal(self.out, np.tile(np.arange(n_out), segments))
+                 and np.all(self.coef.reshape(segments, n_out) == self.coef[::n_out, None]))
+        return segments if plain else 0
+
 
 def plain_bitlines(levels: np.ndarray, cell_bits: int, mapping: str) -> tuple[np.ndarray, BitlineGroups]:
     """Bit lines of an unprotected layer from logical levels (A, S, in, out).
@@ -115,17 +128,19 @@ def _pack_inputs(x_u, rows, n_bits):  # pragma: no cover - compiled
     words = (rows + WORD - 1) // WORD
     packed = np.zeros((batch, tiles, n_bits, words), dtype=np.uint64)
     for n in prange(batch):
-        for i in range(n_in):
-            value = x_u[n, i]
-            if value == 0:
-                continue
-            t = i // rows
-            local = i - t * rows
-            w = local // WORD
-            bit = np.uint64(1) << np.uint64(local % WORD)
-            for b in range(n_bits):
-                if (value >> b) & 1:
-                    packed[n, t, b, w] |= bit
+        row = x_u[n]
+        for t in range(tiles):
+            for w in range(words):
+                first = t * rows + w * WORD
+                last = min(n_in, t * rows + min(rows, (w + 1) * WORD))
+                if first >= last:
+                    continue
+                chunk = row[first:last]
+                for b in range(n_bits):
+                    word = np.uint64(0)
+                    for r in range(last - first):  # an OR-reduction LLVM vectorises
+                        word |= np.uint64((chunk[r] >> b) & 1) << np.uint64(r)
+                    packed[n, t, b, w] = word
     return packed
 
 
@@ -137,7 +152,7 @@ def pack_inputs(x_int: np.ndarray, rows: int, input_bits: int, dac_bits: int) ->
 
 @njit(cache=True)
 def _mvm_one_input(x_planes, cycle_w, dac_bits, wp, cell_bits, adc_shift, step, max_code,
-                   members, sizes, out, coef, vote, pick, y_row, v, acc):  # pragma: no cover - compiled
+                   members, sizes, out, coef, vote, pick, segments, y_row, v, acc):  # pragma: no cover
     """One input vector: add its output into ``y_row`` (n_out,); return the saturated conversions."""
     tiles, n_bits, words = x_planes.shape
     n_bl = wp.shape[3]
@@ -180,6 +195,15 @@ def _mvm_one_input(x_planes, cycle_w, dac_bits, wp, cell_bits, adc_shift, step, 
                         raw = np.floor(np.float64(vb[b]) / step + 0.5)
                         sat += raw > max_code
                         ab[b] += wk * np.int64(min(raw, np.float64(max_code)))
+        if segments > 0:
+            # Plain layout: group g is bit line g, feeding output g % n_out. Contiguous: vectorised.
+            n_out = y_row.shape[0]
+            for s in range(segments):
+                c = coef[s * n_out]
+                seg = acc[s * n_out:(s + 1) * n_out]
+                for j in range(n_out):
+                    y_row[j] += c * (step * np.float64(seg[j]))
+            continue
         for g in range(members.shape[0]):
             size = sizes[g]
             if size == 1 or vote == 0:
@@ -202,16 +226,18 @@ def _mvm_one_input(x_planes, cycle_w, dac_bits, wp, cell_bits, adc_shift, step, 
 
 @njit(cache=True, parallel=True)
 def _mvm_packed(xp, cycle_w, dac_bits, wp, cell_bits, adc_shift, step, max_code,
-                members, sizes, out, coef, vote, pick, n_out):  # pragma: no cover - compiled
+                members, sizes, out, coef, vote, pick, segments, n_out):  # pragma: no cover - compiled
     batch = xp.shape[0]
     n_bl = wp.shape[3]
     y = np.zeros((batch, n_out), dtype=np.float64)
     saturated = np.zeros(batch, dtype=np.int64)
-    for n in prange(batch):
+    n_chunks = min(batch, 256)  # scratch buffers per chunk of inputs, not per input: small layers
+    for chunk in prange(n_chunks):
         v = np.empty(n_bl, dtype=np.uint64)
         acc = np.empty(n_bl, dtype=np.int64)
-        saturated[n] = _mvm_one_input(xp[n], cycle_w, dac_bits, wp, cell_bits, adc_shift, step,
-                                      max_code, members, sizes, out, coef, vote, pick, y[n], v, acc)
+        for n in range(chunk * batch // n_chunks, (chunk + 1) * batch // n_chunks):
+            saturated[n] = _mvm_one_input(xp[n], cycle_w, dac_bits, wp, cell_bits, adc_shift, step, max_code,
+                                          members, sizes, out, coef, vote, pick, segments, y[n], v, acc)
     return y, saturated.sum()
 
 
@@ -244,7 +270,7 @@ def mvm_packed(
     y, saturated = _mvm_packed(
         xp, cycle_weights(input_bits, dac_bits, signed_inputs), dac_bits, wp, cell_bits, adc_shift,
         float(step), (1 << adc_bits) - 1, groups.members, groups.sizes, groups.out, groups.coef,
-        groups.vote, np.ascontiguousarray(pick, dtype=np.int64), n_out,
+        groups.vote, np.ascontiguousarray(pick, dtype=np.int64), groups.plain_segments(n_out), n_out,
     )
     return y, int(saturated)
 

@@ -66,10 +66,12 @@ def _run_eval(args, hw) -> int:
         print(json.dumps(results if len(results) > 1 else results[0]))
         return 0
     print("end-to-end simulated inference (whole test split, one faulty chip) vs raw kernel (standard point)")
-    print("  workload      samples  bit-level MACs  chip time   end-to-end MAC/s  kernel MAC/s  fraction")
+    print("  workload      samples  bit-level MACs  chip time   end-to-end MAC/s  kernel MAC/s  fraction"
+          "   in kernels  kernel MAC/s on these layers")
     for r in results:
         print(f"  {r['workload']:12s} {r['test_samples']:8d}  {r['bit_level_macs']:.3e}   {r['chip_s'] * 1e3:7.1f} ms"
-              f"   {r['end_to_end_macs_per_s']:.3e}       {r['kernel_macs_per_s']:.3e}   {r['fraction_of_kernel']:.0%}")
+              f"   {r['end_to_end_macs_per_s']:.3e}       {r['kernel_macs_per_s']:.3e}   {r['fraction_of_kernel']:6.0%}"
+              f"   {r['kernel_share_of_chip']:8.0%}    {r['layer_kernel_macs_per_s']:.3e}")
     return 0
 
 
