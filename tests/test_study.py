@@ -101,7 +101,7 @@ def completed_numbers(results: Path, study_name: str) -> list[int]:
 
 # ------------------------------------------------------------------------------------------ study files
 
-@pytest.mark.parametrize("name", ["quickstart", "mlp-digits", "cnn-digits", "minilm-l6"])
+@pytest.mark.parametrize("name", sorted(p.stem for p in (ROOT / "studies").glob("*.toml")))
 def test_shipped_studies_are_valid(name):
     spec = load_study(ROOT / "studies" / f"{name}.toml")
     assert spec.name == name
