@@ -247,8 +247,8 @@ class StudySpec:
         one workload, fixed design, set of scenarios, objectives and constraints. The budget, timeout,
         description, sampler and (compatible) search ranges may change between runs."""
         return _plain({
-            "workload": self.workload if self.model_path is None else f"model file {self.workload} "
-                        f"(sha256 {self.model_digest[:16]})",
+            "workload": self.workload if self.model_path is None else
+                        f"model file {Path(self.workload).name} (sha256 {self.model_digest[:16]})",
             "hardware": dict(sorted(self.hardware.items())),
             "protection": dict(sorted(self.protection.items())),
             "faults": {s.name: {**dataclasses.asdict(s.faults), **dataclasses.asdict(s.analog)}
