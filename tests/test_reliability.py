@@ -532,7 +532,10 @@ def kill_and_resume(tmp_path: Path, rounds: list, seed: int, trials: int) -> dic
         if "DSE_TEST_KILL" not in env:
             wait_for_progress(journal, process)
             time.sleep(rng.uniform(0.0, 1.0))
-            os.kill(process.pid if "main process" in how else -process.pid, signal.SIGKILL)
+            try:
+                os.kill(process.pid if "main process" in how else -process.pid, signal.SIGKILL)
+            except ProcessLookupError:  # it finished first
+                pass
         code, out, err = finish(process)
         if code == 0:  # finished before the kill: nothing to check but the end result
             log.append((how, "finished first"))
