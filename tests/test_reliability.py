@@ -519,16 +519,23 @@ KILL_ROUNDS = [
 ]
 
 
-def kill_and_resume(tmp_path: Path, rounds: list, seed: int, trials: int) -> dict:
-    """Run the study, killing it as ``rounds`` say; then resume it to the end and check everything."""
+def kill_and_resume(tmp_path: Path, rounds: list, seed: int, trials: int, increment: int | None = None) -> dict:
+    """Run the study, killing it as ``rounds`` say; then resume it to the end and check everything.
+
+    ``increment``: each round (and the last run) aims at that many trials more than are completed,
+    so that no round finds the study already done.
+    """
     rng = random.Random(seed)
     study = write_study(tmp_path, trials=trials)
     results = tmp_path / "results"
     folder, journal = results / "rel", results / "rel" / "_optuna.journal"
     seen: dict[int, tuple] = {}
     log = []
+    def target() -> list[str]:
+        return ["--trials", str(len(seen) + increment)] if increment else []
+
     for how, workers, env in rounds:
-        process = start_dse_run(study, results, "--workers", str(workers), env=env)
+        process = start_dse_run(study, results, "--workers", str(workers), *target(), env=env)
         if "DSE_TEST_KILL" not in env:
             wait_for_progress(journal, process)
             time.sleep(rng.uniform(0.0, 1.0))
@@ -545,7 +552,9 @@ def kill_and_resume(tmp_path: Path, rounds: list, seed: int, trials: int) -> dic
             assert not journal.read_bytes().endswith(b"\n") and os.path.lexists(f"{journal}.lock")
         check_after_kill(folder, seen)
         log.append((how, workers, len(seen)))
-    code, out, err = finish(start_dse_run(study, results, "--workers", "2"))
+    if increment:
+        trials = len(seen) + increment
+    code, out, err = finish(start_dse_run(study, results, "--workers", "2", "--trials", str(trials)))
     assert code == 0, err[-3000:]
     check_after_kill(folder, seen)
     table = check_tables_match_storage(folder)
@@ -573,7 +582,9 @@ def test_many_random_kills(tmp_path):
                for n in (1, 2, 3, 4)]
     rounds += [("inside a journal append", 1, {"DSE_TEST_KILL": f"journal:{n}"}) for n in (1, 2, 5, 17, 60)]
     rng.shuffle(rounds)
-    kill_and_resume(tmp_path, rounds, seed=5, trials=400)
+    report = kill_and_resume(tmp_path, rounds, seed=5, trials=400, increment=40)
+    killed = [r for r in report["rounds"] if r[1] != "finished first"]
+    assert len(killed) >= len(rounds) - 5, report["rounds"]
 
 
 def test_a_journal_damaged_in_the_middle_is_salvaged(tmp_path):
