@@ -30,6 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into head and the like
         sys.stderr.close()
         return 0
+    except KeyboardInterrupt:  # what is stored is safe (atomic writes); no traceback for a Ctrl-C
+        print(f"dse {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

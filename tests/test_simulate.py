@@ -175,3 +175,15 @@ def test_bring_your_own_model_file_runs_through_eval(tmp_path, capsys):
     np.savez(data, x=x)
     assert main(["eval", "--workload", str(model), "--data", str(data)]) == 2
     assert "lacks array(s) y" in capsys.readouterr().err
+
+
+def test_truncated_data_file_is_a_one_line_error(tmp_path, capsys):
+    from dse.workloads import save_model_file
+
+    workload = tiny_workload()
+    model, data = tmp_path / "model.npz", tmp_path / "data.npz"
+    save_model_file(workload, model)
+    np.savez(data, x=workload.x_test, y=workload.y_test)
+    data.write_bytes(data.read_bytes()[:100])
+    assert main(["eval", "--workload", str(model), "--data", str(data)]) == 2
+    assert "is not a readable .npz file" in capsys.readouterr().err

@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import warnings
+import zipfile
 from pathlib import Path
 from typing import Callable
 
@@ -196,10 +197,11 @@ def open_workload(spec: str, data: str | os.PathLike | None = None) -> Workload:
 
     try:
         with np.load(data, allow_pickle=False) as arrays:
-            missing = [key for key in ("x", "y") if key not in arrays.files]
-            if missing:
-                raise ValueError(f"data {str(data)!r} lacks array(s) {', '.join(missing)}; it must hold x and y")
-            x, y = arrays["x"], arrays["y"]
-    except (OSError, EOFError) as exc:
+            found = set(arrays.files)
+            x, y = (arrays[key] if key in found else None for key in ("x", "y"))
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as exc:  # truncated, not npz, pickled objects
         raise ValueError(f"data {str(data)!r} is not a readable .npz file: {exc}") from None
+    missing = [key for key, array in (("x", x), ("y", y)) if array is None]
+    if missing:
+        raise ValueError(f"data {str(data)!r} lacks array(s) {', '.join(missing)}; it must hold x and y")
     return load_model_file(spec, x, y)
