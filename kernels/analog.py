@@ -53,7 +53,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numba import get_num_threads, njit, prange
 
-from kernels.crossbar import BitlineGroups, pack_inputs
+from kernels.crossbar import BitlineGroups, pack_inputs, vote_group
 from kernels.dac import cycle_weights
 from kernels.rng import fill_normals
 
@@ -437,22 +437,7 @@ def _float_chunk(xp, dac_bits, cycle_w, g, nv, step, max_code, adc_of, adcs_per_
             a_n = acc[n - na]
             y_row = y[n]
             for grp in range(members.shape[0]):
-                size = sizes[grp]
-                if size == 1 or vote == 0:
-                    value = a_n[members[grp, 0]]
-                elif vote == 3:
-                    value = a_n[members[grp, pick[t, grp]]]
-                elif vote == 1 or size == 2:
-                    total = 0.0
-                    for m in range(size):
-                        total += a_n[members[grp, m]]
-                    value = total / size
-                else:  # median of three
-                    a0 = a_n[members[grp, 0]]
-                    a1 = a_n[members[grp, 1]]
-                    a2 = a_n[members[grp, 2]]
-                    value = max(min(a0, a1), min(max(a0, a1), a2))
-                y_row[out[grp]] += coef[grp] * (step * value)
+                y_row[out[grp]] += coef[grp] * (step * vote_group(a_n, members, sizes, vote, pick, t, grp))
     return sat
 
 

@@ -150,6 +150,25 @@ def pack_inputs(x_int: np.ndarray, rows: int, input_bits: int, dac_bits: int) ->
     return _pack_inputs(np.ascontiguousarray(unsigned_pattern(x_int, input_bits)), rows, n_bits)
 
 
+@njit(cache=True, inline="always")
+def vote_group(values, members, sizes, vote, pick, t, g):  # pragma: no cover - compiled
+    """The voted value of group ``g`` in row tile ``t``, from its copies' partial sums ``values`` (B,)."""
+    size = sizes[g]
+    if size == 1 or vote == VOTE_FIRST:
+        return np.float64(values[members[g, 0]])
+    if vote == VOTE_PICK:
+        return np.float64(values[members[g, pick[t, g]]])
+    if vote == VOTE_MEAN or size == 2:
+        total = 0.0
+        for m in range(size):
+            total += values[members[g, m]]
+        return total / size
+    a0 = values[members[g, 0]]  # median of three
+    a1 = values[members[g, 1]]
+    a2 = values[members[g, 2]]
+    return np.float64(max(min(a0, a1), min(max(a0, a1), a2)))
+
+
 @njit(cache=True)
 def _mvm_one_input(x_planes, cycle_w, dac_bits, wp, cell_bits, adc_shift, step, max_code,
                    members, sizes, out, coef, vote, pick, segments, y_row, v, acc):  # pragma: no cover
@@ -205,22 +224,7 @@ def _mvm_one_input(x_planes, cycle_w, dac_bits, wp, cell_bits, adc_shift, step, 
                     y_row[j] += c * (step * np.float64(seg[j]))
             continue
         for g in range(members.shape[0]):
-            size = sizes[g]
-            if size == 1 or vote == 0:
-                value = np.float64(acc[members[g, 0]])
-            elif vote == 3:
-                value = np.float64(acc[members[g, pick[t, g]]])
-            elif vote == 1 or size == 2:
-                total = 0.0
-                for m in range(size):
-                    total += acc[members[g, m]]
-                value = total / size
-            else:  # median of three
-                a0 = acc[members[g, 0]]
-                a1 = acc[members[g, 1]]
-                a2 = acc[members[g, 2]]
-                value = np.float64(max(min(a0, a1), min(max(a0, a1), a2)))
-            y_row[out[g]] += coef[g] * (step * value)
+            y_row[out[g]] += coef[g] * (step * vote_group(acc, members, sizes, vote, pick, t, g))
     return sat
 
 
