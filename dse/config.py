@@ -11,9 +11,9 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any
 
-MAPPINGS = ("differential", "offset")
-ADC_RANGES = ("full", "calibrated")
-FAULT_MODELS = ("iid", "column")
+from kernels.adc import ADC_RANGES  # the kernels define what they implement; configs validate against it
+from kernels.faults import FAULT_MODELS
+from kernels.slicing import MAPPINGS
 
 
 def _check_int(obj: Any, name: str, lo: int, hi: int | None = None) -> None:

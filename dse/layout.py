@@ -44,11 +44,6 @@ class LayerLayout:
     mvms_per_inference: int
     weights: int
 
-    @property
-    def cells_used(self) -> int:
-        """Programmed cells: every driven row on every read bit line."""
-        return self.in_features * self.bitlines
-
     def adc_conversions(self, hw: HardwareConfig) -> int:
         """ADC conversions per inference: every bit line of every row tile, every input cycle."""
         return self.mvms_per_inference * hw.cycles * self.row_tiles * self.bitlines
