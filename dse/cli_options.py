@@ -9,7 +9,7 @@ import argparse
 import dataclasses
 from typing import Any
 
-from dse.config import AnalogEffects, FaultScenario, HardwareConfig, Protection
+from dse.config import PER_LAYER_FIELDS, AnalogEffects, FaultScenario, HardwareConfig, Protection
 
 
 def _parse_bool(text: str) -> bool:
@@ -21,10 +21,35 @@ def _parse_bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
+def _parse_layer_fractions(text: str) -> dict[str, float]:
+    """``fc1=0.3,fc2=0.1`` -> {"fc1": 0.3, "fc2": 0.1} (a per-layer prune fraction)."""
+    values: dict[str, float] = {}
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        layer, equals, number = item.rpartition("=")
+        try:
+            if not equals or not layer.strip():
+                raise ValueError
+            values[layer.strip()] = float(number)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected LAYER=FRACTION pairs separated by commas "
+                                             f"(fc1=0.3,fc2=0.1), got {text!r}") from None
+    return values
+
+
 def _add_fields(parser: argparse.ArgumentParser, cls, title: str, skip: tuple[str, ...] = ()) -> None:
     group = parser.add_argument_group(title)
     for field in dataclasses.fields(cls):
         if field.name in skip:
+            continue
+        if field.name in PER_LAYER_FIELDS:
+            group.add_argument(
+                "--" + field.name.replace("_", "-"), dest=field.name, type=_parse_layer_fractions, default=None,
+                metavar="LAYER=FRACTION,...",
+                help=f"per-layer {PER_LAYER_FIELDS[field.name].replace('_', ' ')} fractions overriding "
+                     f"--{PER_LAYER_FIELDS[field.name].replace('_', '-')} for these layers, e.g. fc1=0.3,fc2=0.1",
+            )
             continue
         kind = {int: int, float: float, bool: _parse_bool}.get(type(field.default), str)
         group.add_argument(

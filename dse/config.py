@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -160,6 +161,49 @@ class FaultScenario:
 
 PRUNE_METHODS = ("magnitude", "gates")
 VOTES = ("median", "mean", "test-aware")
+MAX_PRUNE = 0.9  # the largest fraction of a layer's rows or columns that pruning may remove
+# Protection fields that hold one prune fraction per layer, and the global field each one overrides.
+PER_LAYER_FIELDS = {"row_prune_layers": "row_prune", "col_prune_layers": "col_prune"}
+
+
+def split_layer_key(name: str) -> tuple[str, str] | None:
+    """``("row_prune_layers", "fc1")`` for the parameter / column name ``row_prune_layers.fc1``, else None.
+
+    The layer part is everything after the first dot, so layer names may hold dots (``block0.query``).
+    """
+    field, dot, layer = str(name).partition(".")
+    return (field, layer) if dot and layer and field in PER_LAYER_FIELDS else None
+
+
+def layer_key(field: str, layer: str) -> str:
+    """The parameter / column name of one layer's value of a per-layer field: ``row_prune_layers.fc1``."""
+    return f"{field}.{layer}"
+
+
+def _check_layer_fractions(obj: Any, name: str) -> None:
+    """A ``{layer name: fraction}`` mapping (or (name, fraction) pairs), stored as sorted pairs."""
+    value = getattr(obj, name)
+    example = f"{{'fc1': 0.3}} or (('fc1', 0.3),)"
+    if isinstance(value, Mapping):
+        items = list(value.items())
+    elif isinstance(value, (str, bytes)) or not isinstance(value, (Sequence, set, frozenset)):
+        raise ValueError(f"{name} must map layer names to fractions ({example}), got {value!r}")
+    else:
+        items = list(value)
+        for item in items:
+            if isinstance(item, (str, bytes)) or not isinstance(item, Sequence) or len(item) != 2:
+                raise ValueError(f"{name} must map layer names to fractions ({example}), got the item {item!r}")
+    pairs = {}
+    for layer, fraction in items:
+        if not isinstance(layer, str) or not layer:
+            raise ValueError(f"{name}: layer names must be non-empty text, got {layer!r}")
+        if layer in pairs:
+            raise ValueError(f"{name}: layer {layer!r} is given twice")
+        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not math.isfinite(fraction) \
+                or not 0.0 <= fraction <= MAX_PRUNE:
+            raise ValueError(f"{name}: layer {layer!r} must be in [0.0, {MAX_PRUNE}], got {fraction!r}")
+        pairs[layer] = float(fraction)
+    object.__setattr__(obj, name, tuple(sorted(pairs.items())))
 
 
 @dataclass(frozen=True)
@@ -167,6 +211,11 @@ class Protection:
     """Fault protection of one design point (the zero-space method and its baselines).
 
     row_prune, col_prune  fraction of weight rows (word lines) / columns (outputs) removed per layer
+    row_prune_layers, col_prune_layers  per-layer fractions that override the global one for the layers
+                   they name: ``{"fc1": 0.5}`` or ``(("fc1", 0.5),)``, stored as (name, fraction) pairs
+                   sorted by name (so equal designs compare and hash equal); the names are checked
+                   against the workload's layers when the network is mapped (and by a study before any
+                   trial runs). A classifier's last layer keeps its columns (its classes).
     prune_method   magnitude (group-norm baseline) or gates (differentiable L0 gates, fine-tuned)
     dup_copies     copies of each protected bit line placed in freed columns (1 = no duplication)
     dup_slices     most significant slices that are duplicated
@@ -185,6 +234,8 @@ class Protection:
 
     row_prune: float = 0.0
     col_prune: float = 0.0
+    row_prune_layers: tuple[tuple[str, float], ...] = ()
+    col_prune_layers: tuple[tuple[str, float], ...] = ()
     prune_method: str = "magnitude"
     dup_copies: int = 1
     dup_slices: int = 1
@@ -195,8 +246,10 @@ class Protection:
     compensate: bool = False
 
     def __post_init__(self) -> None:
-        _check_float(self, "row_prune", 0.0, 0.9)
-        _check_float(self, "col_prune", 0.0, 0.9)
+        _check_float(self, "row_prune", 0.0, MAX_PRUNE)
+        _check_float(self, "col_prune", 0.0, MAX_PRUNE)
+        _check_layer_fractions(self, "row_prune_layers")
+        _check_layer_fractions(self, "col_prune_layers")
         _check_choice(self, "prune_method", PRUNE_METHODS)
         _check_int(self, "dup_copies", 1, 3)
         _check_int(self, "dup_slices", 0, 16)
@@ -210,6 +263,44 @@ class Protection:
     @property
     def is_none(self) -> bool:
         return self == Protection()
+
+    @property
+    def prunes(self) -> bool:
+        """Whether any layer loses rows or columns (globally or per layer)."""
+        return bool(self.row_prune or self.col_prune
+                    or any(f for _, f in self.row_prune_layers) or any(f for _, f in self.col_prune_layers))
+
+    def prune_fractions(self, layers: Sequence[str], col_layers: Sequence[str] | None = None,
+                        workload: str = "the workload") -> tuple[dict[str, float], dict[str, float]]:
+        """(rows, columns): the prune fraction of every layer in ``layers``, the per-layer value where
+        one is given, else the global ``row_prune`` / ``col_prune``.
+
+        ``col_layers`` are the layers whose columns can be pruned (default: all); a per-layer column
+        fraction for any other layer, or a per-layer value for a layer not in ``layers``, raises a
+        ValueError naming the field, the layer and the allowed names.
+        """
+        layers = list(layers)
+        col_layers = layers if col_layers is None else list(col_layers)
+        result = []
+        for name, allowed in (("row_prune_layers", layers), ("col_prune_layers", col_layers)):
+            given = dict(getattr(self, name))
+            for layer in given:
+                if layer not in allowed:
+                    why = (f"{layer!r} is not a layer of {workload}" if layer not in layers else
+                           f"the columns of {layer!r} are never pruned in {workload} (a classifier's last "
+                           "layer keeps its classes; a transformer's key columns follow its query columns)")
+                    raise ValueError(f"{name}: {why}; allowed: {', '.join(allowed)}")
+            default = getattr(self, PER_LAYER_FIELDS[name])
+            result.append({layer: given.get(layer, default) for layer in layers})
+        return result[0], result[1]
+
+    def to_columns(self) -> dict[str, Any]:
+        """Flat values for a table row: every scalar field, then one ``row_prune_layers.<layer>`` /
+        ``col_prune_layers.<layer>`` entry per layer given (the Parquet columns of a study)."""
+        values = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in PER_LAYER_FIELDS}
+        for name in PER_LAYER_FIELDS:
+            values.update({layer_key(name, layer): fraction for layer, fraction in getattr(self, name)})
+        return values
 
     def replace(self, **changes: Any) -> "Protection":
         return dataclasses.replace(self, **changes)

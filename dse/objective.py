@@ -13,10 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from dse.config import AnalogEffects, FaultScenario, HardwareConfig, Protection
+from dse.config import AnalogEffects, FaultScenario, HardwareConfig, Protection, split_layer_key
 from dse.cost import COMPONENTS
 
-# Every number evaluate_design reports (all may be objectives or constraints of a study).
+# Every number evaluate_design reports for any workload (all may be objectives or constraints of a
+# study), beside the workload's own metrics (``workload_metrics``).
 ACCURACY_METRICS = ("accuracy_mean", "accuracy_min", "accuracy_std", "accuracy_ci95", "float_accuracy",
                     "ideal_accuracy")
 COST_METRICS = ("energy_pj", "area_um2", "area_mm2", "latency_ns", "pipeline_interval_ns", "cycle_ns",
@@ -25,6 +26,12 @@ COST_METRICS = ("energy_pj", "area_um2", "area_mm2", "latency_ns", "pipeline_int
 HEADLINE_METRICS = ACCURACY_METRICS + COST_METRICS
 METRICS = (HEADLINE_METRICS + tuple(f"energy_{c}_pj" for c in COMPONENTS)
            + tuple(f"area_{c}_um2" for c in COMPONENTS))
+
+
+def workload_metrics(names) -> tuple[str, ...]:
+    """What evaluate_design reports for a workload's own metrics ``names`` (``WorkloadInfo.metrics``):
+    ``<name>_mean`` over the chips and ``ideal_<name>`` (the mapped model without faults)."""
+    return tuple(column for name in names for column in (f"{name}_mean", f"ideal_{name}"))
 
 
 @dataclass(frozen=True)
@@ -42,14 +49,29 @@ class TrialResult:
 
 
 def split_params(params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Split parameter values by name into HardwareConfig and Protection fields."""
+    """Split parameter values by name into HardwareConfig and Protection fields.
+
+    A per-layer parameter ``row_prune_layers.fc1`` (``col_prune_layers.<layer>``) becomes the entry
+    ``fc1`` of the Protection field ``row_prune_layers`` (a ``{layer: fraction}`` dict).
+    """
     hw_names = {f.name for f in dataclasses.fields(HardwareConfig)}
     protection_names = {f.name for f in dataclasses.fields(Protection)}
-    unknown = sorted(set(params) - hw_names - protection_names)
+    hw: dict[str, Any] = {}
+    protection: dict[str, Any] = {}
+    unknown = []
+    for name, value in params.items():
+        layered = split_layer_key(name)
+        if name in hw_names:
+            hw[name] = value
+        elif name in protection_names:
+            protection[name] = value
+        elif layered is not None:
+            protection.setdefault(layered[0], {})[layered[1]] = value
+        else:
+            unknown.append(name)
     if unknown:
-        raise ValueError(f"unknown parameter(s) {', '.join(unknown)}")
-    return ({k: v for k, v in params.items() if k in hw_names},
-            {k: v for k, v in params.items() if k in protection_names})
+        raise ValueError(f"unknown parameter(s) {', '.join(sorted(unknown))}")
+    return hw, protection
 
 
 @functools.lru_cache(maxsize=4)
@@ -81,8 +103,9 @@ def evaluate_design(workload: str, hw: HardwareConfig, faults: FaultScenario, pr
         "ideal_accuracy": float(result.ideal_accuracy),
     }
     for name, per_chip_values in result.metrics_per_chip.items():  # e.g. the transformer's fidelity
-        metrics[f"{name}_mean"] = float(np.mean(per_chip_values))
-        metrics[f"ideal_{name}"] = float(result.ideal_metrics[name])
+        mean, ideal = workload_metrics([name])
+        metrics[mean] = float(np.mean(per_chip_values))
+        metrics[ideal] = float(result.ideal_metrics[name])
     metrics.update(report.to_dict())
     return TrialResult(metrics, _layer_rows(result))
 

@@ -28,7 +28,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from dse.config import AnalogEffects, FaultScenario, HardwareConfig, Protection
+from dse.config import PER_LAYER_FIELDS, AnalogEffects, FaultScenario, HardwareConfig, Protection, layer_key
 
 TRIALS_FILE = "trials.parquet"
 LAYERS_FILE = "_layers/layers.parquet"
@@ -41,11 +41,13 @@ DESIGN_CLASSES = (HardwareConfig, Protection, FaultScenario, AnalogEffects)
 
 
 def _design_columns() -> list[tuple[str, pa.DataType]]:
-    """Every config field, typed; per-level tables (tuples) are stored as JSON text."""
+    """Every config field, typed; per-level tables (tuples) are stored as JSON text. The per-layer
+    prune fractions are not here: each layer given gets its own float64 column (``trials_columns``)."""
     columns = []
     for cls in DESIGN_CLASSES:
         hints = typing.get_type_hints(cls)
-        columns += [(f.name, _ARROW.get(hints[f.name], pa.string())) for f in dataclasses.fields(cls)]
+        columns += [(f.name, _ARROW.get(hints[f.name], pa.string())) for f in dataclasses.fields(cls)
+                    if f.name not in PER_LAYER_FIELDS]
     return columns
 
 
@@ -81,6 +83,17 @@ TRIALS_COLUMNS: list[tuple[str, pa.DataType]] = [
     ("datetime_complete", pa.timestamp("us")),
     ("package_version", pa.string()),
 ]
+
+
+def trials_columns(spec) -> list[tuple[str, pa.DataType]]:
+    """The stable columns of one study's trials table: ``TRIALS_COLUMNS`` with a float64 column per
+    per-layer prune fraction the study fixes or searches (``row_prune_layers.<layer>``, then
+    ``col_prune_layers.<layer>``, in network order) right after ``col_prune``."""
+    at = [name for name, _ in TRIALS_COLUMNS].index("col_prune") + 1
+    layers = [(name, pa.float64()) for name in spec.layer_columns()]
+    return TRIALS_COLUMNS[:at] + layers + TRIALS_COLUMNS[at:]
+
+
 LAYERS_KEY_COLUMNS: list[tuple[str, pa.DataType]] = [
     ("study", pa.string()), ("scenario", pa.string()), ("trial_number", pa.int64()),
 ]
@@ -114,7 +127,7 @@ def export(spec, storage, out: str | Path) -> pd.DataFrame:
         "searched": [p.name for p in spec.search],
         "owner": spec.owner(),  # what `dse run` checks before it resumes into this folder
     }
-    trials = _to_table(trial_rows, TRIALS_COLUMNS, metadata)
+    trials = _to_table(trial_rows, trials_columns(spec), metadata)
     write_atomic(_to_table(layer_rows, LAYERS_KEY_COLUMNS, metadata), out / LAYERS_FILE)
     write_atomic(trials, out / TRIALS_FILE)
     return trials.to_pandas()
@@ -123,7 +136,12 @@ def export(spec, storage, out: str | Path) -> pd.DataFrame:
 def _trial_row(spec, scenario: str, trial) -> dict[str, Any]:
     attrs = dict(trial.user_attrs)
     attrs.pop("layers", None)  # the per-layer table's rows
-    design = {k: json.dumps(v) if isinstance(v, list) else v for k, v in attrs.pop("design", {}).items()}
+    design = {}
+    for key, value in attrs.pop("design", {}).items():
+        if key in PER_LAYER_FIELDS:  # [[layer, fraction], ...]: one column per layer
+            design.update({layer_key(key, layer): float(fraction) for layer, fraction in value})
+        else:
+            design[key] = json.dumps(value) if isinstance(value, list) else value
     breakdown = attrs.pop("breakdown", {})
     row = {
         "study": spec.name,

@@ -45,8 +45,10 @@ from typing import Any, Callable
 import numpy as np
 
 from dse import __version__
-from dse.config import AnalogEffects, FaultScenario, HardwareConfig, Protection
-from dse.objective import HEADLINE_METRICS, METRICS, TrialResult, evaluate_design, split_params
+from dse.config import (PER_LAYER_FIELDS, AnalogEffects, FaultScenario, HardwareConfig, Protection, layer_key,
+                        split_layer_key)
+from dse.objective import HEADLINE_METRICS, METRICS, TrialResult, evaluate_design, split_params, workload_metrics
+from dse.workloads.workload import WorkloadInfo
 
 # --------------------------------------------------------------------------------------------------
 # The study file
@@ -73,11 +75,19 @@ MAX_SEED = 2**32 - 1        # Optuna's samplers take 32-bit seeds
 FAULT_KEYS = tuple(f.name for f in dataclasses.fields(FaultScenario))
 ANALOG_KEYS = tuple(f.name for f in dataclasses.fields(AnalogEffects))
 SCENARIO_KEYS = ("name",) + FAULT_KEYS + ANALOG_KEYS
-# Every searchable parameter and the config class it belongs to.
+# Every searchable parameter and the config class it belongs to. The per-layer fields
+# (row_prune_layers, col_prune_layers) are tables of layers: each layer is its own parameter
+# ``row_prune_layers.<layer>``.
 SEARCHABLE: dict[str, type] = {
     **{f.name: HardwareConfig for f in dataclasses.fields(HardwareConfig)},
     **{f.name: Protection for f in dataclasses.fields(Protection)},
 }
+
+
+def param_class(name: str) -> type:
+    """The config class a (possibly per-layer) parameter name belongs to."""
+    layered = split_layer_key(name)
+    return SEARCHABLE[layered[0] if layered else name]
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
@@ -93,8 +103,30 @@ class StudyFileError(ValueError):
 
 
 def field_type(cls: type, name: str) -> type:
-    """The Python type (int, float, str or bool) of a config dataclass field."""
+    """The Python type (int, float, str or bool) of a config dataclass field (float for each layer
+    of a per-layer field)."""
+    if name in PER_LAYER_FIELDS or split_layer_key(name):
+        return float
     return typing.get_type_hints(cls)[name]
+
+
+def make_config(cls: type, fixed: dict[str, Any], params: dict[str, Any]):
+    """``cls(**values)`` from a study's fixed values and a design's parameters; per-layer parameters
+    (``row_prune_layers.fc1``) are merged into the fixed per-layer table of their field."""
+    values = {k: dict(v) if k in PER_LAYER_FIELDS and isinstance(v, dict) else v for k, v in fixed.items()}
+    hw, protection = split_params(params)
+    for name, value in (hw if cls is HardwareConfig else protection).items():
+        if name in PER_LAYER_FIELDS and isinstance(values.get(name), dict):
+            values[name] = {**values[name], **value}
+        else:
+            values[name] = value
+    return cls(**values)
+
+
+def _search_key(name: str) -> str:
+    """``search.<name>`` as TOML writes it, the layer of a per-layer parameter quoted when it must be."""
+    layered = split_layer_key(name)
+    return f"search.{layered[0]}.{_k(layered[1])}" if layered else f"search.{_k(name)}"
 
 
 @dataclass(frozen=True)
@@ -223,6 +255,19 @@ class StudySpec:
     model_path: str | None = None     # a model-file workload: the model and its data, absolute paths
     data_path: str | None = None
     model_digest: str = ""            # sha256 of the model and data files (a changed model is a new study)
+    info: WorkloadInfo | None = None  # the workload's layer and metric names (checked against the file)
+
+    def layer_columns(self) -> list[str]:
+        """The per-layer columns of the trials table (``row_prune_layers.<layer>``, then
+        ``col_prune_layers.<layer>``), fixed or searched, in network order."""
+        columns = []
+        searched = {p.name for p in self.search}
+        for name in PER_LAYER_FIELDS:
+            given = set(self.protection.get(name, {})) | {s[1] for s in map(split_layer_key, searched)
+                                                          if s and s[0] == name}
+            order = list(self.info.layers) if self.info else []
+            columns += [layer_key(name, layer) for layer in order + sorted(given - set(order)) if layer in given]
+        return columns
 
     @property
     def workload_ref(self) -> str:
@@ -314,7 +359,7 @@ def parse_study(data: dict[str, Any], *, source: str = "<study>", text: str = ""
         raise StudyFileError(source, "study.name", f"{_short(name)} is not usable as a folder name; use "
                              "up to 200 letters, digits, '_', '-' and '.', starting with a letter or digit")
     workload = study.get("workload")
-    model_path, data_path, model_digest = _parse_workload(study, source, base_dir)
+    model_path, data_path, model_digest, info = _parse_workload(study, source, base_dir)
     trials = study.get("trials", 20)
     _check_positive_int(trials, source, "study.trials")
     timeout_s = study.get("timeout_s")
@@ -329,15 +374,17 @@ def parse_study(data: dict[str, Any], *, source: str = "<study>", text: str = ""
     for section, cls in (("hardware", HardwareConfig), ("protection", Protection)):
         allowed = [f.name for f in dataclasses.fields(cls)]
         _check_keys(data.get(section, {}), allowed, source, section)
+    _check_fixed_layers(protection, source)
+    _check_layer_names(protection, _table(data, "search", source), info, workload, source)
     search = _parse_search(data, hardware, protection, source)
     for section, cls, fixed in (("hardware", HardwareConfig, hardware), ("protection", Protection, protection)):
-        _validate_candidates(cls, section, fixed, [p for p in search if SEARCHABLE[p.name] is cls], source)
+        _validate_candidates(cls, section, fixed, [p for p in search if param_class(p.name) is cls], source)
 
     sampler = _parse_sampler(data, source)
     if sampler.name == "grid":
         for p in search:
             if isinstance(p, Range) and not p.integer and p.step is None:
-                raise StudyFileError(source, f"search.{p.name}", "the grid sampler needs a list of "
+                raise StudyFileError(source, _search_key(p.name), "the grid sampler needs a list of "
                                      "values or a range with a step")
     if not search:
         raise StudyFileError(source, "search", "the search space is empty; add at least one parameter, "
@@ -348,14 +395,63 @@ def parse_study(data: dict[str, Any], *, source: str = "<study>", text: str = ""
             raise StudyFileError(source, "search", f"the grid has {points} points, more than "
                                  f"{MAX_GRID_POINTS}; use fewer values or larger steps, or another sampler")
 
+    metrics = _allowed_metrics(info, workload)
     return StudySpec(
         name=name, workload=workload, hardware=dict(hardware), protection=dict(protection),
         scenarios=_parse_scenarios(data, source), search=tuple(search),
-        objectives=_parse_objectives(data, source), constraints=_parse_constraints(data, source),
+        objectives=_parse_objectives(data, source, metrics), constraints=_parse_constraints(data, source, metrics),
         sampler=sampler, trials=trials, timeout_s=None if timeout_s is None else float(timeout_s),
         description=description, source=source, text=text,
-        model_path=model_path, data_path=data_path, model_digest=model_digest,
+        model_path=model_path, data_path=data_path, model_digest=model_digest, info=info,
     )
+
+
+def _allowed_metrics(info: WorkloadInfo, workload: str) -> tuple[str, tuple[str, ...]]:
+    """(how to name the list in a message, every metric an objective or constraint may name): the
+    numbers every trial reports and the workload's own (``<name>_mean``, ``ideal_<name>``)."""
+    own = workload_metrics(info.metrics)
+    label = Path(workload).name if str(workload).endswith(MODEL_SUFFIXES) else workload
+    where = (f"{label}'s own {', '.join(own)}; and {', '.join(METRICS)}" if own else
+             f"{', '.join(METRICS)} ({label} reports no metrics of its own)")
+    return where, METRICS + own
+
+
+def _check_fixed_layers(protection: dict[str, Any], source: str) -> None:
+    """A per-layer field in [protection] is a table of layer names and fractions."""
+    for name, global_name in PER_LAYER_FIELDS.items():
+        value = protection.get(name)
+        if value is not None and (not isinstance(value, dict) or not value):
+            raise StudyFileError(source, f"protection.{name}", f"must be a table of layer names and fractions, "
+                                 f"e.g. {name}.fc1 = 0.3 (one fraction for every layer: {global_name}), "
+                                 f"got {_short(value)}")
+
+
+def _check_layer_names(protection: dict[str, Any], search: dict[str, Any], info: WorkloadInfo, workload: str,
+                       source: str) -> None:
+    """Every layer a per-layer table names, in [protection] or [search], must be one of the workload's
+    (and for a column fraction one whose columns can be pruned)."""
+    def tables(section: str, table: dict[str, Any]):
+        for name in PER_LAYER_FIELDS:
+            value = table.get(name)
+            # a searched table that is not {layer: list or range} is reported by _parse_per_layer
+            if isinstance(value, dict) and (section == "protection" or
+                                            all(isinstance(v, (list, dict)) for v in value.values())):
+                yield name, value
+
+    given = [(f"{section}.{name}.{_k(layer)}", name, layer)
+             for section, table in (("protection", protection), ("search", search))
+             for name, layers in tables(section, table) for layer in layers]
+    label = Path(workload).name if str(workload).endswith(MODEL_SUFFIXES) else workload
+    for key, name, layer in given:
+        allowed = info.layers if name == "row_prune_layers" else info.col_layers
+        if layer in allowed:
+            continue
+        if layer in info.layers:
+            problem = (f"the columns of {layer} are never pruned in {label} (a classifier's last layer keeps "
+                       "its classes; a transformer's key columns follow its query columns)")
+        else:
+            problem = f"{_short(layer)} is not a layer of {label}"
+        raise StudyFileError(source, key, f"{problem}; allowed layers: {', '.join(allowed)}")
 
 
 def known_workloads() -> tuple[str, ...]:
@@ -364,8 +460,9 @@ def known_workloads() -> tuple[str, ...]:
     return tuple(list_workloads())
 
 
-def _parse_workload(study: dict, source: str, base_dir) -> tuple[str | None, str | None, str]:
-    """(model path, data path, digest) of a model-file workload, (None, None, "") for a built-in.
+def _parse_workload(study: dict, source: str, base_dir) -> tuple[str | None, str | None, str, WorkloadInfo]:
+    """(model path, data path, digest, info) of a model-file workload, (None, None, "", info) for a
+    built-in; ``info`` (its layer and metric names) is declared by a built-in, read from a model file.
 
     A model file is loaded here, with its data, so that every problem in it is reported now, naming
     the key (``study.workload`` or ``study.data``) and the file, before any results are written.
@@ -377,7 +474,9 @@ def _parse_workload(study: dict, source: str, base_dir) -> tuple[str | None, str
         if data is not None:
             raise StudyFileError(source, "study.data", f"only for a model file; {_short(workload)} is a built-in "
                                  "workload with its own data")
-        return None, None, ""
+        from dse.workloads.builtin import workload_info
+
+        return None, None, "", workload_info(workload)
     if workload is None:
         raise StudyFileError(source, "study.workload", f"missing; {allowed}")
     if not isinstance(workload, str) or not workload.endswith(MODEL_SUFFIXES):
@@ -408,7 +507,7 @@ def _parse_workload(study: dict, source: str, base_dir) -> tuple[str | None, str
         _check_model_size(model, data_file)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # e.g. overflow in a huge weight: reported below if it matters
-            open_workload(str(model), str(data_file))
+            info = open_workload(str(model), str(data_file)).info()
     except Exception as exc:  # noqa: BLE001 - every problem in a user's file is reported, not raised
         message = " ".join(str(exc).split()) or type(exc).__name__
         if not isinstance(exc, (ValueError, OSError)):
@@ -422,7 +521,7 @@ def _parse_workload(study: dict, source: str, base_dir) -> tuple[str | None, str
     digest = hashlib.sha256()
     for path in (model, data_file):
         digest.update(path.read_bytes())
-    return str(model), str(data_file), digest.hexdigest()
+    return str(model), str(data_file), digest.hexdigest(), info
 
 
 MAX_ACTIVATION = 1 << 22  # values per sample in any layer's input, output or im2col matrix
@@ -519,17 +618,39 @@ def _parse_search(data, hardware, protection, source) -> list[Param]:
         key = f"search.{_k(name)}"
         if name not in SEARCHABLE:
             raise StudyFileError(source, key, f"not a searchable parameter; allowed: {', '.join(SEARCHABLE)}")
+        if name in PER_LAYER_FIELDS:
+            params += _parse_per_layer(name, value, protection, source)
+            continue
         if name in hardware or name in protection:
             section = "hardware" if name in hardware else "protection"
             raise StudyFileError(source, key, f"also fixed in [{section}]; keep one of the two")
-        kind = field_type(SEARCHABLE[name], name)
-        if isinstance(value, list):
-            params.append(_parse_choice(name, value, kind, source))
-        elif isinstance(value, dict):
-            params.append(_parse_range(name, value, kind, source))
-        else:
-            raise StudyFileError(source, key, "must be a list of values ([1, 2, 4]) or a range "
-                                 f"({{ low = 0.0, high = 0.5 }}, optional step and log), got {_short(value)}")
+        params.append(_parse_param(name, value, source))
+    return params
+
+
+def _parse_param(name: str, value: Any, source: str) -> Param:
+    kind = field_type(param_class(name), name)
+    if isinstance(value, list):
+        return _parse_choice(name, value, kind, source)
+    if isinstance(value, dict):
+        return _parse_range(name, value, kind, source)
+    raise StudyFileError(source, _search_key(name), "must be a list of values ([1, 2, 4]) or a range "
+                         f"({{ low = 0.0, high = 0.5 }}, optional step and log), got {_short(value)}")
+
+
+def _parse_per_layer(name: str, table: Any, protection: dict[str, Any], source: str) -> list[Param]:
+    """``[search.row_prune_layers]`` (or ``row_prune_layers.fc1 = ...`` in [search]): one parameter per
+    layer, ``row_prune_layers.<layer>``, each a list or a range like any float parameter."""
+    usage = (f"a table of layers, each a list or a range: {name}.fc1 = {{ low = 0.0, high = 0.5, step = 0.05 }} "
+             f"(one fraction for every layer: {PER_LAYER_FIELDS[name]})")
+    if not isinstance(table, dict) or not table or not all(isinstance(v, (list, dict)) for v in table.values()):
+        raise StudyFileError(source, f"search.{name}", f"must be {usage}, got {_short(table)}")
+    params = []
+    for layer, value in table.items():
+        param = layer_key(name, layer)
+        if layer in protection.get(name, {}):
+            raise StudyFileError(source, _search_key(param), "also fixed in [protection]; keep one of the two")
+        params.append(_parse_param(param, value, source))
     return params
 
 
@@ -543,7 +664,7 @@ def _typed(value: Any, kind: type) -> Any:
 
 
 def _parse_choice(name: str, values: list, kind: type, source: str) -> Choice:
-    key = f"search.{name}"
+    key = _search_key(name)
     if not values:
         raise StudyFileError(source, key, "the list of values is empty")
     if len(values) > MAX_CHOICES:
@@ -558,7 +679,7 @@ def _parse_choice(name: str, values: list, kind: type, source: str) -> Choice:
 
 
 def _parse_range(name: str, spec: dict, kind: type, source: str) -> Range:
-    key = f"search.{name}"
+    key = _search_key(name)
     _check_keys(spec, ("low", "high", "step", "log"), source, key)
     if kind not in (int, float):
         raise StudyFileError(source, key, f"{name} takes {kind.__name__} values: give a list, not a range")
@@ -590,9 +711,9 @@ def _parse_range(name: str, spec: dict, kind: type, source: str) -> Range:
 
 def _validate_candidates(cls, section: str, fixed: dict, params: list[Param], source: str) -> None:
     """Each fixed value, and each searched value in some combination, must make a valid config."""
-    def valid(values: dict) -> Exception | None:
+    def valid(assigned: dict) -> Exception | None:
         try:
-            cls(**values)
+            make_config(cls, fixed, assigned)
         except (ValueError, TypeError) as exc:
             return exc
         return None
@@ -600,23 +721,26 @@ def _validate_candidates(cls, section: str, fixed: dict, params: list[Param], so
     def combos(candidates: list[Param]):
         return itertools.islice(itertools.product(*(p.candidates() for p in candidates)), 512)
 
-    error = valid(fixed)
-    if error is not None and all(valid({**fixed, **{p.name: v for p, v in zip(params, combo)}}) is not None
+    error = valid({})
+    if error is not None and all(valid({p.name: v for p, v in zip(params, combo)}) is not None
                                  for combo in combos(params)):
         # no searched value can make the fixed values valid: name the fixed key at fault
         field = re.match(r"\w*", str(error)).group(0)
         key = f"{section}.{field}" if field in fixed else section
+        layer = re.match(r"\w+: layer '([^']*)'", str(error))
+        if field in PER_LAYER_FIELDS and layer and layer.group(1) in fixed.get(field, {}):
+            key = f"{key}.{_k(layer.group(1))}"
         raise StudyFileError(source, key, _clip(str(error), 300))
     for param in params:
         others = [p for p in params if p is not param]
         for value in param.candidates():
             error = None
             for combo in combos(others):
-                error = valid({**fixed, param.name: value, **{o.name: v for o, v in zip(others, combo)}})
+                error = valid({param.name: value, **{o.name: v for o, v in zip(others, combo)}})
                 if error is None:
                     break
             if error is not None:
-                raise StudyFileError(source, f"search.{param.name}",
+                raise StudyFileError(source, _search_key(param.name),
                                      f"{_short(value)} can never be used: {_clip(str(error), 300)}")
     if cls is HardwareConfig:  # a technology preset name or .toml file must load
         techs = [(f"{section}.tech", fixed["tech"])] if "tech" in fixed else []
@@ -704,12 +828,14 @@ def _parse_scenarios(data, source) -> tuple[Scenario, ...]:
     return tuple(scenarios)
 
 
-def _parse_objectives(data, source) -> tuple[Objective, ...]:
+def _parse_objectives(data, source, metrics: tuple[str, tuple[str, ...]] = ("", METRICS)) -> tuple[Objective, ...]:
     table = _table(data, "objectives", source) or dict(DEFAULT_OBJECTIVES)
     objectives = []
+    allowed_text, allowed = metrics
     for metric, direction in table.items():
-        if metric not in METRICS:
-            raise StudyFileError(source, f"objectives.{_k(metric)}", f"not a metric; allowed: {', '.join(METRICS)}")
+        if metric not in allowed:
+            raise StudyFileError(source, f"objectives.{_k(metric)}",
+                                 f"not a metric; allowed: {allowed_text or ', '.join(allowed)}")
         if direction not in DIRECTIONS:
             raise StudyFileError(source, f"objectives.{metric}", f"direction {_short(direction)}; allowed: "
                                  f"{', '.join(DIRECTIONS)}")
@@ -717,12 +843,13 @@ def _parse_objectives(data, source) -> tuple[Objective, ...]:
     return tuple(objectives)
 
 
-def _parse_constraints(data, source) -> tuple[Constraint, ...]:
+def _parse_constraints(data, source, metrics: tuple[str, tuple[str, ...]] = ("", METRICS)) -> tuple[Constraint, ...]:
     constraints = []
+    allowed_text, allowed = metrics
     for metric, text in _table(data, "constraints", source).items():
         key = f"constraints.{_k(metric)}"
-        if metric not in METRICS:
-            raise StudyFileError(source, key, f"not a metric; allowed: {', '.join(METRICS)}")
+        if metric not in allowed:
+            raise StudyFileError(source, key, f"not a metric; allowed: {allowed_text or ', '.join(allowed)}")
         match = re.fullmatch(r"\s*(>=|<=)\s*(\S+)\s*", text) if isinstance(text, str) else None
         try:
             bound = float(match.group(2)) if match else math.nan
@@ -1552,10 +1679,9 @@ class TrialFunction:
         earlier = _same_design(trial, params)
         if earlier is not None:  # evaluation is deterministic: reuse the numbers, keep one row per trial
             return self._reuse(trial, earlier)
-        hw_params, protection_params = split_params(params)
         try:
-            hw = HardwareConfig(**{**self.spec.hardware, **hw_params})
-            protection = Protection(**{**self.spec.protection, **protection_params})
+            hw = make_config(HardwareConfig, self.spec.hardware, params)
+            protection = make_config(Protection, self.spec.protection, params)
         except ValueError as exc:  # e.g. cols_per_adc > cols: not a design, not a bug
             self._invalid(trial, exc)
         extra = {"data": self.spec.data_path} if self.spec.data_path else {}

@@ -73,7 +73,7 @@ def run_sweep(
                     "adc_conversions": result.adc_conversions,
                     "extra_adc_conversions": result.extra_adc_conversions,
                     **{f.name: getattr(hw, f.name) for f in dataclasses.fields(hw)},
-                    **{f.name: getattr(protection, f.name) for f in dataclasses.fields(protection)},
+                    **protection.to_columns(),  # per-layer fractions as row_prune_layers.<layer>
                     "version": __version__,
                 })
             if bar:

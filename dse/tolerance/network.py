@@ -34,10 +34,20 @@ from kernels import quantize_activations, quantize_weights, slice_levels
 
 
 def pruned_workload(workload: Workload, protection: Protection):
-    """``(workload to map, keep_rows, keep_cols)``: pruned and fine-tuned when the protection prunes."""
-    if protection.row_prune == 0 and protection.col_prune == 0:
+    """``(workload to map, keep_rows, keep_cols)``: pruned and fine-tuned when the protection prunes.
+
+    Per-layer fractions (``row_prune_layers``, ``col_prune_layers``) override the global ones for their
+    layers; a name that is not a layer of ``workload`` raises a ValueError listing its layers. The
+    pruning cache key holds every layer's fraction, so designs that differ in one layer never share
+    a cached pruned network.
+    """
+    if not protection.prunes:
         return workload, None, None
-    pruned = prune(workload, protection.row_prune, protection.col_prune, protection.prune_method)
+    rows, cols = protection.row_prune, protection.col_prune
+    if protection.row_prune_layers or protection.col_prune_layers:
+        info = workload.info()
+        rows, cols = protection.prune_fractions(info.layers, info.col_layers, repr(workload.name))
+    pruned = prune(workload, rows, cols, protection.prune_method)
     return pruned.workload, pruned.keep_rows, pruned.keep_cols
 
 

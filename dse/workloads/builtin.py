@@ -4,8 +4,11 @@ A loader takes the cache directory and returns a :class:`Workload`. The digits w
 small network (a few seconds) and cache the weights; a later pretrained workload (e.g. a MiniLM
 transformer) registers a loader that fetches and converts weights instead::
 
-    @register("minilm-l6")
+    @register("minilm-l6", info=WorkloadInfo(layers=..., col_layers=..., metrics=...))
     def _minilm(cache_dir: Path) -> Workload: ...
+
+``info`` (a :class:`WorkloadInfo`, or a function returning one) declares the layer and metric names
+so that a study file can be checked without loading the workload (:func:`workload_info`).
 
 Cache files are model files (``model_file.py``) named ``<workload>-<key>.npz``, where the key is a
 SHA-256 over everything that decides the trained weights: the architecture, the training recipe
@@ -30,23 +33,41 @@ from dse.workloads.data import Splits
 from dse.workloads.layers import Conv2d, Flatten, Layer, Linear, MaxPool2d, ReLU
 from dse.workloads.model_file import build_layers, read_arrays, write_layers
 from dse.workloads.training import TrainingRecipe, train
-from dse.workloads.workload import Workload
+from dse.workloads.workload import Workload, WorkloadInfo, sequential_info
 
 FORMAT_VERSION = 1  # bump when the cache file layout or the meaning of its contents changes
 CACHE_ENV = "RERAM_DSE_CACHE"
 
 Loader = Callable[[Path], Workload]
 _REGISTRY: dict[str, Loader] = {}
+_INFO: dict[str, WorkloadInfo | Callable[[], WorkloadInfo]] = {}
 
 
-def register(name: str) -> Callable[[Loader], Loader]:
-    """Decorator adding ``loader(cache_dir) -> Workload`` to the built-ins under ``name``."""
+def register(name: str, info: WorkloadInfo | Callable[[], WorkloadInfo] | None = None) -> Callable[[Loader], Loader]:
+    """Decorator adding ``loader(cache_dir) -> Workload`` to the built-ins under ``name``.
+
+    ``info`` declares the workload's layer and metric names (:class:`WorkloadInfo`, or a cheap function
+    returning one) so studies are checked without loading it; without it they load the workload.
+    """
     def add(loader: Loader) -> Loader:
         if name in _REGISTRY:
             raise ValueError(f"workload {name!r} is already registered")
         _REGISTRY[name] = loader
+        if info is not None:
+            _INFO[name] = info
         return loader
     return add
+
+
+def workload_info(name: str) -> WorkloadInfo:
+    """The declared :class:`WorkloadInfo` of the built-in ``name`` (its layers and its own metrics),
+    without loading it when it was registered with ``info``."""
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown workload {name!r}; allowed: {', '.join(_REGISTRY)}")
+    info = _INFO.get(name)
+    if info is None:
+        return load_workload(name).info()
+    return info() if callable(info) else info
 
 
 def list_workloads() -> list[str]:
@@ -162,12 +183,12 @@ def cnn_digits_layers(rng: np.random.Generator) -> list[Layer]:
     ]
 
 
-@register("mlp-digits")
+@register("mlp-digits", info=lambda: sequential_info(mlp_digits_layers(np.random.default_rng(0))))
 def _mlp_digits(cache_dir: Path) -> Workload:
     return trained_workload("mlp-digits", mlp_digits_layers, data.digits(image=False), DIGITS_RECIPE, cache_dir)
 
 
-@register("cnn-digits")
+@register("cnn-digits", info=lambda: sequential_info(cnn_digits_layers(np.random.default_rng(0))))
 def _cnn_digits(cache_dir: Path) -> Workload:
     return trained_workload("cnn-digits", cnn_digits_layers, data.digits(image=True), DIGITS_RECIPE, cache_dir)
 

