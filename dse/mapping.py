@@ -9,6 +9,7 @@ MSB embedding, baselines) changes what is mapped; :mod:`dse.tolerance` builds th
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -16,7 +17,7 @@ import numpy as np
 
 from dse.config import HardwareConfig
 from dse.layout import LayerLayout, plain_layout
-from dse.workloads.layers import WeightLayer
+from dse.workloads.layers import Conv2d, Linear, WeightLayer
 from dse.workloads.workload import Workload
 from kernels import (
     BitlineGroups,
@@ -84,6 +85,16 @@ class MappedLayer:
     def quantize_inputs(self, cols: np.ndarray, hw: HardwareConfig) -> np.ndarray:
         """Crossbar input vectors (mvms, in) float -> (mvms, in') int64 on the kept rows."""
         return quantize_activations(cols[:, self.keep_rows], self.x_scale, hw.input_bits, self.signed_inputs)
+
+    def input_index(self, layer: WeightLayer, sample_shape: tuple[int, ...]) -> np.ndarray | None:
+        """Where each crossbar input comes from: (positions, in') int64 indices into one flattened sample
+        of shape ``sample_shape``, -1 for zero padding; the rows of ``layer.im2col`` on the kept rows,
+        ``positions`` per sample. None when the layer's im2col is not the gather of :class:`Linear` or
+        :class:`Conv2d` (the simulator then takes the im2col matrix)."""
+        if type(layer).im2col not in (Linear.im2col, Conv2d.im2col):
+            return None
+        probe = np.arange(1, math.prod(sample_shape) + 1, dtype=np.float64).reshape((1, *sample_shape))
+        return layer.im2col(probe)[:, self.keep_rows].astype(np.int64) - 1  # padding reads 0: index -1
 
     def dequantize(self, y_int: np.ndarray, n_cols_full: int) -> np.ndarray:
         """(mvms, out') integer-domain outputs -> (mvms, out) floats; pruned columns read 0."""

@@ -26,8 +26,10 @@ from dse.config import AnalogEffects, FaultScenario, HardwareConfig, Protection
 from dse.layout import LayerLayout
 from dse.mapping import MappedNetwork, map_network
 from dse.workloads.workload import Workload
-from kernels import BitlineGroups, apply_faults, mvm_int, pack_levels, sample_faults
+from dse.workloads.layers import Conv2d, Linear
+from kernels import BitlineGroups, apply_faults, mvm_int, mvm_packed, pack_levels, sample_faults
 from kernels.analog import AnalogPlanes, mvm_float
+from kernels.layer_io import dequantize_fold, pack_layer_inputs
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,7 @@ def chip_layers(net: MappedNetwork, faults: FaultScenario | None, chip: int | No
     (``dse.analog``) and run on the float path; the fault-free chip stays ideal.
     """
     hw = net.hw
+    with_analog = chip is not None and faults is not None and analog is not None and analog.active
     result = {}
     for index, mapped in net.layers.items():
         levels, groups = mapped.bitline_levels, mapped.groups
@@ -59,10 +62,13 @@ def chip_layers(net: MappedNetwork, faults: FaultScenario | None, chip: int | No
             rng = np.random.default_rng([faults.seed, chip, index])
             fault_map = sample_faults(levels.shape, faults.sa0_rate, faults.sa1_rate, rng,
                                       model=faults.fault_model, rows=hw.rows)
+            if mapped.chip_hook is None and not with_analog:  # faults applied while packing: one pass
+                result[index] = ChipLayer(pack_levels(levels, hw.rows, hw.cell_bits, faults=fault_map), groups)
+                continue
             levels = apply_faults(levels, fault_map, hw.cell_bits)
             if mapped.chip_hook is not None:
                 levels, groups, fault_map = mapped.chip_hook(levels, fault_map)
-        if chip is not None and faults is not None and analog is not None and analog.active:
+        if with_analog:
             planes = chip_planes(levels, fault_map, hw, analog, faults.seed, chip, index)
             result[index] = ChipLayer(None, groups, planes)
             continue
@@ -102,27 +108,60 @@ def run_network(net: MappedNetwork, chip: dict[int, ChipLayer], x: np.ndarray,
             return layer.forward(x)
         n = x.shape[0]
         out_hw = layer.output_hw(*x.shape[2:]) if hasattr(layer, "output_hw") else None
-        x_int = mapped.quantize_inputs(layer.im2col(x), hw)
         on_chip = chip[index]
-        kernel, cells = (mvm_int, on_chip.wp) if on_chip.analog is None else (mvm_float, on_chip.analog)
-        start = time.perf_counter()
-        y_int, saturated = kernel(
-            x_int, cells, on_chip.groups, mapped.n_out, rows=hw.rows, input_bits=hw.input_bits,
-            dac_bits=hw.dac_bits, cell_bits=hw.cell_bits, signed_inputs=mapped.signed_inputs,
-            adc_bits=hw.adc_bits, step=mapped.adc_step, mapping=hw.mapping, weight_bits=hw.weight_bits,
-        )
-        if kernel_s is not None:
-            kernel_s[0] += time.perf_counter() - start
+        gather = mapped.input_index(layer, x.shape[1:]) if on_chip.analog is None else None
+        start = 0.0
+        if gather is not None:
+            # Integer path, one pass each way: quantise + im2col + pack, the kernel, dequantise + fold.
+            xp, row_sums, x_int = pack_layer_inputs(
+                x.reshape(n, -1), gather, scale=mapped.x_scale, input_bits=hw.input_bits,
+                signed=mapped.signed_inputs, rows=hw.rows, dac_bits=hw.dac_bits,
+                want_sums=hw.mapping == "offset", want_ints=stats is not None)
+            start = time.perf_counter()
+            y_int, saturated = mvm_packed(
+                xp, on_chip.wp, on_chip.groups, mapped.n_out, input_bits=hw.input_bits, dac_bits=hw.dac_bits,
+                cell_bits=hw.cell_bits, signed_inputs=mapped.signed_inputs, adc_bits=hw.adc_bits,
+                step=mapped.adc_step)
+            if kernel_s is not None:
+                kernel_s[0] += time.perf_counter() - start
+            if hw.mapping == "offset":  # as mvm_int does it
+                y_int -= float(1 << (hw.weight_bits - 1)) * row_sums[:, None]
+        else:
+            x_int = mapped.quantize_inputs(layer.im2col(x), hw)
+            kernel, cells = (mvm_int, on_chip.wp) if on_chip.analog is None else (mvm_float, on_chip.analog)
+            start = time.perf_counter()
+            y_int, saturated = kernel(
+                x_int, cells, on_chip.groups, mapped.n_out, rows=hw.rows, input_bits=hw.input_bits,
+                dac_bits=hw.dac_bits, cell_bits=hw.cell_bits, signed_inputs=mapped.signed_inputs,
+                adc_bits=hw.adc_bits, step=mapped.adc_step, mapping=hw.mapping, weight_bits=hw.weight_bits,
+            )
+            if kernel_s is not None:
+                kernel_s[0] += time.perf_counter() - start
         if stats is not None:
             ideal = x_int.astype(np.float64) @ mapped.w_int.astype(np.float64)
             norm = float(np.linalg.norm(ideal))
             error = float(np.linalg.norm(y_int - ideal)) / norm if norm > 0 else 0.0
             conversions = x_int.shape[0] * hw.cycles * mapped.layout.row_tiles * mapped.layout.bitlines
             stats.setdefault(index, LayerStats()).add(conversions, saturated, error)
-        y = mapped.dequantize(y_int, layer.out_features) + layer.bias
-        return layer.fold(y, n, out_hw)
+        return _layer_output(mapped, layer, y_int, n, out_hw)
 
     return net.workload.forward_with(x, crossbar)
+
+
+def _layer_output(mapped, layer, y_int: np.ndarray, n: int, out_hw) -> np.ndarray:
+    """``layer.fold(mapped.dequantize(y_int) + layer.bias)``: in one compiled pass for the folds of
+    :class:`Linear` and :class:`Conv2d` (same values, bit for bit), else as written."""
+    fold = type(layer).fold
+    if fold is Conv2d.fold and out_hw is not None:
+        out = dequantize_fold(y_int, mapped.x_scale * mapped.w_scale, mapped.keep_cols, layer.bias,
+                              layer.out_features, out_hw[0] * out_hw[1], channels_first=True)
+        return out.reshape(n, layer.out_features, *out_hw)
+    if fold is Linear.fold:
+        out = dequantize_fold(y_int, mapped.x_scale * mapped.w_scale, mapped.keep_cols, layer.bias,
+                              layer.out_features, 1, channels_first=False)
+        return layer.fold(out.reshape(y_int.shape[0], layer.out_features), n, out_hw)
+    y = mapped.dequantize(y_int, layer.out_features) + layer.bias
+    return layer.fold(y, n, out_hw)
 
 
 def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:

@@ -25,7 +25,7 @@ from numba import get_num_threads, njit, prange
 
 from kernels.adc import full_range_step
 from kernels.dac import cycle_weights, n_cycles, unsigned_pattern
-from kernels.faults import apply_faults
+from kernels.faults import apply_faults, stuck_level
 from kernels.popcount import popcount64
 from kernels.slicing import array_signs, slice_levels
 from kernels.validate import check_mvm_args
@@ -98,7 +98,15 @@ def _pack_rows(values, rows, n_bits):  # pragma: no cover - compiled
 
     Serial on purpose: once per chip and layer, small next to the MVMs, and a parallel region's start-up
     would cost more than the work."""
+    return _pack_faulty_rows(values, np.zeros((0, 0), dtype=np.uint8), 0, rows, n_bits)
+
+
+@njit(cache=True)
+def _pack_faulty_rows(values, faults, top, rows, n_bits):  # pragma: no cover - compiled
+    """:func:`_pack_rows` of the levels the cells hold under ``faults`` (R, M) (none when ``faults`` is
+    empty): SA0 cells read 0 and SA1 cells ``top``, applied on the fly (one pass, no faulty copy)."""
     n_rows, m = values.shape
+    faulty = faults.shape[0] > 0
     tiles = (n_rows + rows - 1) // rows
     words = (rows + WORD - 1) // WORD
     packed = np.zeros((tiles, n_bits, words, m), dtype=np.uint64)
@@ -111,14 +119,32 @@ def _pack_rows(values, rows, n_bits):  # pragma: no cover - compiled
             for r in range(first, last):
                 shift = np.uint64(r - first)
                 row = values[r]
-                for col in range(m):  # contiguous: vectorised
-                    out[col] |= np.uint64((row[col] >> b) & 1) << shift
+                if faulty:
+                    f_row = faults[r]
+                    for col in range(m):  # contiguous: vectorised
+                        level = stuck_level(np.int64(row[col]), f_row[col], top)
+                        out[col] |= np.uint64((level >> b) & 1) << shift
+                else:
+                    for col in range(m):  # contiguous: vectorised
+                        out[col] |= np.uint64((row[col] >> b) & 1) << shift
     return packed
 
 
-def pack_levels(bitline_levels: np.ndarray, rows: int, cell_bits: int) -> np.ndarray:
-    """Cell-level bit planes of bit lines (in, B): ``wp[t, c, word, b]``, uint64."""
-    return _pack_rows(np.ascontiguousarray(bitline_levels, dtype=np.int64), rows, cell_bits)
+def pack_levels(bitline_levels: np.ndarray, rows: int, cell_bits: int, faults: np.ndarray | None = None) -> np.ndarray:
+    """Cell-level bit planes of bit lines (in, B): ``wp[t, c, word, b]``, uint64.
+
+    With ``faults`` (a map of the same shape), the planes hold the faulty levels
+    (``apply_faults(bitline_levels, faults, cell_bits)``), without making that copy."""
+    levels = np.asarray(bitline_levels)
+    if levels.dtype != np.uint8:
+        levels = levels.astype(np.int64)
+    levels = np.ascontiguousarray(levels)
+    if faults is None:
+        return _pack_rows(levels, rows, cell_bits)
+    faults = np.ascontiguousarray(faults, dtype=np.uint8)
+    if faults.shape != levels.shape:
+        raise ValueError(f"fault map {faults.shape} does not cover the bit lines {levels.shape}")
+    return _pack_faulty_rows(levels, faults, (1 << cell_bits) - 1, rows, cell_bits)
 
 
 @njit(cache=True, parallel=True)

@@ -1,0 +1,229 @@
+"""The fused fast paths around the crossbar kernel give the same bits as the plain numpy steps they replace.
+
+Fault sampling (raw generator words instead of float32 draws), applying faults while packing, quantise +
+im2col + pack of a layer's inputs, dequantise + bias + fold of its outputs, and the simulator's layer
+call built from them: each is compared bit for bit with the straightforward composition.
+"""
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dse.config import FaultScenario, HardwareConfig, Protection
+from dse.mapping import map_network
+from dse.simulate import chip_layers, run_network
+from dse.workloads.data import Splits
+from dse.workloads.layers import Conv2d, Flatten, Linear, ReLU
+from dse.workloads.workload import Workload
+from kernels import (
+    SA0,
+    SA1,
+    apply_faults,
+    mvm_int,
+    pack_inputs,
+    pack_levels,
+    quantize_activations,
+    sample_faults,
+)
+from kernels.faults import sample_iid
+from kernels.layer_io import dequantize_fold, pack_layer_inputs
+
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def numpy_iid(shape, sa0_rate, sa1_rate, rng):
+    """The sampler as first written: float32 draws compared with float32 thresholds."""
+    u = rng.random(shape, dtype=np.float32)
+    faults = (u < np.float32(sa0_rate + sa1_rate)).astype(np.uint8) * np.uint8(SA1)
+    faults[u < np.float32(sa0_rate)] = SA0
+    return faults
+
+
+rates = st.tuples(st.floats(0, 0.6), st.floats(0, 0.4)) | st.sampled_from([(0.0, 0.0), (1.0, 0.0), (0.0, 1.0),
+                                                                             (0.0175, 0.0904), (0.5, 0.5)])
+
+
+@SETTINGS
+@given(st.lists(st.integers(0, 9), min_size=1, max_size=4), rates, st.integers(0, 3), st.integers(0, 2**32 - 1))
+def test_iid_sampler_is_the_float32_sampler_and_leaves_the_same_state(shape, rate, drawn_before, seed):
+    a, b = np.random.default_rng(seed), np.random.default_rng(seed)
+    a.random(drawn_before, dtype=np.float32)  # an odd count leaves half a word buffered in the generator
+    b.random(drawn_before, dtype=np.float32)
+    fast, slow = sample_iid(tuple(shape), *rate, a), numpy_iid(tuple(shape), *rate, b)
+    assert fast.dtype == slow.dtype == np.uint8 and fast.shape == slow.shape
+    np.testing.assert_array_equal(fast, slow)
+    assert a.bit_generator.state == b.bit_generator.state
+    np.testing.assert_array_equal(a.random(3, dtype=np.float32), b.random(3, dtype=np.float32))
+    np.testing.assert_array_equal(a.random(2), b.random(2))
+
+
+@pytest.mark.parametrize("rows", [1, 5, 128])
+def test_column_sampler_keeps_its_maps(rows):
+    for seed in range(5):
+        a, b = np.random.default_rng(seed), np.random.default_rng(seed)
+        fast = sample_faults((2, 3, 70, 9), 0.02, 0.09, a, model="column", rows=rows)
+        # the clustered sampler as first written, on the float32 sampler
+        bad_segment = b.random((2, 3, -(-70 // rows), 9)) < 0.25
+        bad_cell = np.repeat(bad_segment, rows, axis=-2)[..., :70, :]
+        slow = numpy_iid((2, 3, 70, 9), 0.02 / 0.25, 0.09 / 0.25, b)
+        slow[~bad_cell] = 0
+        np.testing.assert_array_equal(fast, slow)
+
+
+def test_other_bit_generators_take_numpys_float32_draws():
+    a, b = np.random.Generator(np.random.Philox(3)), np.random.Generator(np.random.Philox(3))
+    np.testing.assert_array_equal(sample_iid((40, 7), 0.1, 0.2, a), numpy_iid((40, 7), 0.1, 0.2, b))
+
+
+@SETTINGS
+@given(st.integers(1, 300), st.integers(1, 70), st.integers(1, 4), st.sampled_from([1, 7, 64, 100, 128]),
+       st.integers(0, 2**32 - 1))
+def test_faults_applied_while_packing_equal_applied_then_packed(n_rows, n_cols, cell_bits, rows, seed):
+    rng = np.random.default_rng(seed)
+    levels = rng.integers(0, 1 << cell_bits, (n_rows, n_cols)).astype(np.uint8)
+    faults = sample_faults(levels.shape, 0.2, 0.3, rng)
+    faulty = levels.copy()
+    faulty[faults == SA0] = 0
+    faulty[faults == SA1] = (1 << cell_bits) - 1
+    np.testing.assert_array_equal(apply_faults(levels, faults, cell_bits), faulty)
+    np.testing.assert_array_equal(apply_faults(levels.astype(np.int64), faults, cell_bits), faulty)
+    np.testing.assert_array_equal(pack_levels(levels, rows, cell_bits, faults=faults),
+                                  pack_levels(faulty, rows, cell_bits))
+    np.testing.assert_array_equal(pack_levels(levels, rows, cell_bits),
+                                  pack_levels(levels.astype(np.int64), rows, cell_bits))
+
+
+def gather_index(layer, sample_shape, keep_rows):
+    probe = np.arange(1, int(np.prod(sample_shape)) + 1, dtype=np.float64).reshape((1, *sample_shape))
+    return layer.im2col(probe)[:, keep_rows].astype(np.int64) - 1
+
+
+@st.composite
+def layer_cases(draw):
+    """A Linear or Conv2d layer (any stride and padding it supports), an input batch and a quantisation."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    if draw(st.booleans()):
+        channels, k = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+        h, w = draw(st.integers(k, 9)), draw(st.integers(k, 9))
+        padding, stride = draw(st.integers(0, 2)), draw(st.integers(1, 3))
+        out_channels = draw(st.integers(1, 6))
+        layer = Conv2d(rng.normal(size=(out_channels, channels, k, k)), rng.normal(size=out_channels),
+                       stride=stride, padding=padding)
+        sample_shape = (channels, h, w)
+    else:
+        n_in = draw(st.integers(1, 200))
+        n_out = draw(st.integers(1, 12))
+        layer = Linear(rng.normal(size=(n_in, n_out)), rng.normal(size=n_out))
+        sample_shape = (draw(st.integers(1, 3)), n_in) if draw(st.booleans()) else (n_in,)
+    signed = draw(st.booleans())
+    x = rng.normal(size=(draw(st.integers(1, 5)), *sample_shape)) * draw(st.sampled_from([0.1, 1.0, 30.0]))
+    if not signed:
+        x = np.abs(x)
+    n_rows = layer.matrix().shape[0]
+    keep_rows = np.sort(rng.choice(n_rows, draw(st.integers(1, n_rows)), replace=False)) if draw(st.booleans()) \
+        else np.arange(n_rows)
+    hw = dict(input_bits=draw(st.integers(1, 10)), rows=draw(st.sampled_from([1, 5, 64, 100, 128])))
+    hw["dac_bits"] = 1 if signed else draw(st.integers(1, 3))
+    return layer, x, keep_rows, signed, hw, draw(st.sampled_from([0.013, 0.1, 1.0, 7.0]))
+
+
+@SETTINGS
+@given(layer_cases())
+def test_layer_inputs_packed_in_one_pass_equal_im2col_quantise_pack(case):
+    layer, x, keep_rows, signed, hw, scale = case
+    x_int = quantize_activations(layer.im2col(x)[:, keep_rows], scale, hw["input_bits"], signed)
+    index = gather_index(layer, x.shape[1:], keep_rows)
+    xp, sums, ints = pack_layer_inputs(x.reshape(len(x), -1), index, scale=scale, signed=signed, want_sums=True,
+                                       want_ints=True, **hw)
+    np.testing.assert_array_equal(ints, x_int)
+    np.testing.assert_array_equal(sums, x_int.sum(axis=1))
+    np.testing.assert_array_equal(xp, pack_inputs(x_int, hw["rows"], hw["input_bits"], hw["dac_bits"]))
+
+
+def test_inputs_quantise_halves_to_even_and_clip():
+    x = np.array([[0.5, 1.5, 2.5, -0.5, -1.5, 300.0, -300.0, np.inf, -np.inf, 3.49999]])
+    index = np.arange(x.shape[1])[None]
+    for signed in (False, True):
+        _, _, ints = pack_layer_inputs(x, index, scale=1.0, input_bits=8, signed=signed, rows=128, dac_bits=1,
+                                       want_ints=True)
+        np.testing.assert_array_equal(ints, quantize_activations(x, 1.0, 8, signed))
+
+
+@SETTINGS
+@given(layer_cases(), st.booleans())
+def test_outputs_dequantised_and_folded_in_one_pass_equal_the_numpy_steps(case, prune):
+    layer, x, _, _, _, _ = case
+    rng = np.random.default_rng(len(x))
+    n_cols = layer.matrix().shape[1]
+    keep_cols = np.sort(rng.choice(n_cols, rng.integers(1, n_cols + 1), replace=False)) if prune else np.arange(n_cols)
+    rows = layer.im2col(x)
+    y_int = rng.integers(-5000, 5000, (rows.shape[0], len(keep_cols))).astype(np.float64)
+    y_int[0, 0] = -0.0
+    scale = 0.037 * rng.uniform(0.5, 2.0, len(keep_cols))
+    layer.params["bias"][0] = -0.0
+    expected_rows = np.zeros((rows.shape[0], n_cols))
+    expected_rows[:, keep_cols] = y_int * scale[None, :]
+    expected_rows = expected_rows + layer.bias
+    n = x.shape[0]
+    if isinstance(layer, Conv2d):
+        out_hw = layer.output_hw(*x.shape[2:])
+        expected = layer.fold(expected_rows, n, out_hw)
+        got = dequantize_fold(y_int, scale, keep_cols, layer.bias, n_cols, out_hw[0] * out_hw[1], True)
+        got = got.reshape(expected.shape)
+    else:
+        expected = layer.fold(expected_rows, n)
+        got = layer.fold(dequantize_fold(y_int, scale, keep_cols, layer.bias, n_cols, 1, False).reshape(-1, n_cols), n)
+    assert got.shape == expected.shape
+    np.testing.assert_array_equal(got.view(np.uint64), np.ascontiguousarray(expected).view(np.uint64))  # signed zeros too
+
+
+def numpy_run_network(net, chip, x):
+    """The simulator's layer call as first written: im2col, quantise, mvm_int, dequantise, bias, fold."""
+    hw = net.hw
+
+    def crossbar(index, layer, a):
+        mapped = net.layers[index]
+        x_int = mapped.quantize_inputs(layer.im2col(a), hw)
+        y_int, _ = mvm_int(x_int, chip[index].wp, chip[index].groups, mapped.n_out, rows=hw.rows,
+                           input_bits=hw.input_bits, dac_bits=hw.dac_bits, cell_bits=hw.cell_bits,
+                           signed_inputs=mapped.signed_inputs, adc_bits=hw.adc_bits, step=mapped.adc_step,
+                           mapping=hw.mapping, weight_bits=hw.weight_bits)
+        out_hw = layer.output_hw(*a.shape[2:]) if hasattr(layer, "output_hw") else None
+        return layer.fold(mapped.dequantize(y_int, layer.out_features) + layer.bias, a.shape[0], out_hw)
+
+    return net.workload.forward_with(x, crossbar)
+
+
+def small_cnn(signed: bool, seed: int = 0) -> Workload:
+    """Two convolutions (padding, stride 2) and a linear layer on random 2-channel 7x7 images."""
+    rng = np.random.default_rng(seed)
+    layers = [Conv2d(rng.normal(size=(6, 2, 3, 3)), rng.normal(size=6), padding=1, name="c1"), ReLU(),
+              Conv2d(rng.normal(size=(5, 6, 3, 3)), rng.normal(size=5), stride=2, padding=1, name="c2"),
+              ReLU(), Flatten(), Linear(rng.normal(size=(5 * 4 * 4, 3)), rng.normal(size=3), name="fc")]
+    low = -1.0 if signed else 0.0
+
+    def data(n):
+        return rng.uniform(low, 1.0, size=(n, 2, 7, 7)), rng.integers(0, 3, n)
+
+    (xtr, ytr), (xc, yc), (xt, yt) = data(20), data(40), data(30)
+    return Workload.from_splits("small-cnn", layers, (2, 7, 7), Splits(xtr, ytr, xc, yc, xt, yt))
+
+
+@pytest.mark.parametrize("hw, protection, signed", [
+    (HardwareConfig(), None, False),
+    (HardwareConfig(), None, True),
+    (HardwareConfig(mapping="offset", adc_range="calibrated", adc_bits=5), None, True),
+    (HardwareConfig(rows=16, dac_bits=2, cell_bits=3, input_bits=7), None, False),
+    (HardwareConfig(rows=8, cell_bits=1, adc_bits=3), Protection(row_prune=0.3, col_prune=0.3), False),
+    (HardwareConfig(), Protection(col_prune=0.3, dup_copies=3, vote="median"), False),
+    (HardwareConfig(), Protection(col_prune=0.3, dup_copies=2, vote="test-aware", remap=True), True),
+])
+def test_simulator_layers_equal_the_numpy_composition(hw, protection, signed):
+    workload = small_cnn(signed)
+    net = map_network(workload, hw, protection)
+    faults = FaultScenario(0.03, 0.1, n_chips=2)
+    for chip in (None, 0, 1):
+        layers = chip_layers(net, faults if chip is not None else None, chip)
+        fast = run_network(net, layers, workload.x_test)
+        slow = numpy_run_network(net, layers, workload.x_test)
+        np.testing.assert_array_equal(fast.view(np.uint64), slow.view(np.uint64))
