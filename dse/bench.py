@@ -43,12 +43,23 @@ def bit_level_macs(batch: int, n_in: int, n_out: int, hw: HardwareConfig) -> int
     return batch * n_in * n_out * hw.slices * hw.arrays * hw.cycles
 
 
-def _best_time(fn, repeats: int) -> float:
-    best = float("inf")
+PAUSE_S = 0.2  # idle time before each timed call (not timed)
+
+
+def _best_times(fns: dict, repeats: int) -> dict:
+    """Best wall time of each function, timed in turns so a change of load hits them alike.
+
+    Each call starts after a short pause: OpenBLAS and OpenMP worker threads spin for a while after
+    their work ends, and would otherwise slow down whatever runs next (the numpy baseline's threads
+    stole cores from the kernel timed after it, or the other way round).
+    """
+    best = dict.fromkeys(fns, float("inf"))
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
+        for name, fn in fns.items():
+            time.sleep(PAUSE_S)
+            start = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - start)
     return best
 
 
@@ -89,8 +100,8 @@ def bench_kernel_point(point: KernelPoint, hw: HardwareConfig, repeats: int = 5,
         return bitplane_matmul_mvm(x, bitlines, groups, point.n_out, rows=hw.rows, **common)
 
     agree = bool(np.array_equal(kernel(), baseline()))
-    kernel_s = _best_time(kernel, repeats)
-    baseline_s = _best_time(baseline, max(1, repeats // 2))
+    best = _best_times({"kernel": kernel, "baseline": baseline}, repeats)
+    kernel_s, baseline_s = best["kernel"], best["baseline"]
     macs = bit_level_macs(point.batch, point.n_in, point.n_out, hw)
     return {
         "batch": point.batch, "n_in": point.n_in, "n_out": point.n_out,
@@ -210,19 +221,28 @@ def _bench_eval(workload_name, hw, repeats, sa0_rate, sa1_rate) -> dict:
     }
 
 
+def _untiled(a: np.ndarray, n_in: int, rows: int) -> np.ndarray:
+    """(in, B) from the float path's row-tiled (tiles, H, B) layout."""
+    return np.concatenate([a[t, :min(rows, n_in - t * rows)] for t in range(a.shape[0])])
+
+
 def bench_float_point(point: KernelPoint, hw: HardwareConfig, repeats: int = 5, seed: int = 0) -> dict:
-    """Throughput of the float path next to the integer path and the numpy bit-plane baseline.
+    """Throughput of the float path next to the integer path and numpy baselines.
 
     Same data as :func:`dse.bench.bench_kernel_point` (sliced, faulted levels from ``seed``; per-chip
-    preparation not timed; timed from integer inputs to outputs). The paths are timed in turns, best of
-    ``repeats`` each, so a change of load on a shared machine hits them alike:
+    preparation not timed; timed from integer inputs to outputs, in turns, best of ``repeats`` each):
     ``integer`` (popcount kernel), ``float_exact`` (float path, every effect zero; checked equal to the
     integer path), ``float_variation`` (5 % programming variation, on/off ratio 10: static effects),
-    ``float_noise`` (the same plus 2 % read noise, one normal draw per conversion), ``baseline``.
+    ``float_noise`` (the same plus 2 % read noise, one normal draw per conversion). Baselines:
+    ``baseline`` is the numpy bit-plane product of the integer model (what every ``*_vs_baseline``
+    ratio divides); ``baseline_float`` and ``baseline_noise`` are the same numpy formulation of the float
+    model with variation, without and with read noise (:func:`kernels.baseline.bitplane_float_mvm`),
+    the like-for-like reference of ``float_variation`` and ``float_noise`` (``*_vs_numpy_float``).
     """
     from dse.analog import chip_planes
     from dse.config import AnalogEffects
     from kernels.analog import mvm_float
+    from kernels.baseline import bitplane_float_mvm
 
     x, fault_map, bitlines, groups = _point_data(point, hw, seed)
     stuck = plain_bitlines(fault_map, hw.cell_bits, hw.mapping)[0]
@@ -239,19 +259,25 @@ def bench_float_point(point: KernelPoint, hw: HardwareConfig, repeats: int = 5, 
     paths = {"integer": lambda: mvm_int(x, wp, groups, point.n_out, **kw)[0]}
     for name, p in planes.items():
         paths[name] = lambda p=p: mvm_float(x, p, groups, point.n_out, **kw)[0]
-    paths["baseline"] = lambda: bitplane_matmul_mvm(
-        x, bitlines, groups, point.n_out, rows=hw.rows, cell_bits=hw.cell_bits, input_bits=hw.input_bits,
-        dac_bits=hw.dac_bits, adc_bits=hw.adc_bits, signed_inputs=False)
+    common = dict(rows=hw.rows, cell_bits=hw.cell_bits, input_bits=hw.input_bits, dac_bits=hw.dac_bits,
+                  adc_bits=hw.adc_bits, signed_inputs=False)
+    paths["baseline"] = lambda: bitplane_matmul_mvm(x, bitlines, groups, point.n_out, **common)
+    noisy = planes["float_noise"]
+    g = _untiled(noisy.g, point.n_in, hw.rows)
+    noise_var = _untiled(noisy.noise_var, point.n_in, hw.rows)
+    rng = np.random.default_rng(seed)
+    paths["baseline_float"] = lambda: bitplane_float_mvm(x, g, None, groups, point.n_out, **common)
+    paths["baseline_noise"] = lambda: bitplane_float_mvm(x, g, noise_var, groups, point.n_out, rng=rng, **common)
     outputs = {name: fn() for name, fn in paths.items()}  # warm-up, and the outputs to compare
-    best = dict.fromkeys(paths, float("inf"))
-    for _ in range(repeats):
-        for name, fn in paths.items():
-            start = time.perf_counter()
-            fn()
-            best[name] = min(best[name], time.perf_counter() - start)
+    best = _best_times(paths, repeats)
     macs = bit_level_macs(point.batch, point.n_in, point.n_out, hw)
     result = {f"{name}_s": s for name, s in best.items()}
     result.update({f"{name}_macs_per_s": macs / s for name, s in best.items()})
-    result.update({f"{name}_vs_baseline": best["baseline"] / s for name, s in best.items() if name != "baseline"})
+    result.update({f"{name}_vs_baseline": best["baseline"] / best[name]
+                   for name in ("integer", "float_exact", "float_variation", "float_noise")})
+    result["float_variation_vs_numpy_float"] = best["baseline_float"] / best["float_variation"]
+    result["float_noise_vs_numpy_float"] = best["baseline_noise"] / best["float_noise"]
     result["float_exact_agrees"] = bool(np.array_equal(outputs["float_exact"], outputs["integer"]))
+    # Float sums in another order can round a conversion the other way: report how many outputs differ.
+    result["numpy_float_mismatch"] = float(np.mean(outputs["float_variation"] != outputs["baseline_float"]))
     return result

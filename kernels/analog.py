@@ -195,7 +195,7 @@ class AnalogPlanes:
 
 GROUP = 4  # rows per lookup group: each group and bit line gets the 2**GROUP partial sums of its cells
 LUT_BYTES = 1 << 20  # lookup tables of one block of bit lines (about the L2 cache of one core)
-ACC_BYTES = 8 << 20  # accumulators of one parallel work item (samples x bit lines, float64) stay below this
+ACC_BYTES = 8 << 20  # accumulators of one parallel work item (samples x bit lines) stay below this
 
 
 def analog_planes(
@@ -310,6 +310,55 @@ def _add_rows(lut, idx, count, scale, vb):  # pragma: no cover - compiled
                 vb[b] += scale * (((r0[b] + r1[b]) + (r2[b] + r3[b])) + ((r4[b] + r5[b]) + (r6[b] + r7[b])))
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def _sum_convert(lut, idx, count, vb, pow2, inv_step, step, fmax, wk, ab):  # pragma: no cover - compiled
+    """Column sums of one bit plane (``count`` table rows ``idx``, as :func:`_add_rows`) converted by an
+    ideal ADC in the same pass (float64, as :func:`_convert`): ``ab += wk * code``; the last rows' sums
+    never leave registers. ``vb`` is scratch. Returns the number of saturated conversions."""
+    width = vb.shape[0]
+    sat = 0
+    last = count - 8
+    for c in range(0, last, 8):
+        r0 = lut[idx[c]]
+        r1 = lut[idx[c + 1]]
+        r2 = lut[idx[c + 2]]
+        r3 = lut[idx[c + 3]]
+        r4 = lut[idx[c + 4]]
+        r5 = lut[idx[c + 5]]
+        r6 = lut[idx[c + 6]]
+        r7 = lut[idx[c + 7]]
+        if c == 0:
+            for b in range(width):
+                vb[b] = ((r0[b] + r1[b]) + (r2[b] + r3[b])) + ((r4[b] + r5[b]) + (r6[b] + r7[b]))
+        else:
+            for b in range(width):
+                vb[b] += ((r0[b] + r1[b]) + (r2[b] + r3[b])) + ((r4[b] + r5[b]) + (r6[b] + r7[b]))
+    if last == 0:
+        vb[:] = 0.0
+    r0 = lut[idx[last]]
+    r1 = lut[idx[last + 1]]
+    r2 = lut[idx[last + 2]]
+    r3 = lut[idx[last + 3]]
+    r4 = lut[idx[last + 4]]
+    r5 = lut[idx[last + 5]]
+    r6 = lut[idx[last + 6]]
+    r7 = lut[idx[last + 7]]
+    w = ab.dtype.type(wk)
+    if pow2:
+        for b in range(width):
+            s = vb[b] + (((r0[b] + r1[b]) + (r2[b] + r3[b])) + ((r4[b] + r5[b]) + (r6[b] + r7[b])))
+            raw = np.floor(np.float64(s) * inv_step + 0.5)
+            sat += raw > fmax
+            ab[b] += w * min(raw, fmax)
+    else:
+        for b in range(width):
+            s = vb[b] + (((r0[b] + r1[b]) + (r2[b] + r3[b])) + ((r4[b] + r5[b]) + (r6[b] + r7[b])))
+            raw = np.floor(np.float64(s) / step + 0.5)
+            sat += raw > fmax
+            ab[b] += w * min(raw, fmax)
+    return sat
+
+
 @njit(cache=True, error_model="numpy", fastmath={"contract"})
 def _convert(vb, var, z, noisy, step, gain, offset, has_adc, inl, has_inl, fmax, wk, ab):  # pragma: no cover
     """The ADC of one cycle on one block of bit lines, with read noise and ADC errors: ``ab += wk * code``.
@@ -336,7 +385,7 @@ def _convert(vb, var, z, noisy, step, gain, offset, has_adc, inl, has_inl, fmax,
 @njit(cache=True, error_model="numpy")
 def _float_chunk(xp, dac_bits, cycle_w, g, nv, step, max_code, adc_of, adcs_per_tile, gain, offset, inl,
                  key, first_row, members, sizes, out, coef, vote, pick, width_max, na, nb,
-                 y):  # pragma: no cover - compiled
+                 y, acc_zero):  # pragma: no cover - compiled
     """Samples ``na .. nb-1``: column sums, read noise, ADC, cycle weights, then the vote into ``y``.
     Returns the number of saturated conversions."""
     tiles, height, n_bl = g.shape
@@ -354,7 +403,7 @@ def _float_chunk(xp, dac_bits, cycle_w, g, nv, step, max_code, adc_of, adcs_per_
     lut2 = np.empty(((n_groups << GROUP) if has_noise else 0, width_max), dtype=g.dtype)
     idx = np.empty((nn, n_cyc * pairs, n_groups + 8), dtype=np.int64)
     cnt = np.zeros((nn, n_cyc * pairs), dtype=np.int64)
-    acc = np.empty((nn, n_bl), dtype=np.float64)
+    acc = np.empty((nn, n_bl), dtype=acc_zero.dtype)  # sums of integer codes: float32 where exact
     v = np.empty(width_max, dtype=g.dtype)
     var = np.empty(width_max, dtype=g.dtype)
     z_all = np.empty(width_max, dtype=np.float32)
@@ -391,6 +440,13 @@ def _float_chunk(xp, dac_bits, cycle_w, g, nv, step, max_code, adc_of, adcs_per_
             vb = v[:width]
             for n in range(na, nb):
                 ab = acc[n - na, start:stop]
+                if dac_bits == 1 and not has_noise and not has_adc:  # the common case, in one pass
+                    for k in range(n_cyc):
+                        c = cnt[n - na, k]
+                        if c:  # else v = 0 converts to code 0
+                            sat += _sum_convert(lut, idx[n - na, k], c, vb, pow2, inv_step, step, fmax,
+                                                cycle_w[k], ab)
+                    continue
                 for k in range(n_cyc):
                     vb[:] = 0.0
                     driven = False
@@ -443,7 +499,7 @@ def _float_chunk(xp, dac_bits, cycle_w, g, nv, step, max_code, adc_of, adcs_per_
 
 @njit(cache=True, parallel=True)
 def _mvm_float(xp, dac_bits, cycle_w, g, nv, step, max_code, adc_of, adcs_per_tile, gain, offset, inl,
-               key, first_row, members, sizes, out, coef, vote, pick, n_out, width, chunk):  # pragma: no cover
+               key, first_row, members, sizes, out, coef, vote, pick, n_out, width, chunk, acc_zero):  # pragma: no cover
     batch = xp.shape[0]
     y = np.zeros((batch, n_out), dtype=np.float64)
     n_chunks = (batch + chunk - 1) // chunk
@@ -451,7 +507,7 @@ def _mvm_float(xp, dac_bits, cycle_w, g, nv, step, max_code, adc_of, adcs_per_ti
     for c in prange(n_chunks):
         sat[c] = _float_chunk(xp, dac_bits, cycle_w, g, nv, step, max_code, adc_of, adcs_per_tile, gain, offset,
                               inl, key, first_row, members, sizes, out, coef, vote, pick, width,
-                              c * chunk, min(batch, (c + 1) * chunk), y)
+                              c * chunk, min(batch, (c + 1) * chunk), y, acc_zero)
     return y, sat.sum()
 
 
@@ -483,6 +539,10 @@ def mvm_float(
     cycle_w = cycle_weights(input_bits, dac_bits, signed_inputs)
     pick = groups.pick if groups.pick is not None else np.zeros((tiles, len(groups.out)), np.int64)
     first_read = planes.reads[0]
+    # Per bit line, the digital side adds integer codes times cycle weights: float32 holds that exactly
+    # while its largest magnitude stays below 2**24 (8-bit inputs and ADC: 2**16), and halves the traffic.
+    exact_f32 = ((1 << adc_bits) - 1) * int(np.abs(cycle_w).sum()) < (1 << 24)
+    acc_dtype = np.float32 if exact_f32 else np.float64
     batch = x_int.shape[0]
     # Samples per parallel work item: a few items per thread, each at most ACC_BYTES of accumulators.
     chunk = max(1, min(-(-batch // (2 * get_num_threads())), ACC_BYTES // (8 * n_bl)))
@@ -491,7 +551,7 @@ def mvm_float(
         xp, dac_bits, cycle_w, planes.g, planes.noise_var, float(step), (1 << adc_bits) - 1, planes.adc_of,
         planes.adcs_per_tile, planes.adc_gain, planes.adc_offset, planes.adc_inl, np.uint64(planes.noise_key),
         np.uint64(first_read), groups.members, groups.sizes, groups.out, groups.coef, groups.vote,
-        np.ascontiguousarray(pick, dtype=np.int64), n_out, width, chunk,
+        np.ascontiguousarray(pick, dtype=np.int64), n_out, width, chunk, np.zeros(1, dtype=acc_dtype),
     )
     planes.reads[0] = first_read + np.uint64(batch * tiles * len(cycle_w))
     if mapping == "offset":

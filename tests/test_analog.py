@@ -47,7 +47,7 @@ def layers(draw):
     """A random layer: config, integer inputs and faulty bit lines with plain or voted groups."""
     signed = draw(st.booleans())
     cfg = dict(rows=draw(st.sampled_from([3, 16, 64, 100, 128])), cell_bits=draw(st.integers(1, 4)),
-               input_bits=draw(st.integers(1, 8)), dac_bits=1 if signed else draw(st.integers(1, 3)),
+               input_bits=draw(st.one_of(st.integers(1, 8), st.sampled_from([12, 16]))), dac_bits=1 if signed else draw(st.integers(1, 3)),
                mapping=draw(st.sampled_from(["differential", "offset"])), signed_inputs=signed, weight_bits=8)
     fs = full_scale(cfg["rows"], cfg["cell_bits"], cfg["dac_bits"])
     cfg["adc_bits"] = draw(st.integers(2, math.ceil(math.log2(fs + 1)) + 1))
@@ -332,3 +332,29 @@ def test_eval_command_reports_accuracy_with_variation_and_read_noise(capsys):
     assert "on_off_ratio must be a number > 1" in capsys.readouterr().err
     assert main(["eval", "--workload", "mlp-digits", "--variation-table", "0.01,0.02"]) == 2
     assert "variation_table must have one entry per cell level" in capsys.readouterr().err
+
+
+def test_float_benchmark_checks_its_paths_and_its_numpy_baselines(monkeypatch):
+    from dse import bench
+    from dse.config import HardwareConfig
+    from kernels.baseline import bitplane_float_mvm, bitplane_matmul_mvm
+
+    monkeypatch.setattr(bench, "PAUSE_S", 0.0)
+    hw = HardwareConfig()
+    point = bench.KernelPoint(batch=6, n_in=200, n_out=24)
+    result = bench.bench_float_point(point, hw, repeats=1)
+    assert result["float_exact_agrees"]
+    for name in ("integer", "float_exact", "float_variation", "float_noise", "baseline", "baseline_float",
+                 "baseline_noise"):
+        assert result[f"{name}_s"] > 0 and result[f"{name}_macs_per_s"] > 0
+    # The float baseline on integer conductances is the integer model: it equals the integer baseline.
+    x, _, bitlines, groups = bench._point_data(point, hw, 0)
+    common = dict(rows=hw.rows, cell_bits=hw.cell_bits, input_bits=hw.input_bits, dac_bits=hw.dac_bits,
+                  adc_bits=hw.adc_bits, signed_inputs=False)
+    exact = bitplane_float_mvm(x, bitlines.astype(np.float32), None, groups, point.n_out, **common)
+    np.testing.assert_array_equal(exact, bitplane_matmul_mvm(x, bitlines, groups, point.n_out, **common))
+    # With read noise it draws fresh noise and moves the outputs by about the expected amount.
+    var = np.full(bitlines.shape, 0.25, dtype=np.float32)  # sigma 0.5 level steps per driven cell
+    noisy = [bitplane_float_mvm(x, bitlines.astype(np.float32), var, groups, point.n_out,
+                                rng=np.random.default_rng(s), **common) for s in (1, 2)]
+    assert not np.array_equal(noisy[0], noisy[1]) and not np.array_equal(noisy[0], exact)

@@ -44,11 +44,17 @@ def run(args) -> int:
     print(f"  numpy bit planes {result['baseline_macs_per_s']:.3e} bit-level MAC/s ({result['baseline_s'] * 1e3:.1f} ms)")
     print(f"  speedup {result['speedup']:.1f}x, outputs agree: {result['agree']}")
     fp = result["float_path"]
-    print("  float path (analog non-idealities), timed in turns with the integer path and the baseline:")
-    for name, label in (("integer", "integer popcount path"), ("float_exact", "float, no effects"),
-                        ("float_variation", "float, variation 5 %"),
-                        ("float_noise", "float, variation 5 % + read noise 2 %"), ("baseline", "numpy bit planes")):
-        ratio = f"  {fp[name + '_vs_baseline']:5.1f}x baseline" if name != "baseline" else ""
+    print("  float path (analog non-idealities), timed in turns with the integer path and the baselines:")
+    for name, label, ref in (
+            ("integer", "integer popcount path", None), ("float_exact", "float, no effects", None),
+            ("float_variation", "float, variation 5 %", "baseline_float"),
+            ("float_noise", "float, variation 5 % + read noise 2 %", "baseline_noise"),
+            ("baseline", "numpy bit planes (integer model)", None),
+            ("baseline_float", "numpy bit planes, variation 5 %", None),
+            ("baseline_noise", "numpy bit planes, + read noise 2 %", None)):
+        ratio = f"  {fp[name + '_vs_baseline']:5.1f}x baseline" if name + "_vs_baseline" in fp else ""
+        if ref:
+            ratio += f"  {fp[name + '_vs_numpy_float']:5.1f}x numpy with the same effects"
         print(f"    {label:40s} {fp[name + '_macs_per_s']:.3e} bit-level MAC/s ({fp[name + '_s'] * 1e3:6.1f} ms){ratio}")
     print(f"    float path with no effects equals the integer path: {fp['float_exact_agrees']}")
     if "scaling" in result:
