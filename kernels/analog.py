@@ -288,20 +288,20 @@ def _pattern_list(xp, n, t, bit_a, bit_b, n_groups, idx):  # pragma: no cover - 
     return count
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def _rows8(lut, idx, c):  # pragma: no cover - compiled
+    """Table rows ``idx[c] .. idx[c + 7]`` (views)."""
+    return (lut[idx[c]], lut[idx[c + 1]], lut[idx[c + 2]], lut[idx[c + 3]],
+            lut[idx[c + 4]], lut[idx[c + 5]], lut[idx[c + 6]], lut[idx[c + 7]])
+
+
 @njit(cache=True, error_model="numpy")
 def _add_rows(lut, idx, count, scale, vb):  # pragma: no cover - compiled
     """``vb += scale * sum of lut[idx[:count]]``, eight rows per pass (one store per eight loads: the
     adds are bound by stores otherwise). Sums of integer levels stay exact in any order."""
     width = vb.shape[0]
     for c in range(0, count, 8):
-        r0 = lut[idx[c]]
-        r1 = lut[idx[c + 1]]
-        r2 = lut[idx[c + 2]]
-        r3 = lut[idx[c + 3]]
-        r4 = lut[idx[c + 4]]
-        r5 = lut[idx[c + 5]]
-        r6 = lut[idx[c + 6]]
-        r7 = lut[idx[c + 7]]
+        r0, r1, r2, r3, r4, r5, r6, r7 = _rows8(lut, idx, c)
         if scale == 1.0:
             for b in range(width):
                 vb[b] += ((r0[b] + r1[b]) + (r2[b] + r3[b])) + ((r4[b] + r5[b]) + (r6[b] + r7[b]))
@@ -319,14 +319,7 @@ def _sum_convert(lut, idx, count, vb, pow2, inv_step, step, fmax, wk, ab):  # pr
     sat = 0
     last = count - 8
     for c in range(0, last, 8):
-        r0 = lut[idx[c]]
-        r1 = lut[idx[c + 1]]
-        r2 = lut[idx[c + 2]]
-        r3 = lut[idx[c + 3]]
-        r4 = lut[idx[c + 4]]
-        r5 = lut[idx[c + 5]]
-        r6 = lut[idx[c + 6]]
-        r7 = lut[idx[c + 7]]
+        r0, r1, r2, r3, r4, r5, r6, r7 = _rows8(lut, idx, c)
         if c == 0:
             for b in range(width):
                 vb[b] = ((r0[b] + r1[b]) + (r2[b] + r3[b])) + ((r4[b] + r5[b]) + (r6[b] + r7[b]))
@@ -335,14 +328,7 @@ def _sum_convert(lut, idx, count, vb, pow2, inv_step, step, fmax, wk, ab):  # pr
                 vb[b] += ((r0[b] + r1[b]) + (r2[b] + r3[b])) + ((r4[b] + r5[b]) + (r6[b] + r7[b]))
     if last == 0:
         vb[:] = 0.0
-    r0 = lut[idx[last]]
-    r1 = lut[idx[last + 1]]
-    r2 = lut[idx[last + 2]]
-    r3 = lut[idx[last + 3]]
-    r4 = lut[idx[last + 4]]
-    r5 = lut[idx[last + 5]]
-    r6 = lut[idx[last + 6]]
-    r7 = lut[idx[last + 7]]
+    r0, r1, r2, r3, r4, r5, r6, r7 = _rows8(lut, idx, last)
     w = ab.dtype.type(wk)
     if pow2:
         for b in range(width):

@@ -31,22 +31,35 @@ def bitplane_matmul_mvm(
     max_code = (1 << adc_bits) - 1
     partial = np.zeros((x_int.shape[0], levels.shape[1]), dtype=np.float64)
     exact_products = max_code * np.abs(k_weights).max() < (1 << 24) or dtype is np.float64
-    inv_step = dtype(1.0 / step)  # exact: the full-range step is a power of two
+    inv_step = 1.0 / step  # exact: the full-range step is a power of two
     for t0 in range(0, levels.shape[0], rows):
         tile = slice(t0, t0 + rows)
         for k in range(chunks.shape[0]):
             v = chunks[k][:, tile] @ levels[tile]
-            # In-place ADC and accumulation: the fastest numpy spelling of the same arithmetic.
-            np.multiply(v, inv_step, out=v)
-            v += dtype(0.5)
-            np.floor(v, out=v)
-            np.minimum(v, dtype(max_code), out=v)
-            if exact_products:
-                v *= dtype(k_weights[k])
-                partial += v
-            else:
-                partial += k_weights[k] * v.astype(np.float64)
-    y = np.zeros((x_int.shape[0], n_out), dtype=np.float64)
+            _convert_add(v, inv_step, max_code, k_weights[k], exact_products, partial, nonnegative=True)
+    return _outputs(partial, groups, step, n_out)
+
+
+def _convert_add(v, inv_step, max_code, weight, exact_products, partial, nonnegative=False) -> None:
+    """The ideal ADC on column sums ``v`` in place, then ``partial += weight * codes``: the fastest numpy
+    spelling of the same arithmetic. ``nonnegative``: ``v`` cannot be below zero (no clip needed)."""
+    np.multiply(v, v.dtype.type(inv_step), out=v)
+    v += v.dtype.type(0.5)
+    np.floor(v, out=v)
+    if nonnegative:
+        np.minimum(v, v.dtype.type(max_code), out=v)
+    else:
+        np.clip(v, v.dtype.type(0), v.dtype.type(max_code), out=v)
+    if exact_products:
+        v *= v.dtype.type(weight)
+        partial += v
+    else:
+        partial += weight * v.astype(np.float64)
+
+
+def _outputs(partial, groups: BitlineGroups, step: float, n_out: int) -> np.ndarray:
+    """Shift-and-added bit lines (batch, B) to outputs (batch, n_out), single-member groups."""
+    y = np.zeros((partial.shape[0], n_out), dtype=np.float64)
     np.add.at(y.T, groups.out, (groups.coef * step)[:, None] * partial[:, groups.members[:, 0]].T)
     return y
 
@@ -65,7 +78,7 @@ def bitplane_float_mvm(
     step = full_range_step(rows, cell_bits, dac_bits, adc_bits)
     chunks = input_chunks(x_int, input_bits, dac_bits).astype(np.float32)    # (T, batch, in)
     k_weights = cycle_weights(input_bits, dac_bits, signed_inputs).astype(np.float64)
-    max_code = np.float32((1 << adc_bits) - 1)
+    max_code = (1 << adc_bits) - 1
     exact_products = max_code * np.abs(k_weights).max() < (1 << 24)
     partial = np.zeros((x_int.shape[0], g.shape[1]), dtype=np.float64)
     for t0 in range(0, g.shape[0], rows):
@@ -77,15 +90,5 @@ def bitplane_float_mvm(
                 sigma = np.sqrt(np.square(c) @ noise_var[tile])
                 sigma *= rng.standard_normal(sigma.shape, dtype=np.float32)
                 v += sigma
-            np.multiply(v, np.float32(1.0 / step), out=v)
-            v += np.float32(0.5)
-            np.floor(v, out=v)
-            np.clip(v, np.float32(0.0), max_code, out=v)
-            if exact_products:
-                v *= np.float32(k_weights[k])
-                partial += v
-            else:
-                partial += k_weights[k] * v.astype(np.float64)
-    y = np.zeros((x_int.shape[0], n_out), dtype=np.float64)
-    np.add.at(y.T, groups.out, (groups.coef * step)[:, None] * partial[:, groups.members[:, 0]].T)
-    return y
+            _convert_add(v, 1.0 / step, max_code, k_weights[k], exact_products, partial)
+    return _outputs(partial, groups, step, n_out)
