@@ -9,7 +9,7 @@ import argparse
 import dataclasses
 from typing import Any
 
-from dse.config import PER_LAYER_FIELDS, AnalogEffects, FaultScenario, HardwareConfig, Protection
+from dse.config import PER_LAYER_FIELDS, AnalogEffects, FaultScenario, HardwareConfig, Protection, field_type
 
 
 def _parse_bool(text: str) -> bool:
@@ -51,10 +51,10 @@ def _add_fields(parser: argparse.ArgumentParser, cls, title: str, skip: tuple[st
                      f"--{PER_LAYER_FIELDS[field.name].replace('_', '-')} for these layers, e.g. fc1=0.3,fc2=0.1",
             )
             continue
-        kind = {int: int, float: float, bool: _parse_bool}.get(type(field.default), str)
+        kind = {int: int, float: float, bool: _parse_bool}.get(field_type(cls, field.name), str)
         group.add_argument(
             "--" + field.name.replace("_", "-"), dest=field.name, type=kind, default=None,
-            metavar=field.name.upper(), help=f"default {field.default!r}",
+            metavar=field.name.upper(), help=f"default {field.metadata.get('default', repr(field.default))}",
         )
 
 

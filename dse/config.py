@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import typing
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from kernels.adc import ADC_RANGES  # the kernels define what they implement; configs validate against it
@@ -52,6 +53,9 @@ def _from_dict(cls, values: dict[str, Any]):
     return cls(**values)
 
 
+DEFAULT_COLS_PER_ADC = 128  # bit lines per ADC unless set (ISAAC: one ADC per 128-column crossbar)
+
+
 @dataclass(frozen=True)
 class HardwareConfig:
     """One ReRAM crossbar accelerator design point.
@@ -63,7 +67,8 @@ class HardwareConfig:
     adc_bits         ADC resolution; ``adc_range`` full (power-of-two step) or calibrated
     adc_percentile   percentile of calibration column sums that sets the calibrated full scale
     mapping          differential (two arrays) or offset (one array, digital offset correction)
-    cols_per_adc     bit lines multiplexed onto one ADC (sets ADC count, area and latency)
+    cols_per_adc     bit lines multiplexed onto one ADC (sets ADC count, area and latency); at most
+                     ``cols``; left out, 128 (ISAAC's sharing) or ``cols`` when the crossbar is narrower
     tech             technology preset name under ``dse/tech/`` (energy and area data)
     """
 
@@ -77,7 +82,7 @@ class HardwareConfig:
     adc_range: str = "full"
     adc_percentile: float = 99.99
     mapping: str = "differential"
-    cols_per_adc: int = 128
+    cols_per_adc: int | None = field(default=None, metadata={"default": "min(128, cols)"})  # resolved on creation
     tech: str = "default"
 
     def __post_init__(self) -> None:
@@ -91,6 +96,8 @@ class HardwareConfig:
         _check_choice(self, "adc_range", ADC_RANGES)
         _check_float(self, "adc_percentile", 50.0, 100.0)
         _check_choice(self, "mapping", MAPPINGS)
+        if self.cols_per_adc is None:  # the default follows narrow crossbars (searching cols needs no pairing)
+            object.__setattr__(self, "cols_per_adc", min(DEFAULT_COLS_PER_ADC, self.cols))
         _check_int(self, "cols_per_adc", 1, self.cols)
         if not isinstance(self.tech, str) or not self.tech:
             raise ValueError(f"tech must be a technology preset name, got {self.tech!r}")
@@ -178,6 +185,17 @@ def split_layer_key(name: str) -> tuple[str, str] | None:
 def layer_key(field: str, layer: str) -> str:
     """The parameter / column name of one layer's value of a per-layer field: ``row_prune_layers.fc1``."""
     return f"{field}.{layer}"
+
+
+def field_type(cls: type, name: str) -> type:
+    """The Python type (int, float, str or bool) of a config dataclass field: the type its values
+    take once the config exists (``int`` for ``int | None``, whose None is a default resolved on
+    creation), float for each layer of a per-layer field."""
+    if name in PER_LAYER_FIELDS or split_layer_key(name):
+        return float
+    hint = typing.get_type_hints(cls)[name]
+    members = [t for t in typing.get_args(hint) if t is not type(None)]
+    return members[0] if len(members) == 1 else hint
 
 
 def _check_layer_fractions(obj: Any, name: str) -> None:

@@ -19,7 +19,6 @@ import dataclasses
 import json
 import os
 import tempfile
-import typing
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from dse.config import PER_LAYER_FIELDS, AnalogEffects, FaultScenario, HardwareConfig, Protection, layer_key
+from dse.config import (PER_LAYER_FIELDS, AnalogEffects, FaultScenario, HardwareConfig, Protection, field_type,
+                        layer_key)
 
 TRIALS_FILE = "trials.parquet"
 LAYERS_FILE = "_layers/layers.parquet"
@@ -45,8 +45,7 @@ def _design_columns() -> list[tuple[str, pa.DataType]]:
     prune fractions are not here: each layer given gets its own float64 column (``trials_columns``)."""
     columns = []
     for cls in DESIGN_CLASSES:
-        hints = typing.get_type_hints(cls)
-        columns += [(f.name, _ARROW.get(hints[f.name], pa.string())) for f in dataclasses.fields(cls)
+        columns += [(f.name, _ARROW.get(field_type(cls, f.name), pa.string())) for f in dataclasses.fields(cls)
                     if f.name not in PER_LAYER_FIELDS]
     return columns
 

@@ -45,7 +45,7 @@ from typing import Any, Callable
 import numpy as np
 
 from dse import __version__
-from dse.config import (PER_LAYER_FIELDS, AnalogEffects, FaultScenario, HardwareConfig, Protection, layer_key,
+from dse.config import (PER_LAYER_FIELDS, AnalogEffects, field_type, FaultScenario, HardwareConfig, Protection, layer_key,
                         split_layer_key)
 from dse.objective import HEADLINE_METRICS, METRICS, TrialResult, evaluate_design, split_params, workload_metrics
 from dse.workloads.workload import WorkloadInfo
@@ -100,14 +100,6 @@ class StudyFileError(ValueError):
             problem = problem[:1997] + "..."
         super().__init__(f"{source}: {key}: {problem}")
         self.source, self.key, self.problem = source, key, problem
-
-
-def field_type(cls: type, name: str) -> type:
-    """The Python type (int, float, str or bool) of a config dataclass field (float for each layer
-    of a per-layer field)."""
-    if name in PER_LAYER_FIELDS or split_layer_key(name):
-        return float
-    return typing.get_type_hints(cls)[name]
 
 
 def make_config(cls: type, fixed: dict[str, Any], params: dict[str, Any]):

@@ -332,6 +332,16 @@ def test_invalid_designs_are_pruned_not_tabled(tmp_path):
     assert s.invalid_example
 
 
+def test_searching_crossbar_width_alone_needs_no_adc_sharing_pair(tmp_path):
+    # cols_per_adc left out follows narrow crossbars (min(128, cols)), so no design is invalid
+    text = STUDY.replace("cols = 64\ncols_per_adc = 64\n", "").replace("[search]\n", "[search]\ncols = [32, 64, 256]\n")
+    summary = run_tiny(tmp_path, text)
+    trials = read_trials(tmp_path / "results" / "tiny")
+    assert summary.scenarios[0].invalid == 0 and len(trials) == 8
+    assert set(trials["cols"]) > {32} or set(trials["cols"]) > {64}
+    assert (trials["cols_per_adc"] == np.minimum(128, trials["cols"])).all()
+
+
 def test_grid_sampler_covers_the_grid_once(tmp_path):
     text = STUDY.replace('name = "nsga2"', 'name = "grid"').replace("population_size = 4\n", "").replace(
         "row_prune = { low = 0.0, high = 0.5 }", "row_prune = { low = 0.0, high = 0.2, step = 0.1 }").replace(
