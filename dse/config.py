@@ -201,7 +201,7 @@ def field_type(cls: type, name: str) -> type:
 def _check_layer_fractions(obj: Any, name: str) -> None:
     """A ``{layer name: fraction}`` mapping (or (name, fraction) pairs), stored as sorted pairs."""
     value = getattr(obj, name)
-    example = f"{{'fc1': 0.3}} or (('fc1', 0.3),)"
+    example = "{'fc1': 0.3} or (('fc1', 0.3),)"
     if isinstance(value, Mapping):
         items = list(value.items())
     elif isinstance(value, (str, bytes)) or not isinstance(value, (Sequence, set, frozenset)):

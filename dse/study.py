@@ -496,7 +496,6 @@ def _parse_workload(study: dict, source: str, base_dir) -> tuple[str | None, str
     from dse.workloads import open_workload
 
     try:
-        _check_model_size(model, data_file)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # e.g. overflow in a huge weight: reported below if it matters
             info = open_workload(str(model), str(data_file)).info()
@@ -514,39 +513,6 @@ def _parse_workload(study: dict, source: str, base_dir) -> tuple[str | None, str
     for path in (model, data_file):
         digest.update(path.read_bytes())
     return str(model), str(data_file), digest.hexdigest(), info
-
-
-MAX_ACTIVATION = 1 << 22  # values per sample in any layer's input, output or im2col matrix
-
-
-def _check_model_size(model: Path, data_file: Path) -> None:
-    """Refuse a model whose layers would need absurd memory (a padding of a million, say) before the
-    loader runs it over the data. Other problems are left to the loader, which names them."""
-    from dse.workloads.layers import Conv2d
-    from dse.workloads.model_file import build_layers, read_arrays
-
-    try:
-        with np.load(data_file, allow_pickle=False) as arrays:
-            input_shape = tuple(int(n) for n in arrays["x"].shape[1:])
-        weights, metadata = read_arrays(model)
-        layers = build_layers(json.loads(metadata["layers"]), weights, input_shape, source=model.name)
-    except Exception:  # noqa: BLE001 - reported by open_workload with the file and layer named
-        return
-    shape = input_shape
-    for index, layer in enumerate(layers):
-        sizes = [math.prod(shape)]
-        if isinstance(layer, Conv2d):
-            channels, height, width = shape
-            kh, kw = layer.kernel_hw
-            padded = (height + 2 * layer.padding) * (width + 2 * layer.padding)
-            sizes.append(channels * padded)
-            out_h, out_w = layer.output_shape(shape)[1:]
-            sizes.append(out_h * out_w * channels * kh * kw)
-        shape = layer.output_shape(shape)
-        sizes.append(math.prod(shape))
-        if max(sizes) > MAX_ACTIVATION:
-            raise ValueError(f"{model.name}: layer {index} ({layer.name!r}, {layer.kind}) needs {max(sizes)} "
-                             f"values per sample, more than {MAX_ACTIVATION}; too large to simulate")
 
 
 def _existing_file(base: Path, value: str, source: str, key: str, what: str) -> Path:
@@ -736,7 +702,7 @@ def _validate_candidates(cls, section: str, fixed: dict, params: list[Param], so
                                      f"{_short(value)} can never be used: {_clip(str(error), 300)}")
     if cls is HardwareConfig:  # a technology preset name or .toml file must load
         techs = [(f"{section}.tech", fixed["tech"])] if "tech" in fixed else []
-        techs += [(f"search.tech", v) for p in params if p.name == "tech" for v in p.grid()]
+        techs += [("search.tech", v) for p in params if p.name == "tech" for v in p.grid()]
         for key, tech in techs:
             _check_tech(tech, source, key)
 

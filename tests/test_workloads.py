@@ -426,6 +426,9 @@ BROKEN_MODELS = {
     "pool too big": (lambda l, a: l[2].update({"kernel": 7}), r"layer 2 \('maxpool2d2', maxpool2d\): pooling kernel 7"),
     "string weight": (lambda l, a: a.update({"fc2.w": np.array([["a"] * 3] * 4)}),
                       r"layer 6 \('fc2', linear\): weight array 'fc2.w' has non-numeric dtype"),
+    # consistent shapes, but a (2, 2004, 2004) activation per sample: refused before running anything
+    "huge activation": (lambda l, a: (l[0].update({"padding": 1000}), l[2].update({"kernel": 668})),
+                        r"layer 0 \('conv', conv2d\) needs 36144144 values per sample, more than 4194304"),
 }
 
 

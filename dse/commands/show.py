@@ -18,7 +18,7 @@ def summarise(frame: pd.DataFrame, metadata: dict, top: int = 10) -> str:
     objectives = [tuple(o) for o in metadata.get("objectives", [])]
     metrics = [m for m, _ in objectives]
     lines = [f"study {metadata.get('study', '?')} on workload {metadata.get('workload', '?')}",
-             f"  objectives: " + ", ".join(f"{d} {m}" for m, d in objectives),
+             "  objectives: " + ", ".join(f"{d} {m}" for m, d in objectives),
              f"  constraints: {', '.join(metadata.get('constraints', [])) or 'none'}",
              f"  searched: {', '.join(metadata.get('searched', []))}"]
     if not len(frame):

@@ -57,7 +57,6 @@ Buffer, bus and digital-unit delays are not added (they overlap the next MVM's a
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 

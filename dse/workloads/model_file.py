@@ -40,6 +40,7 @@ indices 0 .. classes - 1. Unknown keys are rejected (they are usually typos).
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 import zipfile
@@ -93,6 +94,7 @@ def load_model_file(path: str | os.PathLike, x: np.ndarray, y: np.ndarray, name:
         raise ValueError(f"{path.name}: no 'layers' entry (a JSON layer list); see dse.workloads.model_file for the format")
     entries = _parse_json(metadata["layers"], "layers", path.name)
     layers = build_layers(entries, arrays, input_shape, source=path.name)
+    _check_sizes(layers, input_shape, path.name)
     n_classes = _output_classes(layers, input_shape, path.name)
     if y.min() < 0 or y.max() >= n_classes:
         bad = y[(y < 0) | (y >= n_classes)][0]
@@ -259,6 +261,28 @@ _BUILDERS: dict[str, Callable[[dict, dict, str], Layer]] = {
     "maxpool2d": _pool(MaxPool2d),
     "avgpool2d": _pool(AvgPool2d),
 }
+
+
+MAX_ACTIVATION = 1 << 22  # values per sample in any layer's input, output or im2col matrix
+
+
+def _check_sizes(layers: list[Layer], input_shape: Shape, source: str) -> None:
+    """Refuse a model whose layers would need absurd memory (a padding of a million, say) before
+    anything runs it over the data."""
+    shape = input_shape
+    for index, layer in enumerate(layers):
+        sizes = [math.prod(shape)]
+        if isinstance(layer, Conv2d):
+            channels, height, width = shape
+            kh, kw = layer.kernel_hw
+            sizes.append(channels * (height + 2 * layer.padding) * (width + 2 * layer.padding))
+            out_h, out_w = layer.output_shape(shape)[1:]
+            sizes.append(out_h * out_w * channels * kh * kw)
+        shape = layer.output_shape(shape)
+        sizes.append(math.prod(shape))
+        if max(sizes) > MAX_ACTIVATION:
+            raise ValueError(f"{source}: layer {index} ({layer.name!r}, {layer.kind}) needs {max(sizes)} "
+                             f"values per sample, more than {MAX_ACTIVATION}; too large to simulate")
 
 
 def _output_classes(layers: list[Layer], input_shape: Shape, source: str) -> int:
