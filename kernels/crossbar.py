@@ -28,6 +28,7 @@ from kernels.dac import cycle_weights, n_cycles, unsigned_pattern
 from kernels.faults import apply_faults, stuck_level
 from kernels.popcount import popcount64
 from kernels.slicing import array_signs, slice_levels
+from kernels.tables import TABLE_CODES, TABLE_NONE, TABLE_OUTPUTS, build_tile_table, plan_tables
 from kernels.validate import check_mvm_args
 
 # How a group's copies are combined (the digital vote after the ADC).
@@ -195,79 +196,233 @@ def vote_group(values, members, sizes, vote, pick, t, g):  # pragma: no cover - 
     return np.float64(max(min(a0, a1), min(max(a0, a1), a2)))
 
 
+@njit(cache=True, inline="always")
+def _pattern(x_planes, t, k, dac_bits, r):  # pragma: no cover - compiled
+    """Cycle ``k``'s input pattern on a table tile (see :mod:`kernels.tables`): word 0 of each DAC bit's plane."""
+    pattern = np.int64(0)
+    for q in range(dac_bits):
+        pattern |= np.int64(x_planes[t, k * dac_bits + q, 0]) << (q * r)
+    return pattern
+
+
 @njit(cache=True)
-def _mvm_one_input(x_planes, cycle_w, dac_bits, wp, cell_bits, adc_shift, step, max_code,
-                   members, sizes, out, coef, vote, pick, segments, y_row, v, acc):  # pragma: no cover
-    """One input vector: add its output into ``y_row`` (n_out,); return the saturated conversions."""
-    tiles, n_bits, words = x_planes.shape
+def _tile_sums(x_planes, t, cycle_w, dac_bits, wp, cell_bits, adc_shift, step, max_code, v, acc, term_x, term_i,
+               plan, slot, codes, table_sat):  # pragma: no cover - compiled
+    """Row tile ``t`` of one input: every bit line's codes, weighted by cycle, into ``acc`` (from the
+    tile's code table when it has one, else by popcounts); returns the saturated conversions."""
+    if plan[t, 0] != TABLE_CODES:
+        return _tile_popcounts(x_planes, t, cycle_w, dac_bits, wp, cell_bits, adc_shift, step, max_code,
+                               np.uint64(max_code), v, acc, term_x, term_i)
     n_bl = wp.shape[3]
-    umax = np.uint64(max_code)
+    r = plan[t, 1]
+    table = codes[slot[t]]
     sat = 0
-    for t in range(tiles):
-        # Blocks of bit lines keep the partial sums and this block's planes in L1 across all cycles.
-        for start in range(0, n_bl, BLOCK):
-            # Views with zero-based loops: Numba then proves indices non-negative and LLVM vectorises.
-            vb = v[start:start + BLOCK]
-            ab = acc[start:start + BLOCK]
-            width = vb.shape[0]
-            ab[:] = 0
-            for k in range(cycle_w.shape[0]):
-                vb[:] = 0
-                driven = False
-                for p in range(dac_bits):
-                    for w in range(words):
-                        xw = x_planes[t, k * dac_bits + p, w]
-                        if xw == 0:
-                            continue  # no row driven: nothing to add (and v = 0 converts to code 0)
-                        driven = True
-                        for c in range(cell_bits):
-                            shift = np.uint64(p + c)
-                            plane = wp[t, c, w, start:start + BLOCK]
-                            for b in range(width):
-                                vb[b] += popcount64(xw & plane[b]) << shift
-                if not driven:
-                    continue
-                wk = cycle_w[k]
-                if adc_shift >= 0:  # power-of-two step: exact integer rounding
-                    sh = np.uint64(adc_shift)
-                    half = (np.uint64(1) << sh) >> np.uint64(1)
-                    for b in range(width):
-                        raw = (vb[b] + half) >> sh
-                        sat += raw > umax
-                        ab[b] += wk * np.int64(min(raw, umax))
-                else:
-                    for b in range(width):
-                        raw = np.floor(np.float64(vb[b]) / step + 0.5)
-                        sat += raw > max_code
-                        ab[b] += wk * np.int64(min(raw, np.float64(max_code)))
-        if segments > 0:
-            # Plain layout: group g is bit line g, feeding output g % n_out. Contiguous: vectorised.
-            n_out = y_row.shape[0]
-            for s in range(segments):
-                c = coef[s * n_out]
-                seg = acc[s * n_out:(s + 1) * n_out]
-                for j in range(n_out):
-                    y_row[j] += c * (step * np.float64(seg[j]))
+    acc[:n_bl] = 0
+    for k in range(cycle_w.shape[0]):
+        pattern = _pattern(x_planes, t, k, dac_bits, r)
+        if pattern == 0:
             continue
-        for g in range(members.shape[0]):
-            y_row[out[g]] += coef[g] * (step * vote_group(acc, members, sizes, vote, pick, t, g))
+        sat += table_sat[slot[t], pattern]
+        wk = cycle_w[k]
+        row = table[pattern]
+        for b in range(n_bl):
+            acc[b] += wk * row[b]
+    return sat
+
+
+@njit(cache=True)
+def _combine(acc, t, members, sizes, out, coef, vote, pick, segments, step, y_row):  # pragma: no cover
+    """Row tile ``t``'s cycle-weighted codes ``acc`` (B,) through the groups' votes, shifted and added
+    into ``y_row`` (n_out,)."""
+    if segments > 0:
+        # Plain layout: group g is bit line g, feeding output g % n_out. Contiguous: vectorised.
+        n_out = y_row.shape[0]
+        for s in range(segments):
+            c = coef[s * n_out]
+            seg = acc[s * n_out:(s + 1) * n_out]
+            for j in range(n_out):
+                y_row[j] += c * (step * np.float64(seg[j]))
+        return
+    for g in range(members.shape[0]):
+        y_row[out[g]] += coef[g] * (step * vote_group(acc, members, sizes, vote, pick, t, g))
+
+
+@njit(cache=True, inline="always")
+def _fused_cycle(ab, wp, t, start, width, n_terms, term_x, term_i, wk, half, sh, umax, clip):  # pragma: no cover - compiled
+    """One cycle of one block of bit lines with at most four popcount terms and a power-of-two step: sums,
+    conversion and weighted accumulation in one pass. ``clip`` False: no sum can reach the top code (the
+    clamp and the saturation count are left out). Returns the saturated conversions."""
+    sat = 0
+    term_c, term_w, term_s = term_i[0], term_i[1], term_i[2]
+    p0 = wp[t, term_c[0], term_w[0], start:start + width]
+    x0, s0 = term_x[0], np.uint64(term_s[0])
+    if n_terms == 1:
+        for b in range(width):
+            raw = ((popcount64(x0 & p0[b]) << s0) + half) >> sh
+            if clip:
+                sat += raw > umax
+                raw = min(raw, umax)
+            ab[b] += wk * np.int64(raw)
+        return sat
+    p1 = wp[t, term_c[1], term_w[1], start:start + width]
+    x1, s1 = term_x[1], np.uint64(term_s[1])
+    if n_terms == 2:
+        for b in range(width):
+            raw = ((popcount64(x0 & p0[b]) << s0) + (popcount64(x1 & p1[b]) << s1) + half) >> sh
+            if clip:
+                sat += raw > umax
+                raw = min(raw, umax)
+            ab[b] += wk * np.int64(raw)
+        return sat
+    p2 = wp[t, term_c[2], term_w[2], start:start + width]
+    x2, s2 = term_x[2], np.uint64(term_s[2])
+    x3, s3 = np.uint64(0), np.uint64(0)  # three terms: a fourth that adds nothing
+    p3 = p2
+    if n_terms == 4:
+        p3 = wp[t, term_c[3], term_w[3], start:start + width]
+        x3, s3 = term_x[3], np.uint64(term_s[3])
+    for b in range(width):
+        total = (((popcount64(x0 & p0[b]) << s0) + (popcount64(x1 & p1[b]) << s1))
+                 + ((popcount64(x2 & p2[b]) << s2) + (popcount64(x3 & p3[b]) << s3)))
+        raw = (total + half) >> sh
+        if clip:
+            sat += raw > umax
+            raw = min(raw, umax)
+        ab[b] += wk * np.int64(raw)
+    return sat
+
+
+@njit(cache=True, inline="always")
+def _tile_popcounts(x_planes, t, cycle_w, dac_bits, wp, cell_bits, adc_shift, step, max_code, umax,
+                    v, acc, term_x, term_i):  # pragma: no cover - compiled
+    """Row tile ``t`` of one input: every bit line's codes, weighted by cycle, into ``acc``; returns the
+    saturated conversions. ``v`` (B,), ``term_x`` (4,) and ``term_i`` (3, 4) are scratch.
+
+    A cycle's column sums are ``sum`` over its *terms* (driven word ``w`` of DAC bit ``p``, cell bit ``c``)
+    of ``popcount(x_word & plane[t, c, w]) << (p + c)``. With a power-of-two ADC step and at most four
+    terms (e.g. 2-bit cells on up to two words, or up to 4-bit cells on one), the terms, the conversion
+    and the weighted accumulation are one pass over the bit lines with the sums in registers; otherwise the
+    sums are accumulated term by term in ``v`` and converted in a second pass."""
+    words = x_planes.shape[2]
+    n_bl = wp.shape[3]
+    sat = 0
+    term_c, term_w, term_s = term_i[0], term_i[1], term_i[2]
+    sh = np.uint64(max(adc_shift, 0))
+    half = (np.uint64(1) << sh) >> np.uint64(1)
+    # Blocks of bit lines keep the partial sums and this block's planes in L1 across all cycles.
+    for start in range(0, n_bl, BLOCK):
+        # Views with zero-based loops: Numba then proves indices non-negative and LLVM vectorises.
+        vb = v[start:start + BLOCK]
+        ab = acc[start:start + BLOCK]
+        width = vb.shape[0]
+        ab[:] = 0
+        for k in range(cycle_w.shape[0]):
+            wk = cycle_w[k]
+            n_terms = 0
+            for p in range(dac_bits):
+                for w in range(words):
+                    xw = x_planes[t, k * dac_bits + p, w]
+                    if xw == 0:
+                        continue  # no row driven: nothing to add (and v = 0 converts to code 0)
+                    for c in range(cell_bits):
+                        if n_terms < 4:
+                            term_x[n_terms] = xw
+                            term_c[n_terms] = c
+                            term_w[n_terms] = w
+                            term_s[n_terms] = p + c
+                        n_terms += 1
+            if n_terms == 0:
+                continue
+            if adc_shift >= 0 and n_terms <= 4:
+                v_max = np.uint64(0)  # no bit line can sum more than this
+                for i in range(n_terms):
+                    v_max += popcount64(term_x[i]) << np.uint64(term_i[2, i])
+                if ((v_max + half) >> sh) <= umax:  # nothing can clip: codes without the clamp
+                    sat += _fused_cycle(ab, wp, t, start, width, n_terms, term_x, term_i, wk, half, sh, umax,
+                                        False)
+                else:
+                    sat += _fused_cycle(ab, wp, t, start, width, n_terms, term_x, term_i, wk, half, sh, umax,
+                                        True)
+                continue
+            vb[:] = 0
+            for p in range(dac_bits):
+                for w in range(words):
+                    xw = x_planes[t, k * dac_bits + p, w]
+                    if xw == 0:
+                        continue
+                    for c in range(cell_bits):
+                        shift = np.uint64(p + c)
+                        plane = wp[t, c, w, start:start + BLOCK]
+                        for b in range(width):
+                            vb[b] += popcount64(xw & plane[b]) << shift
+            if adc_shift >= 0:  # power-of-two step: exact integer rounding
+                for b in range(width):
+                    raw = (vb[b] + half) >> sh
+                    sat += raw > umax
+                    ab[b] += wk * np.int64(min(raw, umax))
+            else:
+                for b in range(width):
+                    raw = np.floor(np.float64(vb[b]) / step + 0.5)
+                    sat += raw > max_code
+                    ab[b] += wk * np.int64(min(raw, np.float64(max_code)))
+    return sat
+
+
+@njit(cache=True)
+def _table_outputs(xp, first, last, t, r, dac_bits, cycle_w, table, table_sat, step, y):  # pragma: no cover
+    """Row tile ``t`` of inputs ``first .. last-1`` from its outputs table (:mod:`kernels.tables`): per
+    input, the table rows of its cycles' patterns weighted and summed (exact integers), converted once and
+    added into ``y``. Returns the saturated conversions."""
+    n_out = table.shape[1]
+    total = np.empty(n_out, dtype=np.int64)
+    sat = 0
+    for n in range(first, last):
+        total[:] = 0
+        for k in range(cycle_w.shape[0]):
+            pattern = np.int64(0)
+            for q in range(dac_bits):
+                pattern |= np.int64(xp[n, t, k * dac_bits + q, 0]) << (q * r)
+            sat += table_sat[pattern]
+            row = table[pattern]  # row 0 (nothing driven) is all zeros
+            wk = cycle_w[k]
+            for j in range(n_out):
+                total[j] += wk * row[j]
+        for j in range(n_out):
+            y[n, j] += step * np.float64(total[j])
     return sat
 
 
 @njit(cache=True, parallel=True)
 def _mvm_packed(xp, cycle_w, dac_bits, wp, cell_bits, adc_shift, step, max_code,
-                members, sizes, out, coef, vote, pick, segments, n_out):  # pragma: no cover - compiled
-    batch = xp.shape[0]
+                members, sizes, out, coef, vote, pick, segments, n_out,
+                plan, slot, codes, outputs, table_sat):  # pragma: no cover - compiled
+    """Every input, every row tile: counted (or looked up, :mod:`kernels.tables`), converted, voted,
+    shifted and added. Tiles with an outputs table go first, a chunk of inputs at a time: their terms are
+    exact integers, as are all others whenever such a table is used, so the order of the adds is free."""
+    batch, tiles = xp.shape[0], xp.shape[1]
     n_bl = wp.shape[3]
     y = np.zeros((batch, n_out), dtype=np.float64)
-    saturated = np.zeros(batch, dtype=np.int64)
     n_chunks = min(batch, 256)  # scratch buffers per chunk of inputs, not per input: small layers
+    saturated = np.zeros(n_chunks, dtype=np.int64)
     for chunk in prange(n_chunks):
+        first, last = chunk * batch // n_chunks, (chunk + 1) * batch // n_chunks
+        sat = 0
+        for t in range(tiles):
+            if plan[t, 0] == TABLE_OUTPUTS:
+                sat += _table_outputs(xp, first, last, t, plan[t, 1], dac_bits, cycle_w, outputs[slot[t]],
+                                      table_sat[slot[t]], step, y)
         v = np.empty(n_bl, dtype=np.uint64)
         acc = np.empty(n_bl, dtype=np.int64)
-        for n in range(chunk * batch // n_chunks, (chunk + 1) * batch // n_chunks):
-            saturated[n] = _mvm_one_input(xp[n], cycle_w, dac_bits, wp, cell_bits, adc_shift, step, max_code,
-                                          members, sizes, out, coef, vote, pick, segments, y[n], v, acc)
+        term_x = np.zeros(4, dtype=np.uint64)
+        term_i = np.zeros((3, 4), dtype=np.int64)
+        for n in range(first, last):
+            for t in range(tiles):
+                if plan[t, 0] == TABLE_OUTPUTS:
+                    continue
+                sat += _tile_sums(xp[n], t, cycle_w, dac_bits, wp, cell_bits, adc_shift, step, max_code, v, acc,
+                                  term_x, term_i, plan, slot, codes, table_sat)
+                _combine(acc, t, members, sizes, out, coef, vote, pick, segments, step, y[n])
+        saturated[chunk] = sat
     return y, saturated.sum()
 
 
@@ -285,24 +440,64 @@ def mvm_packed(
 ) -> tuple[np.ndarray, int]:
     """Crossbar MVM on packed planes (see module docstring).
 
-    xp      (batch, tiles, bits, words) uint64 from :func:`pack_inputs`
+    xp      (batch, tiles, bits, words) uint64 from :func:`pack_inputs`, or with fewer words per tile
+            than ``wp`` (the rows past them not driven: ``kernels.layer_io.pack_layer_inputs`` packs only the
+            words a layer narrower than a crossbar reaches)
     wp      (tiles, cell_bits, words, B) uint64 from :func:`pack_levels`
     groups  how bit lines combine into ``n_out`` outputs
     step    ADC step (>= 1); a power of two takes the exact integer rounding path
     Returns ``(y, saturated)``: float64 (batch, n_out) in the integer domain without any offset
     correction, and the number of ADC conversions that saturated.
     """
-    if xp.shape[1] != wp.shape[0] or xp.shape[3] != wp.shape[2]:
+    if xp.shape[1] != wp.shape[0] or xp.shape[3] > wp.shape[2]:
         raise ValueError(f"packed inputs {xp.shape} and packed levels {wp.shape} do not share row tiles")
     is_pow2 = step == int(step) and (int(step) & (int(step) - 1)) == 0
     adc_shift = int(step).bit_length() - 1 if is_pow2 else -1
     pick = groups.pick if groups.pick is not None else np.zeros((wp.shape[0], len(groups.out)), np.int64)
+    cycle_w = cycle_weights(input_bits, dac_bits, signed_inputs)
+    segments = groups.plain_segments(n_out)
+    max_code = (1 << adc_bits) - 1
+    tables = _short_tile_tables(xp, wp, groups, n_out, cycle_w, dac_bits, cell_bits, adc_shift, float(step),
+                                max_code, segments)
     y, saturated = _mvm_packed(
-        xp, cycle_weights(input_bits, dac_bits, signed_inputs), dac_bits, wp, cell_bits, adc_shift,
-        float(step), (1 << adc_bits) - 1, groups.members, groups.sizes, groups.out, groups.coef,
-        groups.vote, np.ascontiguousarray(pick, dtype=np.int64), groups.plain_segments(n_out), n_out,
+        xp, cycle_w, dac_bits, wp, cell_bits, adc_shift, float(step), max_code, groups.members, groups.sizes,
+        groups.out, groups.coef, groups.vote, np.ascontiguousarray(pick, dtype=np.int64), segments, n_out, *tables,
     )
     return y, int(saturated)
+
+
+def _short_tile_tables(xp, wp, groups, n_out, cycle_w, dac_bits, cell_bits, adc_shift, step, max_code, segments):
+    """``(plan, slot, codes, outputs, table_sat)`` for :func:`_mvm_packed`: the lookup tables of the row
+    tiles that take one (:mod:`kernels.tables`); empty tables when none does."""
+    n_bl = wp.shape[3]
+    # The outputs table sums exact integers in another order than the popcount path: only where every
+    # partial sum of the result is an integer below 2**53 (then any order gives the same float).
+    exact_outputs = False
+    if segments > 0 and adc_shift >= 0:
+        seg_coef = groups.coef[::n_out]  # one coefficient per (array, slice) segment
+        if np.all(seg_coef == np.round(seg_coef)):
+            bound = (wp.shape[0] * int(np.abs(seg_coef).sum()) * int(step) * max_code
+                     * int(np.abs(cycle_w).sum()))
+            exact_outputs = bound < 2**53
+    plan = plan_tables(xp, n_bl, dac_bits, len(cycle_w), exact_outputs)
+    slot = np.zeros(len(plan), dtype=np.int64)
+    kinds = plan[:, 0]
+    n_pat = int((1 << (dac_bits * plan[:, 1][kinds != TABLE_NONE])).max()) if (kinds != TABLE_NONE).any() else 0
+    n_codes, n_outputs = int((kinds == TABLE_CODES).sum()), int((kinds == TABLE_OUTPUTS).sum())
+    codes = np.zeros((n_codes, n_pat if n_codes else 0, n_bl), dtype=np.int64)
+    outputs = np.zeros((n_outputs, n_pat if n_outputs else 0, n_out), dtype=np.int64)
+    table_sat = np.zeros((max(n_codes, n_outputs), n_pat), dtype=np.int64)
+    used = {TABLE_CODES: 0, TABLE_OUTPUTS: 0}
+    for t in np.flatnonzero(kinds != TABLE_NONE):
+        kind = int(kinds[t])
+        slot[t] = used[kind]
+        used[kind] += 1
+        build_tile_table(wp, int(t), int(plan[t, 1]), dac_bits, cell_bits, adc_shift, step, max_code, kind,
+                         groups.coef, segments, n_out,
+                         codes[slot[t]] if kind == TABLE_CODES else codes.reshape(-1, n_bl)[:0],
+                         outputs[slot[t]] if kind == TABLE_OUTPUTS else outputs.reshape(-1, n_out)[:0],
+                         table_sat[slot[t]])
+    return plan, slot, codes, outputs, table_sat
 
 
 @njit(cache=True, parallel=True)

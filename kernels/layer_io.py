@@ -19,8 +19,10 @@ import numpy as np
 from numba import njit, prange
 
 from kernels.dac import n_cycles
+from kernels.popcount import bit_of_64
 
 WORD = 64
+PARALLEL_WORK = 1 << 18  # elements below which one thread beats starting the others (and waiting for them)
 NAN_INT = np.iinfo(np.int64).min  # what numpy's float -> int64 cast gives NaN on x86; only NaN inputs see it
 
 
@@ -40,52 +42,56 @@ def _quantize_one(x, scale, lo, hi):  # pragma: no cover - compiled
     return np.int64(min(max(q, lo), hi))
 
 
-@njit(cache=True, parallel=True)
-def _pack_layer_inputs(src, index, scale, lo, hi, mask, rows, n_bits, want_sums, want_ints):  # pragma: no cover
-    n_src, n_feat = src.shape
+@njit(cache=True)
+def _pack_samples(src, index, scale, lo, hi, mask, rows, n_bits, patterns_of, first, last, xp, sums,
+                  ints):  # pragma: no cover - compiled
+    """Samples ``first .. last-1``: quantise each activation once, then gather and pack every position.
+    ``patterns_of`` (empty) gives the pattern buffers' dtype: uint8, or uint16 beyond 8 input bits."""
+    n_feat = src.shape[1]
     positions, n_rows = index.shape
-    batch = n_src * positions
-    tiles = (n_rows + rows - 1) // rows
-    words = (rows + WORD - 1) // WORD
-    xp = np.zeros((batch, tiles, n_bits, words), dtype=np.uint64)
-    sums = np.zeros(batch if want_sums else 0, dtype=np.int64)
-    ints = np.empty((batch if want_ints else 0, n_rows), dtype=np.int64)
-    n_chunks = min(n_src, 64)
-    for chunk in prange(n_chunks):
-        q = np.empty(n_feat, dtype=np.int64)  # one sample's activations, quantised once
-        row = np.empty(n_rows, dtype=np.int64)  # one crossbar input vector (unsigned patterns)
-        fold = np.empty(WORD, dtype=np.int64)
-        for s in range(chunk * n_src // n_chunks, (chunk + 1) * n_src // n_chunks):
-            x = src[s]
-            for i in range(n_feat):
-                q[i] = _quantize_one(x[i], scale, lo, hi)
-            for p in range(positions):
-                m = s * positions + p
-                idx = index[p]
+    tiles, words = xp.shape[1], xp.shape[3]
+    want_sums, want_ints = sums.shape[0] > 0, ints.shape[0] > 0
+    q = np.empty(n_feat, dtype=np.int64)  # one sample's activations, quantised once
+    patterns = np.empty(n_feat + 1, dtype=patterns_of.dtype)  # their unsigned patterns; [-1] = padding
+    row = np.zeros(n_rows + WORD, dtype=patterns_of.dtype)  # one input vector, padded for 64-wide loads
+    for s in range(first, last):
+        x = src[s]
+        for i in range(n_feat):
+            q[i] = _quantize_one(x[i], scale, lo, hi)
+            patterns[i] = q[i] & mask
+        patterns[n_feat] = 0
+        for p in range(positions):
+            m = s * positions + p
+            idx = index[p]
+            for r in range(n_rows):  # a gather: index -1 reads the zero at patterns[-1]
+                row[r] = patterns[idx[r]]
+            if want_sums or want_ints:
                 total = 0
                 for r in range(n_rows):
-                    i = idx[r]
-                    v = q[i] if i >= 0 else 0
+                    v = q[idx[r]] if idx[r] >= 0 else 0
                     total += v
-                    row[r] = v & mask
                     if want_ints:
                         ints[m, r] = v
                 if want_sums:
                     sums[m] = total
-                for t in range(tiles):
-                    for w in range(words):
-                        first = t * rows + w * WORD
-                        last = min(n_rows, t * rows + min(rows, (w + 1) * WORD))
-                        if first >= last:
-                            continue
-                        width = last - first
-                        fold[:width] = row[first:last]
-                        for b in range(n_bits):
-                            word = np.uint64(0)
-                            for r in range(width):  # an OR-reduction LLVM vectorises
-                                word |= np.uint64((fold[r] >> b) & 1) << np.uint64(r)
-                            xp[m, t, b, w] = word
-    return xp, sums, ints
+            for t in range(tiles):
+                for w in range(words):
+                    start = t * rows + w * WORD
+                    stop = min(n_rows, t * rows + min(rows, (w + 1) * WORD))
+                    if start >= stop:
+                        continue
+                    keep = np.uint64(0xFFFFFFFFFFFFFFFF) >> np.uint64(WORD - (stop - start))
+                    for b in range(n_bits):  # bit b of 64 rows at once; rows past the word's end masked off
+                        xp[m, t, b, w] = bit_of_64(row, start, b) & keep
+
+
+@njit(cache=True, parallel=True)
+def _pack_parallel(src, index, scale, lo, hi, mask, rows, n_bits, patterns_of, xp, sums, ints):  # pragma: no cover
+    n_src = src.shape[0]
+    chunks = min(n_src, 64)
+    for chunk in prange(chunks):
+        _pack_samples(src, index, scale, lo, hi, mask, rows, n_bits, patterns_of, chunk * n_src // chunks,
+                      (chunk + 1) * n_src // chunks, xp, sums, ints)
 
 
 def pack_layer_inputs(
@@ -98,7 +104,9 @@ def pack_layer_inputs(
     index   (positions, rows) int64: crossbar row ``r`` of position ``p`` reads ``src[:, index[p, r]]``,
             or zero where ``index[p, r] < 0`` (padding)
     Returns ``(xp, sums, ints)``: the packed planes ``pack_inputs(x_int, rows, input_bits, dac_bits)`` of
-    ``x_int = quantize_activations(im2col rows, scale, input_bits, signed)`` (samples * positions, rows);
+    ``x_int = quantize_activations(im2col rows, scale, input_bits, signed)`` (samples * positions, rows),
+    without the all-zero words past the rows when there are fewer rows than a crossbar has (``mvm_packed``
+    takes them as undriven);
     with ``want_sums`` the row sums ``x_int.sum(axis=1)`` (the offset mapping's correction), with
     ``want_ints`` ``x_int`` itself (for statistics); None otherwise.
     """
@@ -110,31 +118,56 @@ def pack_layer_inputs(
         raise ValueError(f"index reads feature {index.max()} of activations with {src.shape[1]} features")
     lo, hi = activation_range(input_bits, signed)
     n_bits = n_cycles(input_bits, dac_bits) * dac_bits
-    xp, sums, ints = _pack_layer_inputs(src, index, float(scale), float(lo), float(hi), (1 << input_bits) - 1,
-                                        rows, n_bits, want_sums, want_ints)
+    n_src, (positions, n_rows) = src.shape[0], index.shape
+    batch = n_src * positions
+    # Words per tile: as many as the rows need (a layer narrower than a crossbar needs fewer; see mvm_packed)
+    xp = np.zeros((batch, -(-n_rows // rows), n_bits, -(-min(rows, n_rows) // WORD)), dtype=np.uint64)
+    sums = np.zeros(batch if want_sums else 0, dtype=np.int64)
+    ints = np.zeros((batch, n_rows) if want_ints else (0, n_rows), dtype=np.int64)
+    args = (src, index, float(scale), float(lo), float(hi), (1 << input_bits) - 1, rows, n_bits,
+            np.empty(0, dtype=np.uint8 if input_bits <= 8 else np.uint16))  # input_bits <= 16
+    if batch * n_rows >= PARALLEL_WORK:
+        _pack_parallel(*args, xp, sums, ints)
+    else:
+        _pack_samples(*args, 0, n_src, xp, sums, ints)
     return xp, (sums if want_sums else None), (ints if want_ints else None)
 
 
-@njit(cache=True, parallel=True)
-def _dequantize_fold(y, scale, keep_cols, bias, n_cols, positions, channels_first):  # pragma: no cover
-    batch, n_keep = y.shape
-    out = np.empty(batch * n_cols, dtype=np.float64)
+@njit(cache=True)
+def _fold_samples(y, scale, keep_cols, bias, positions, channels_first, first, last, out):  # pragma: no cover
+    """Samples ``first .. last-1`` into ``out`` (samples, n_cols * positions)."""
+    n_keep = y.shape[1]
+    n_cols = bias.shape[0]
     pruned = n_keep < n_cols
-    n_samples = batch // positions
-    for s in prange(n_samples):
-        for p in range(positions):
-            m = s * positions + p
-            # element (m, c) of the (batch, n_cols) output rows goes to out[base + c * stride]
-            base = (s * n_cols * positions + p) if channels_first else m * n_cols
-            stride = positions if channels_first else 1
-            if pruned:
-                for c in range(n_cols):
-                    out[base + c * stride] = 0.0 + bias[c]  # a pruned column reads 0, plus its bias
-            y_m = y[m]
+    for s in range(first, last):
+        o = out[s]
+        rows = y[s * positions:(s + 1) * positions]
+        if pruned:  # a pruned column reads 0, plus its bias
+            for c in range(n_cols):
+                for p in range(positions):
+                    o[c * positions + p if channels_first else p * n_cols + c] = 0.0 + bias[c]
+        if channels_first:  # (n_cols, positions): one output channel at a time, written contiguously
             for j in range(n_keep):
                 c = keep_cols[j]
-                out[base + c * stride] = y_m[j] * scale[j] + bias[c]
-    return out
+                plane = o[c * positions:(c + 1) * positions]
+                sj, bc = scale[j], bias[c]
+                for p in range(positions):
+                    plane[p] = rows[p, j] * sj + bc
+        else:
+            for p in range(positions):
+                line = o[p * n_cols:(p + 1) * n_cols]
+                r = rows[p]
+                for j in range(n_keep):
+                    line[keep_cols[j]] = r[j] * scale[j] + bias[keep_cols[j]]
+
+
+@njit(cache=True, parallel=True)
+def _fold_parallel(y, scale, keep_cols, bias, positions, channels_first, out):  # pragma: no cover - compiled
+    n_samples = out.shape[0]
+    chunks = min(n_samples, 64)
+    for chunk in prange(chunks):
+        _fold_samples(y, scale, keep_cols, bias, positions, channels_first, chunk * n_samples // chunks,
+                      (chunk + 1) * n_samples // chunks, out)
 
 
 def dequantize_fold(y: np.ndarray, scale: np.ndarray, keep_cols: np.ndarray, bias: np.ndarray, n_cols: int,
@@ -146,10 +179,17 @@ def dequantize_fold(y: np.ndarray, scale: np.ndarray, keep_cols: np.ndarray, bia
     as (samples, n_cols, positions) when ``channels_first`` (a convolution's NCHW output).
     """
     y = np.ascontiguousarray(y, dtype=np.float64)
+    if np.shape(bias) != (n_cols,) or np.shape(keep_cols) != (y.shape[1],) or np.shape(scale) != (y.shape[1],):
+        raise ValueError(f"bias {np.shape(bias)} must have {n_cols} columns and keep_cols {np.shape(keep_cols)}, "
+                         f"scale {np.shape(scale)} one per output column of y {y.shape}")
     if y.shape[0] % positions:
         raise ValueError(f"{y.shape[0]} output rows are not a whole number of samples of {positions} positions")
-    out = _dequantize_fold(y, np.ascontiguousarray(scale, dtype=np.float64),
-                           np.ascontiguousarray(keep_cols, dtype=np.int64),
-                           np.ascontiguousarray(bias, dtype=np.float64), n_cols, positions, channels_first)
     n_samples = y.shape[0] // positions
+    out = np.empty((n_samples, n_cols * positions), dtype=np.float64)
+    args = (y, np.ascontiguousarray(scale, dtype=np.float64), np.ascontiguousarray(keep_cols, dtype=np.int64),
+            np.ascontiguousarray(bias, dtype=np.float64), positions, channels_first)
+    if out.size >= PARALLEL_WORK:
+        _fold_parallel(*args, out)
+    else:
+        _fold_samples(*args, 0, n_samples, out)
     return out.reshape((n_samples, n_cols, positions) if channels_first else (n_samples, positions, n_cols))

@@ -93,6 +93,13 @@ def test_faults_applied_while_packing_equal_applied_then_packed(n_rows, n_cols, 
                                   pack_levels(levels.astype(np.int64), rows, cell_bits))
 
 
+def assert_same_planes(fast, packed):
+    """The planes of ``pack_inputs``, where the fast path may leave out trailing words no row reaches."""
+    assert fast.shape[:3] == packed.shape[:3] and 1 <= fast.shape[3] <= packed.shape[3]
+    np.testing.assert_array_equal(fast, packed[..., :fast.shape[3]])
+    assert not packed[..., fast.shape[3]:].any()
+
+
 def gather_index(layer, sample_shape, keep_rows):
     probe = np.arange(1, int(np.prod(sample_shape)) + 1, dtype=np.float64).reshape((1, *sample_shape))
     return layer.im2col(probe)[:, keep_rows].astype(np.int64) - 1
@@ -122,7 +129,7 @@ def layer_cases(draw):
     n_rows = layer.matrix().shape[0]
     keep_rows = np.sort(rng.choice(n_rows, draw(st.integers(1, n_rows)), replace=False)) if draw(st.booleans()) \
         else np.arange(n_rows)
-    hw = dict(input_bits=draw(st.integers(1, 10)), rows=draw(st.sampled_from([1, 5, 64, 100, 128])))
+    hw = dict(input_bits=draw(st.integers(1, 16)), rows=draw(st.sampled_from([1, 5, 64, 100, 128])))
     hw["dac_bits"] = 1 if signed else draw(st.integers(1, 3))
     return layer, x, keep_rows, signed, hw, draw(st.sampled_from([0.013, 0.1, 1.0, 7.0]))
 
@@ -137,7 +144,7 @@ def test_layer_inputs_packed_in_one_pass_equal_im2col_quantise_pack(case):
                                        want_ints=True, **hw)
     np.testing.assert_array_equal(ints, x_int)
     np.testing.assert_array_equal(sums, x_int.sum(axis=1))
-    np.testing.assert_array_equal(xp, pack_inputs(x_int, hw["rows"], hw["input_bits"], hw["dac_bits"]))
+    assert_same_planes(xp, pack_inputs(x_int, hw["rows"], hw["input_bits"], hw["dac_bits"]))
 
 
 def test_inputs_quantise_halves_to_even_and_clip():
@@ -227,3 +234,67 @@ def test_simulator_layers_equal_the_numpy_composition(hw, protection, signed):
         fast = run_network(net, layers, workload.x_test)
         slow = numpy_run_network(net, layers, workload.x_test)
         np.testing.assert_array_equal(fast.view(np.uint64), slow.view(np.uint64))
+
+
+@SETTINGS
+@given(st.integers(1, 4), st.integers(1, 3), st.integers(1, 3), st.integers(1, 3), st.integers(0, 9),
+       st.integers(0, 9), st.booleans(), st.integers(0, 2**32 - 1))
+def test_inference_max_pooling_picks_what_argmax_picks(kernel, stride, n, c, extra_h, extra_w, strided, seed):
+    """Ties (0.0 and -0.0 included) go to the first element, NaN wins, bit for bit, any layout."""
+    from dse.workloads.layers import MaxPool2d
+
+    rng = np.random.default_rng(seed)
+    shape = (n, c, kernel + extra_h, kernel + extra_w)
+    x = rng.integers(-2, 3, shape).astype(np.float64)
+    for value, share in ((-0.0, 0.2), (0.0, 0.2), (np.nan, 0.05), (-np.nan, 0.05), (np.inf, 0.05)):
+        x[rng.random(shape) < share] = value
+    if strided:
+        x = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    layer = MaxPool2d(kernel, stride)
+    rows = layer._window_rows(x)
+    expected = np.take_along_axis(rows, rows.argmax(axis=-1)[..., None], axis=-1)[..., 0]
+    got = layer.forward(x)
+    assert got.shape == expected.shape
+    np.testing.assert_array_equal(got.view(np.uint64), np.ascontiguousarray(expected).view(np.uint64))
+    np.testing.assert_array_equal(layer.forward(x, train=True).view(np.uint64), got.view(np.uint64))
+
+
+def test_inference_max_pooling_of_a_large_batch_takes_the_threaded_path():
+    from dse.workloads.layers import MaxPool2d
+    from kernels.pooling import PARALLEL_WORK
+
+    rng = np.random.default_rng(5)
+    x = np.maximum(rng.normal(size=(80, 16, 16, 16)), 0.0)  # ReLU output: many zeros
+    x[rng.random(x.shape) < 0.01] = np.nan
+    layer = MaxPool2d(2)
+    rows = layer._window_rows(x)
+    expected = np.take_along_axis(rows, rows.argmax(axis=-1)[..., None], axis=-1)[..., 0]
+    assert expected.size * 4 >= PARALLEL_WORK
+    np.testing.assert_array_equal(layer.forward(x).view(np.uint64), np.ascontiguousarray(expected).view(np.uint64))
+
+
+@pytest.mark.parametrize("signed", [False, True])
+def test_layer_io_of_a_large_batch_takes_the_threaded_path(signed):
+    from kernels.layer_io import PARALLEL_WORK
+
+    rng = np.random.default_rng(7)
+    layer = Conv2d(rng.normal(size=(16, 1, 3, 3)), rng.normal(size=16), padding=1)
+    x = rng.normal(size=(600, 1, 8, 8))
+    x = x if signed else np.abs(x)
+    keep_rows = np.array([0, 1, 2, 4, 5, 7, 8])
+    x_int = quantize_activations(layer.im2col(x)[:, keep_rows], 0.02, 8, signed)
+    assert x_int.size >= PARALLEL_WORK
+    xp, sums, ints = pack_layer_inputs(x.reshape(600, -1), gather_index(layer, x.shape[1:], keep_rows), scale=0.02,
+                                       input_bits=8, signed=signed, rows=128, dac_bits=1, want_sums=True,
+                                       want_ints=True)
+    assert_same_planes(xp, pack_inputs(x_int, 128, 8, 1))
+    np.testing.assert_array_equal(ints, x_int)
+    np.testing.assert_array_equal(sums, x_int.sum(axis=1))
+    keep_cols = np.array([0, 3, 4, 9, 15])
+    y_int = rng.integers(-999, 999, (x_int.shape[0], len(keep_cols))).astype(np.float64)
+    scale = rng.uniform(0.01, 0.1, len(keep_cols))
+    rows = np.zeros((len(y_int), 16))
+    rows[:, keep_cols] = y_int * scale
+    expected = layer.fold(rows + layer.bias, 600, (8, 8))
+    got = dequantize_fold(y_int, scale, keep_cols, layer.bias, 16, 64, True).reshape(expected.shape)
+    np.testing.assert_array_equal(got.view(np.uint64), np.ascontiguousarray(expected).view(np.uint64))
