@@ -34,13 +34,17 @@ Order of the effects on one chip (all per cell unless said otherwise):
    ``step``; it knows none of these errors.
 Stuck cells see read noise like any other cell (relative to their conductance).
 
-How the column sums are computed. Rows are taken in groups of :data:`GROUP` (4); for every group and
-bit line of a block, a table holds the 16 sums of the group's conductances over every subset of its rows
-(built once per block of bit lines, row tile and batch chunk, kept in L2). A column sum for one input
-bit plane is then one table row per group, chosen by the group's 4 input bits: 32 table rows for a
-128-row tile instead of 128 multiply-adds, added eight rows per store. Multi-bit DAC chunks add the bit
-planes with weights ``2**p``; read-noise variances use a second table of ``(s G)**2`` and, for multi-bit
-chunks, the products of bit planes (``chunk**2 = sum_{p,q} 2**(p+q) bit_p bit_q``).
+How the column sums are computed. Rows are taken in groups of :data:`GROUP` (8); for every group and
+block of :data:`LANES` (16) bit lines, a table holds the 256 sums of the group's conductances over every
+subset of its rows, one 64-byte vector per subset (256 KB for a 128-row tile, in L2), built once per
+block, row tile and pass of up to :data:`PASS_SAMPLES` samples. A column sum for one input bit plane is
+then one table row per group, chosen by the group's 8 input bits: 16 vector loads and adds for 16 bit
+lines of a 128-row tile instead of 2048 multiply-adds. Workers take blocks of bit lines in turn. The
+sums are written as LLVM vector code (:func:`_table_sums`, :func:`_build_group`); in the common case
+(1-bit DAC, ideal ADC with a power-of-two step) the ADC and the cycle weights also act on the sums in
+registers (:func:`_sums_ideal_adc`). Multi-bit DAC chunks add the bit planes with weights ``2**p``;
+read-noise variances use a second table of ``(s G)**2`` and, for multi-bit chunks, the products of
+bit planes (``chunk**2 = sum_{p,q} 2**(p+q) bit_p bit_q``).
 
 Float precision: column sums accumulate in float32 while the full scale is below ``2**24`` (exact for
 integer levels, so zero effects are still exact), float64 above; the ADC arithmetic is float64, read
@@ -51,11 +55,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from numba import get_num_threads, njit, prange
+from llvmlite import ir
+from numba import get_num_threads, njit, prange, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from kernels.crossbar import BitlineGroups, pack_inputs, vote_group
 from kernels.dac import cycle_weights
-from kernels.rng import fill_normals
+from kernels.rng import index_bits, normal_from_bits, row_keys
 
 def g_min_steps(cell_bits: int, on_off_ratio: float) -> float:
     """``G_min`` in level steps: ``L / (r - 1)`` for on/off ratio ``r = G_max / G_min`` (0 if infinite)."""
@@ -161,10 +168,11 @@ def inl_table(inl: np.ndarray, adc_bits: int) -> np.ndarray:
 class AnalogPlanes:
     """One layer on one chip for the float path (what :func:`kernels.pack_levels` is for the integer one).
 
-    g             (tiles, H, B) conductance minus the nominal ``G_min`` reference, level steps; row ``r``
+    g             (tiles, H, W) conductance minus the nominal ``G_min`` reference, level steps; row ``r``
                   of tile ``t`` is input row ``t * rows + r``; rows past the last input (and padding up to
-                  ``H``, a multiple of :data:`GROUP`) are zero and never driven
-    noise_var     (tiles, H, B) read-noise variance of each cell per unit input chunk, ``(s * G)**2``
+                  ``H``, a multiple of :data:`GROUP`) are zero and never driven; bit lines are padded with
+                  zeros up to ``W``, a multiple of :data:`LANES`
+    noise_var     (tiles, H, W) read-noise variance of each cell per unit input chunk, ``(s * G)**2``
                   (absolute conductance ``G``), or shape (0, 0, 0) without read noise
     adc_of        (B,) ADC of each bit line within its row tile; ``adcs_per_tile`` ADCs per row tile
     adc_gain, adc_offset  (tiles * adcs_per_tile,), or (0,) when the ADCs are ideal
@@ -190,12 +198,12 @@ class AnalogPlanes:
 
     @property
     def n_bitlines(self) -> int:
-        return self.g.shape[2]
+        return len(self.adc_of)
 
 
-GROUP = 4  # rows per lookup group: each group and bit line gets the 2**GROUP partial sums of its cells
-LUT_BYTES = 1 << 20  # lookup tables of one block of bit lines (about the L2 cache of one core)
-ACC_BYTES = 8 << 20  # accumulators of one parallel work item (samples x bit lines) stay below this
+GROUP = 8  # rows per table group: a group's table holds the sums of its cells over all 256 subsets
+LANES = 16  # bit lines per block: one table row is one 64-byte vector (float32)
+PASS_SAMPLES = 256  # samples per pass: their table rows are listed and their accumulators kept at once
 
 
 def analog_planes(
@@ -218,13 +226,14 @@ def analog_planes(
     if dtype is None:
         fs = rows * ((1 << cell_bits) - 1) * ((1 << dac_bits) - 1)
         dtype = np.float32 if fs < (1 << 24) else np.float64
-    absolute = np.zeros((tiles, height, n_bl), dtype=np.float64)
-    g = np.zeros((tiles, height, n_bl), dtype=dtype)
+    width = -(-n_bl // LANES) * LANES  # bit lines padded to whole blocks (zero conductance, never read)
+    absolute = np.zeros((tiles, height, width), dtype=np.float64)
+    g = np.zeros((tiles, height, width), dtype=dtype)
     g_min = g_min_steps(cell_bits, on_off_ratio)
     for t in range(tiles):
         part = conductance[t * rows:min(n_in, (t + 1) * rows)]
-        absolute[t, :part.shape[0]] = part
-        g[t, :part.shape[0]] = part - g_min
+        absolute[t, :part.shape[0], :n_bl] = part
+        g[t, :part.shape[0], :n_bl] = part - g_min
     if read_noise > 0:
         noise_var = ((read_noise * absolute) ** 2).astype(dtype)
     else:
@@ -239,32 +248,209 @@ def analog_planes(
     return AnalogPlanes(g, noise_var, adc_of, per_tile, gain, offset, inl, int(noise_key) & 0xFFFFFFFFFFFFFFFF)
 
 
+def _vector_type(context, dtype):
+    return ir.VectorType(context.get_data_type(dtype), LANES)
+
+
+@intrinsic
+def _table_sum(typingctx, lut, idx, count, out):
+    """``out[:LANES] = sum of lut[idx[c]]`` over ``c < count`` (a multiple of 4): whole table rows as
+    vectors, four running sums, no per-row bounds or alias checks. ``lut`` (rows, LANES) C-contiguous."""
+    if not (isinstance(lut, types.Array) and lut.ndim == 2 and lut.layout == "C" and isinstance(out, types.Array)
+            and out.dtype == lut.dtype and isinstance(idx, types.Array) and isinstance(idx.dtype, types.Integer)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        lut_t, idx_t, count_t, out_t = signature.args
+        vt = _vector_type(context, lut_t.dtype)
+        align = context.get_abi_sizeof(context.get_data_type(lut_t.dtype))
+        table = builder.bitcast(context.make_array(lut_t)(context, builder, args[0]).data, vt.as_pointer())
+        rows = context.make_array(idx_t)(context, builder, args[1]).data
+        sums = [cgutils.alloca_once_value(builder, ir.Constant(vt, None)) for _ in range(4)]
+        i64 = ir.IntType(64)
+        quads = builder.udiv(context.cast(builder, args[2], count_t, types.int64), ir.Constant(i64, 4))
+        with cgutils.for_range(builder, quads) as loop:
+            for j in range(4):
+                c = builder.add(builder.mul(loop.index, ir.Constant(i64, 4)), ir.Constant(i64, j))
+                row = builder.sext(builder.load(builder.gep(rows, [c])), i64) if idx_t.dtype.bitwidth < 64 \
+                    else builder.load(builder.gep(rows, [c]))
+                value = builder.load(builder.gep(table, [row]), align=align)
+                builder.store(builder.fadd(builder.load(sums[j]), value), sums[j])
+        total = builder.fadd(builder.fadd(builder.load(sums[0]), builder.load(sums[1])),
+                             builder.fadd(builder.load(sums[2]), builder.load(sums[3])))
+        target = builder.bitcast(context.make_array(out_t)(context, builder, args[3]).data, vt.as_pointer())
+        builder.store(total, target, align=align)
+        return context.get_dummy_value()
+
+    return types.void(lut, idx, count, out), codegen
+
+
+@intrinsic
+def _table_sums(typingctx, lut, idx, cnt, out):
+    """For every cycle ``k``: ``out[k * LANES:(k + 1) * LANES] = sum of lut[idx[k, c]]`` over
+    ``c < cnt[k]`` (a multiple of 4; zero rows where ``cnt[k]`` is 0). One call per sample keeps the
+    loop overhead off the 16 bit lines of each cycle. ``idx`` (K, M) and ``out`` C-contiguous."""
+    if not (isinstance(lut, types.Array) and lut.ndim == 2 and lut.layout == "C" and isinstance(out, types.Array)
+            and out.dtype == lut.dtype and isinstance(idx, types.Array) and idx.ndim == 2 and idx.layout == "C"
+            and isinstance(idx.dtype, types.Integer) and isinstance(cnt, types.Array)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        lut_t, idx_t, cnt_t, out_t = signature.args
+        vt = _vector_type(context, lut_t.dtype)
+        align = context.get_abi_sizeof(context.get_data_type(lut_t.dtype))
+        i64 = ir.IntType(64)
+        table = builder.bitcast(context.make_array(lut_t)(context, builder, args[0]).data, vt.as_pointer())
+        idx_a = context.make_array(idx_t)(context, builder, args[1])
+        rows, width = idx_a.data, builder.extract_value(idx_a.shape, 1)
+        cnt_a = context.make_array(cnt_t)(context, builder, args[2])
+        counts, n_cycles = cnt_a.data, builder.extract_value(cnt_a.shape, 0)
+        target = builder.bitcast(context.make_array(out_t)(context, builder, args[3]).data, vt.as_pointer())
+        sums = [cgutils.alloca_once(builder, vt) for _ in range(4)]
+        with cgutils.for_range(builder, n_cycles) as cycle:
+            k = cycle.index
+            for total in sums:
+                builder.store(ir.Constant(vt, None), total)
+            count = context.cast(builder, builder.load(builder.gep(counts, [k])), cnt_t.dtype, types.int64)
+            first = builder.mul(k, width)
+            with cgutils.for_range(builder, builder.udiv(count, ir.Constant(i64, 4))) as loop:
+                for j in range(4):
+                    c = builder.add(first, builder.add(builder.mul(loop.index, ir.Constant(i64, 4)), ir.Constant(i64, j)))
+                    row = context.cast(builder, builder.load(builder.gep(rows, [c])), idx_t.dtype, types.int64)
+                    value = builder.load(builder.gep(table, [row]), align=align)
+                    builder.store(builder.fadd(builder.load(sums[j]), value), sums[j])
+            total = builder.fadd(builder.fadd(builder.load(sums[0]), builder.load(sums[1])),
+                                 builder.fadd(builder.load(sums[2]), builder.load(sums[3])))
+            builder.store(total, builder.gep(target, [k]), align=align)
+        return context.get_dummy_value()
+
+    return types.void(lut, idx, cnt, out), codegen
+
+
+@intrinsic
+def _sums_ideal_adc(typingctx, lut, idx, cnt, w, inv_step, fmax, ab):
+    """:func:`_table_sums` for every cycle of one sample with an ideal power-of-two-step ADC on the sums
+    while they are still in registers: ``ab += sum_k w[k] * min(floor(v_k * inv_step + 1/2), fmax)`` in
+    float64 (the integer kernel's rounding; codes are integers, so their sum is exact and order-free).
+    Returns the number of saturated conversions."""
+    if not (isinstance(lut, types.Array) and lut.ndim == 2 and lut.layout == "C" and isinstance(ab, types.Array)
+            and isinstance(idx, types.Array) and idx.ndim == 2 and idx.layout == "C"):
+        return None
+
+    def codegen(context, builder, signature, args):
+        lut_t, idx_t, cnt_t, w_t, _, _, ab_t = signature.args
+        vt = _vector_type(context, lut_t.dtype)
+        dt = ir.VectorType(ir.DoubleType(), LANES)
+        at = _vector_type(context, ab_t.dtype)
+        align = context.get_abi_sizeof(context.get_data_type(lut_t.dtype))
+        i64 = ir.IntType(64)
+        table = builder.bitcast(context.make_array(lut_t)(context, builder, args[0]).data, vt.as_pointer())
+        idx_a = context.make_array(idx_t)(context, builder, args[1])
+        rows, width = idx_a.data, builder.extract_value(idx_a.shape, 1)
+        cnt_a = context.make_array(cnt_t)(context, builder, args[2])
+        counts, n_cycles = cnt_a.data, builder.extract_value(cnt_a.shape, 0)
+        weights = context.make_array(w_t)(context, builder, args[3]).data
+
+        def splat(value):
+            return builder.shuffle_vector(builder.insert_element(ir.Constant(dt, None), value, ir.Constant(i64, 0)),
+                                          ir.Constant(dt, None), ir.Constant(ir.VectorType(ir.IntType(32), LANES), None))
+
+        scale, top, half = splat(args[4]), splat(args[5]), splat(ir.Constant(ir.DoubleType(), 0.5))
+        floor = cgutils.get_or_insert_function(builder.module, ir.FunctionType(dt, [dt]), f"llvm.floor.v{LANES}f64")
+        mask = ir.IntType(LANES)
+        ctpop = cgutils.get_or_insert_function(builder.module, ir.FunctionType(mask, [mask]), f"llvm.ctpop.i{LANES}")
+        sums = [cgutils.alloca_once(builder, vt) for _ in range(4)]
+        total = cgutils.alloca_once_value(builder, ir.Constant(dt, None))
+        saturated = cgutils.alloca_once_value(builder, ir.Constant(i64, 0))
+        with cgutils.for_range(builder, n_cycles) as cycle:
+            k = cycle.index
+            for partial in sums:
+                builder.store(ir.Constant(vt, None), partial)
+            count = context.cast(builder, builder.load(builder.gep(counts, [k])), cnt_t.dtype, types.int64)
+            first = builder.mul(k, width)
+            with cgutils.for_range(builder, builder.udiv(count, ir.Constant(i64, 4))) as loop:
+                for j in range(4):
+                    c = builder.add(first, builder.add(builder.mul(loop.index, ir.Constant(i64, 4)), ir.Constant(i64, j)))
+                    row = context.cast(builder, builder.load(builder.gep(rows, [c])), idx_t.dtype, types.int64)
+                    value = builder.load(builder.gep(table, [row]), align=align)
+                    builder.store(builder.fadd(builder.load(sums[j]), value), sums[j])
+            v = builder.fadd(builder.fadd(builder.load(sums[0]), builder.load(sums[1])),
+                             builder.fadd(builder.load(sums[2]), builder.load(sums[3])))
+            if vt.element != ir.DoubleType():
+                v = builder.fpext(v, dt)
+            raw = builder.call(floor, [builder.fadd(builder.fmul(v, scale), half)])
+            over = builder.fcmp_ordered(">", raw, top)
+            count_over = builder.zext(builder.call(ctpop, [builder.bitcast(over, mask)]), i64)
+            builder.store(builder.add(builder.load(saturated), count_over), saturated)
+            code = builder.select(over, top, raw)
+            weight = context.cast(builder, builder.load(builder.gep(weights, [k])), w_t.dtype, types.float64)
+            builder.store(builder.fadd(builder.load(total), builder.fmul(splat(weight), code)), total)
+        target = builder.bitcast(context.make_array(ab_t)(context, builder, args[6]).data, at.as_pointer())
+        old = builder.load(target, align=context.get_abi_sizeof(context.get_data_type(ab_t.dtype)))
+        if at.element != ir.DoubleType():
+            new = builder.fptrunc(builder.fadd(builder.fpext(old, dt), builder.load(total)), at)
+        else:
+            new = builder.fadd(old, builder.load(total))
+        builder.store(new, target, align=context.get_abi_sizeof(context.get_data_type(ab_t.dtype)))
+        return builder.load(saturated)
+
+    return types.int64(lut, idx, cnt, w, inv_step, fmax, ab), codegen
+
+
+@intrinsic
+def _build_group(typingctx, src, t, row0, start, lut, base):
+    """Table rows ``base .. base+255`` of one group: ``lut[base + 16 h + l] = lo[l] + hi[h]``, where
+    ``lo[l]`` / ``hi[h]`` sum the cells ``src[t, row0 + i, start:start + LANES]`` over the bits ``i`` set
+    in ``l`` (rows 0-3) / ``h`` (rows 4-7), each built from the subset without its lowest bit."""
+    if not (isinstance(src, types.Array) and src.ndim == 3 and src.layout == "C"
+            and isinstance(lut, types.Array) and lut.ndim == 2 and lut.layout == "C" and lut.dtype == src.dtype):
+        return None
+
+    def codegen(context, builder, signature, args):
+        src_t, t_t, row_t, start_t, lut_t, base_t = signature.args
+        vt = _vector_type(context, src_t.dtype)
+        align = context.get_abi_sizeof(context.get_data_type(src_t.dtype))
+        src_a = context.make_array(src_t)(context, builder, args[0])
+        intp = context.get_value_type(types.intp)
+        t_v, row_v, start_v = (context.cast(builder, a, ty, types.intp) for a, ty in zip(args[1:4], (t_t, row_t, start_t)))
+        cells = []
+        for i in range(GROUP):
+            ptr = cgutils.get_item_pointer(context, builder, src_t, src_a,
+                                           [t_v, builder.add(row_v, ir.Constant(intp, i)), start_v])
+            cells.append(builder.load(builder.bitcast(ptr, vt.as_pointer()), align=align))
+        halves = []
+        for first in (0, GROUP // 2):
+            sums = [ir.Constant(vt, None)]
+            for pattern in range(1, 1 << (GROUP // 2)):
+                low = pattern & -pattern
+                sums.append(builder.fadd(sums[pattern ^ low], cells[first + low.bit_length() - 1]))
+            halves.append(sums)
+        lo, hi = halves
+        table = builder.bitcast(context.make_array(lut_t)(context, builder, args[4]).data, vt.as_pointer())
+        base = context.cast(builder, args[5], base_t, types.intp)
+        for h in range(len(hi)):
+            for low_pattern in range(len(lo)):
+                row = builder.add(base, ir.Constant(intp, h * len(lo) + low_pattern))
+                value = lo[low_pattern] if h == 0 else builder.fadd(lo[low_pattern], hi[h])
+                builder.store(value, builder.gep(table, [row]), align=align)
+        return context.get_dummy_value()
+
+    return types.void(src, t, row0, start, lut, base), codegen
+
+
 @njit(cache=True, error_model="numpy")
-def _build_lut(src, t, start, stop, lut):  # pragma: no cover - compiled
-    """``lut[grp * 2**GROUP + pat, b]`` = sum of ``src[t, GROUP * grp + i, start + b]`` over the bits ``i`` set
-    in ``pat``: one row per subset of a group's cells, so a column sum is one table row per group."""
-    width = stop - start
-    n_pat = 1 << GROUP
-    for grp in range(lut.shape[0] // n_pat):
-        base = grp * n_pat
-        lut[base, :width] = 0.0
-        for pat in range(1, n_pat):
-            low = pat & -pat
-            bit = 0
-            while (low >> bit) != 1:
-                bit += 1
-            prev = lut[base + (pat ^ low), :width]
-            cell = src[t, GROUP * grp + bit, start:stop]
-            dst = lut[base + pat, :width]
-            for b in range(width):
-                dst[b] = prev[b] + cell[b]
+def _build_table(src, t, start, lut):  # pragma: no cover - compiled
+    """The table of one block of bit lines in row tile ``t``: ``lut[grp * 256 + pattern]`` is the sum of
+    the group's cells whose bits are set in ``pattern`` (row ``i`` of the group is bit ``i``)."""
+    for grp in range(lut.shape[0] >> GROUP):
+        _build_group(src, t, grp * GROUP, start, lut, grp << GROUP)
 
 
 @njit(cache=True, error_model="numpy")
 def _pattern_list(xp, n, t, bit_a, bit_b, n_groups, idx):  # pragma: no cover - compiled
-    """Table rows ``grp * 2**GROUP + pattern`` of the groups with rows driven in both input bit planes
+    """Table rows ``grp * 256 + pattern`` of the groups with rows driven in both input bit planes
     ``bit_a`` and ``bit_b`` (the same plane for column sums), padded with row 0 (all zeros) to a multiple
-    of 8; returns the padded count (0 when no row is driven)."""
+    of 4; returns the padded count (0 when no row is driven)."""
     n_pat = 1 << GROUP
     per_word = 64 // GROUP
     count = 0
@@ -282,228 +468,185 @@ def _pattern_list(xp, n, t, bit_a, bit_b, n_groups, idx):  # pragma: no cover - 
                 count += 1
     if count == 0:
         return 0
-    while count % 8:
+    while count % 4:
         idx[count] = 0
         count += 1
     return count
 
 
-@njit(cache=True, error_model="numpy", inline="always")
-def _rows8(lut, idx, c):  # pragma: no cover - compiled
-    """Table rows ``idx[c] .. idx[c + 7]`` (views)."""
-    return (lut[idx[c]], lut[idx[c + 1]], lut[idx[c + 2]], lut[idx[c + 3]],
-            lut[idx[c + 4]], lut[idx[c + 5]], lut[idx[c + 6]], lut[idx[c + 7]])
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
+def _convert(v, var, z, noisy, step, gain, offset, has_adc, inl, has_inl, fmax, w, codes, real):  # pragma: no cover
+    """The ADC with read noise and ADC errors on column sums ``v``: ``codes = w * code``, element by
+    element (``gain``, ``offset``, ``inl``, ``w`` and ``real``, whether the bit line is not padding,
+    per element). Returns the number of saturated conversions of real bit lines."""
+    inv_max = 1.0 / fmax
+    sat = 0
+    for i in range(v.shape[0]):
+        x = np.float64(v[i])
+        if noisy:  # one draw per column sum: Gaussian with the summed variance of the cells read
+            x += np.sqrt(np.float64(var[i])) * np.float64(z[i])
+        x = x / step
+        if has_adc:
+            x = x * gain[i] + offset[i]
+            if has_inl:  # INL(u) = sum_j d_j u**j at u = clipped code / max_code
+                u = min(max(x, 0.0), fmax) * inv_max
+                x += inl[0, i] + u * (inl[1, i] + u * (inl[2, i] + u * (inl[3, i] + u * inl[4, i])))
+        raw = np.floor(x + 0.5)
+        sat += (raw > fmax) & real[i]
+        codes[i] = w[i] * min(max(raw, 0.0), fmax)
+    return sat
 
 
 @njit(cache=True, error_model="numpy")
-def _add_rows(lut, idx, count, scale, vb):  # pragma: no cover - compiled
-    """``vb += scale * sum of lut[idx[:count]]``, eight rows per pass (one store per eight loads: the
-    adds are bound by stores otherwise). Sums of integer levels stay exact in any order."""
-    width = vb.shape[0]
-    for c in range(0, count, 8):
-        r0, r1, r2, r3, r4, r5, r6, r7 = _rows8(lut, idx, c)
-        if scale == 1.0:
-            for b in range(width):
-                vb[b] += ((r0[b] + r1[b]) + (r2[b] + r3[b])) + ((r4[b] + r5[b]) + (r6[b] + r7[b]))
-        else:
-            for b in range(width):
-                vb[b] += scale * (((r0[b] + r1[b]) + (r2[b] + r3[b])) + ((r4[b] + r5[b]) + (r6[b] + r7[b])))
-
-
-@njit(cache=True, error_model="numpy", inline="always")
-def _sum_convert(lut, idx, count, vb, pow2, inv_step, step, fmax, wk, ab):  # pragma: no cover - compiled
-    """Column sums of one bit plane (``count`` table rows ``idx``, as :func:`_add_rows`) converted by an
-    ideal ADC in the same pass (float64, as :func:`_convert`): ``ab += wk * code``; the last rows' sums
-    never leave registers. ``vb`` is scratch. Returns the number of saturated conversions."""
-    width = vb.shape[0]
+def _ideal_convert(v, pow2, inv_step, step, fmax, w, codes):  # pragma: no cover - compiled
+    """The ideal ADC (float64, the integer kernel's rounding): ``codes = w * code``; saturated count."""
     sat = 0
-    last = count - 8
-    for c in range(0, last, 8):
-        r0, r1, r2, r3, r4, r5, r6, r7 = _rows8(lut, idx, c)
-        if c == 0:
-            for b in range(width):
-                vb[b] = ((r0[b] + r1[b]) + (r2[b] + r3[b])) + ((r4[b] + r5[b]) + (r6[b] + r7[b]))
-        else:
-            for b in range(width):
-                vb[b] += ((r0[b] + r1[b]) + (r2[b] + r3[b])) + ((r4[b] + r5[b]) + (r6[b] + r7[b]))
-    if last == 0:
-        vb[:] = 0.0
-    r0, r1, r2, r3, r4, r5, r6, r7 = _rows8(lut, idx, last)
-    w = ab.dtype.type(wk)
     if pow2:
-        for b in range(width):
-            s = vb[b] + (((r0[b] + r1[b]) + (r2[b] + r3[b])) + ((r4[b] + r5[b]) + (r6[b] + r7[b])))
-            raw = np.floor(np.float64(s) * inv_step + 0.5)
+        for i in range(v.shape[0]):
+            raw = np.floor(np.float64(v[i]) * inv_step + 0.5)
             sat += raw > fmax
-            ab[b] += w * min(raw, fmax)
+            codes[i] = w[i] * min(raw, fmax)
     else:
-        for b in range(width):
-            s = vb[b] + (((r0[b] + r1[b]) + (r2[b] + r3[b])) + ((r4[b] + r5[b]) + (r6[b] + r7[b])))
-            raw = np.floor(np.float64(s) / step + 0.5)
+        for i in range(v.shape[0]):
+            raw = np.floor(np.float64(v[i]) / step + 0.5)
             sat += raw > fmax
-            ab[b] += w * min(raw, fmax)
+            codes[i] = w[i] * min(raw, fmax)
     return sat
 
 
 @njit(cache=True, error_model="numpy", fastmath={"contract"})
-def _convert(vb, var, z, noisy, step, gain, offset, has_adc, inl, has_inl, fmax, wk, ab):  # pragma: no cover
-    """The ADC of one cycle on one block of bit lines, with read noise and ADC errors: ``ab += wk * code``.
-    Returns the number of saturated conversions."""
-    width = vb.shape[0]
-    inv_max = 1.0 / fmax
-    sat = 0
-    for b in range(width):
-        x = np.float64(vb[b])
-        if noisy:  # one draw per column sum: Gaussian with the summed variance of the cells read
-            x += np.sqrt(np.float64(var[b])) * np.float64(z[b])
-        x = x / step
-        if has_adc:
-            x = x * gain[b] + offset[b]
-            if has_inl:  # INL(u) = sum_j d_j u**j at u = clipped code / max_code
-                u = min(max(x, 0.0), fmax) * inv_max
-                x += inl[0, b] + u * (inl[1, b] + u * (inl[2, b] + u * (inl[3, b] + u * inl[4, b])))
-        raw = np.floor(x + 0.5)
-        sat += raw > fmax
-        ab[b] += wk * min(max(raw, 0.0), fmax)
-    return sat
-
-
-@njit(cache=True, error_model="numpy")
-def _float_chunk(xp, dac_bits, cycle_w, g, nv, step, max_code, adc_of, adcs_per_tile, gain, offset, inl,
-                 key, first_row, members, sizes, out, coef, vote, pick, width_max, na, nb,
-                 y, acc_zero):  # pragma: no cover - compiled
-    """Samples ``na .. nb-1``: column sums, read noise, ADC, cycle weights, then the vote into ``y``.
-    Returns the number of saturated conversions."""
-    tiles, height, n_bl = g.shape
-    n_cyc = cycle_w.shape[0]
-    n_groups = height // GROUP
-    has_noise = nv.shape[0] > 0
-    has_adc = gain.shape[0] > 0
-    has_inl = inl.shape[0] > 0
-    fmax = np.float64(max_code)
+def _block(idx, cnt, n_samples, t, start, lut, lut2, dac_bits, step, fmax, cycle_w, w, gain, offset, inl, real,
+           has_adc, has_inl, key, first_row, tiles, n0, acc, v, var, part, z, codes):  # pragma: no cover - compiled
+    """One block of LANES bit lines in row tile ``t``, for the pass's samples: column sums from the
+    table(s), read noise, ADC and cycle weights into ``acc[n, start:start + LANES]``. Buffers hold every
+    cycle of one sample, element ``k * LANES + b`` (cycle ``k``, bit line ``b``); ``w``, ``gain``,
+    ``offset``, ``inl`` and ``real`` are laid out the same way. Returns the saturated conversions."""
+    n_cyc = w.shape[0] // LANES
+    pairs = dac_bits * (dac_bits + 1) // 2
+    has_noise = lut2.shape[0] > 0
     pow2 = step == np.floor(step) and (np.int64(step) & (np.int64(step) - 1)) == 0
     inv_step = 1.0 / step  # exact for a power of two
-    pairs = dac_bits * (dac_bits + 1) // 2  # (p, q) bit pairs of one cycle, p <= q; (p, p) for sums
-    nn = nb - na
-    lut = np.empty((n_groups << GROUP, width_max), dtype=g.dtype)
-    lut2 = np.empty(((n_groups << GROUP) if has_noise else 0, width_max), dtype=g.dtype)
-    idx = np.empty((nn, n_cyc * pairs, n_groups + 8), dtype=np.int64)
-    cnt = np.zeros((nn, n_cyc * pairs), dtype=np.int64)
-    acc = np.empty((nn, n_bl), dtype=acc_zero.dtype)  # sums of integer codes: float32 where exact
-    v = np.empty(width_max, dtype=g.dtype)
-    var = np.empty(width_max, dtype=g.dtype)
-    z_all = np.empty(width_max, dtype=np.float32)
-    gain_b = np.empty(width_max, dtype=np.float64)
-    offset_b = np.empty(width_max, dtype=np.float64)
-    inl_b = np.empty((inl.shape[1], width_max), dtype=np.float64)
     sat = 0
-    for t in range(tiles):
-        # Which table rows every sample and cycle reads in this row tile (shared by all blocks).
-        for n in range(na, nb):
+    ideal = dac_bits == 1 and pow2 and not has_noise and not has_adc
+    for n in range(n_samples):
+        if ideal:  # the common case: sums and ADC in registers, one call per sample
+            sat += _sums_ideal_adc(lut, idx[n], cnt[n], cycle_w, inv_step, fmax, acc[n, start:start + LANES])
+            continue
+        if dac_bits == 1:
+            _table_sums(lut, idx[n], cnt[n], v)
+            if has_noise:
+                _table_sums(lut2, idx[n], cnt[n], var)
+        else:  # column sums add the bit planes of a cycle, 2**p; variances their pairs (chunk**2 expanded)
+            v[:] = 0.0
+            var[:] = 0.0
             for k in range(n_cyc):
+                o = k * LANES
                 pair = k * pairs
                 for p in range(dac_bits):
                     for q in range(p, dac_bits):
-                        if p == q or has_noise:
-                            cnt[n - na, pair] = _pattern_list(xp, n, t, k * dac_bits + p, k * dac_bits + q,
-                                                              n_groups, idx[n - na, pair])
+                        c = cnt[n, pair]
+                        if c and p == q:
+                            _table_sum(lut, idx[n, pair], c, part)
+                            scale = np.float64(1 << p)
+                            for b in range(LANES):
+                                v[o + b] += scale * part[b]
+                        if c and has_noise:
+                            _table_sum(lut2, idx[n, pair], c, part)
+                            factor = np.float64(1 << (p + q)) * (1.0 if p == q else 2.0)
+                            for b in range(LANES):
+                                var[o + b] += factor * part[b]
                         pair += 1
-        acc[:] = 0.0
-        for start in range(0, n_bl, width_max):
-            stop = min(n_bl, start + width_max)
-            width = stop - start
-            _build_lut(g, t, start, stop, lut)
-            if has_noise:
-                _build_lut(nv, t, start, stop, lut2)
-            if has_adc:  # this block's ADC gains and offsets, one per bit line
-                for b in range(width):
-                    a = t * adcs_per_tile + adc_of[start + b]
-                    gain_b[b] = gain[a]
-                    offset_b[b] = offset[a]
-                    if has_inl:
-                        for j in range(inl.shape[1]):
-                            inl_b[j, b] = inl[a, j]
-            vb = v[:width]
-            for n in range(na, nb):
-                ab = acc[n - na, start:stop]
-                if dac_bits == 1 and not has_noise and not has_adc:  # the common case, in one pass
-                    for k in range(n_cyc):
-                        c = cnt[n - na, k]
-                        if c:  # else v = 0 converts to code 0
-                            sat += _sum_convert(lut, idx[n - na, k], c, vb, pow2, inv_step, step, fmax,
-                                                cycle_w[k], ab)
-                    continue
-                for k in range(n_cyc):
-                    vb[:] = 0.0
-                    driven = False
-                    pair = k * pairs
-                    for p in range(dac_bits):
-                        c = cnt[n - na, pair]
-                        if c:
-                            driven = True
-                            _add_rows(lut, idx[n - na, pair], c, np.float64(1 << p), vb)
-                        pair += dac_bits - p
-                    wk = np.float64(cycle_w[k])
-                    if not has_noise and not has_adc:
-                        if not driven:
-                            continue  # v = 0 converts to code 0
-                        if pow2:  # the integer kernel's exact rounding, in float
-                            for b in range(width):
-                                raw = np.floor(np.float64(vb[b]) * inv_step + 0.5)
-                                sat += raw > fmax
-                                ab[b] += wk * min(raw, fmax)
-                        else:
-                            for b in range(width):
-                                raw = np.floor(np.float64(vb[b]) / step + 0.5)
-                                sat += raw > fmax
-                                ab[b] += wk * min(raw, fmax)
-                        continue
-                    if has_noise and driven:
-                        # Variance sum_i chunk_i**2 (s G_i)**2, with chunk**2 = sum_{p,q} 2**(p+q) bit_p bit_q.
-                        wb = var[:width]
-                        wb[:] = 0.0
-                        pair = k * pairs
-                        for p in range(dac_bits):
-                            for q in range(p, dac_bits):
-                                c = cnt[n - na, pair]
-                                if c:
-                                    factor = np.float64(1 << (p + q)) * (1.0 if p == q else 2.0)
-                                    _add_rows(lut2, idx[n - na, pair], c, factor, wb)
-                                pair += 1
-                        zb = z_all[:width]
-                        fill_normals(key, first_row + np.uint64((n * tiles + t) * n_cyc + k), start, zb)
-                    sat += _convert(vb, var, z_all, has_noise and driven, step, gain_b, offset_b, has_adc,
-                                    inl_b, has_inl, fmax, wk, ab)
-        # The digital vote and shift-and-add, in the same order as the integer kernel (_mvm_one_input).
-        for n in range(na, nb):
-            a_n = acc[n - na]
-            y_row = y[n]
-            for grp in range(members.shape[0]):
-                y_row[out[grp]] += coef[grp] * (step * vote_group(a_n, members, sizes, vote, pick, t, grp))
+        if has_noise:
+            for k in range(n_cyc):
+                k1, k2 = row_keys(key, first_row + np.uint64(((n0 + n) * tiles + t) * n_cyc + k))
+                for b in range(LANES):
+                    z[k * LANES + b] = normal_from_bits(index_bits(k1, k2, start + b))
+        if has_noise or has_adc:
+            sat += _convert(v, var, z, has_noise, step, gain, offset, has_adc, inl, has_inl, fmax, w, codes, real)
+        else:
+            sat += _ideal_convert(v, pow2, inv_step, step, fmax, w, codes)
+        ab = acc[n, start:start + LANES]
+        for k in range(n_cyc):  # cycle by cycle, as the integer kernel adds them
+            for b in range(LANES):
+                ab[b] += codes[k * LANES + b]
     return sat
 
 
 @njit(cache=True, parallel=True)
-def _mvm_float(xp, dac_bits, cycle_w, g, nv, step, max_code, adc_of, adcs_per_tile, gain, offset, inl,
-               key, first_row, members, sizes, out, coef, vote, pick, n_out, width, chunk, acc_zero):  # pragma: no cover
+def _mvm_float(xp, dac_bits, cycle_w, g, nv, step, max_code, n_bl, adc_of, adcs_per_tile, gain, offset, inl,
+               key, first_row, members, sizes, out, coef, vote, pick, n_out, acc_zero, workers):  # pragma: no cover
     batch = xp.shape[0]
+    tiles, height, width = g.shape
+    n_groups = height // GROUP
+    n_cyc = cycle_w.shape[0]
+    pairs = dac_bits * (dac_bits + 1) // 2
+    has_noise = nv.shape[0] > 0
+    has_adc = gain.shape[0] > 0
+    has_inl = inl.shape[0] > 0
+    fmax = np.float64(max_code)
+    n_blocks = width // LANES
     y = np.zeros((batch, n_out), dtype=np.float64)
-    n_chunks = (batch + chunk - 1) // chunk
-    sat = np.zeros(n_chunks, dtype=np.int64)
-    for c in prange(n_chunks):
-        sat[c] = _float_chunk(xp, dac_bits, cycle_w, g, nv, step, max_code, adc_of, adcs_per_tile, gain, offset,
-                              inl, key, first_row, members, sizes, out, coef, vote, pick, width,
-                              c * chunk, min(batch, (c + 1) * chunk), y, acc_zero)
+    sat = np.zeros(workers, dtype=np.int64)
+    idx = np.zeros((PASS_SAMPLES, n_cyc * pairs, n_groups + 4), dtype=np.int32)
+    cnt = np.zeros((PASS_SAMPLES, n_cyc * pairs), dtype=np.int64)
+    acc = np.empty((PASS_SAMPLES, width), dtype=acc_zero.dtype)
+    for n0 in range(0, batch, PASS_SAMPLES):
+        n_samples = min(PASS_SAMPLES, batch - n0)
+        for t in range(tiles):
+            # Which table rows every sample and cycle reads in this row tile (shared by all blocks).
+            for n in prange(n_samples):
+                for k in range(n_cyc):
+                    pair = k * pairs
+                    for p in range(dac_bits):
+                        for q in range(p, dac_bits):
+                            if p == q or has_noise:
+                                cnt[n, pair] = _pattern_list(xp, n0 + n, t, k * dac_bits + p, k * dac_bits + q,
+                                                             n_groups, idx[n, pair])
+                            pair += 1
+            acc[:n_samples] = 0.0
+            # Blocks of bit lines, interleaved over the workers: each builds its block's table once
+            # for all the pass's samples (the table of 16 groups is 256 KB of float32, in L2).
+            for worker in prange(workers):
+                lut = np.empty((n_groups << GROUP, LANES), dtype=g.dtype)
+                lut2 = np.empty(((n_groups << GROUP) if has_noise else 0, LANES), dtype=g.dtype)
+                flat = n_cyc * LANES
+                v = np.empty(flat, dtype=g.dtype)
+                var = np.zeros(flat, dtype=g.dtype)
+                part = np.empty(LANES, dtype=g.dtype)
+                z = np.zeros(flat, dtype=np.float32)
+                codes = np.empty(flat, dtype=acc_zero.dtype)
+                cycle_wf = cycle_w.astype(np.float64)
+                w = np.empty(flat, dtype=np.float64)  # cycle weight of each element
+                for k in range(n_cyc):
+                    w[k * LANES:(k + 1) * LANES] = cycle_w[k]
+                gain_b = np.ones(flat)
+                offset_b = np.zeros(flat)
+                inl_b = np.zeros((inl.shape[1], flat))
+                real = np.zeros(flat, dtype=np.bool_)
+                for blk in range(worker, n_blocks, workers):
+                    start = blk * LANES
+                    _build_table(g, t, start, lut)
+                    if has_noise:
+                        _build_table(nv, t, start, lut2)
+                    for i in range(flat):  # this block's bit lines: padding or real, and their ADC errors
+                        b = start + (i % LANES)
+                        real[i] = b < n_bl
+                        if has_adc and b < n_bl:
+                            a = t * adcs_per_tile + adc_of[b]
+                            gain_b[i] = gain[a]
+                            offset_b[i] = offset[a]
+                            for j in range(inl.shape[1] if has_inl else 0):
+                                inl_b[j, i] = inl[a, j]
+                    sat[worker] += _block(idx, cnt, n_samples, t, start, lut, lut2, dac_bits, step, fmax, cycle_wf, w, gain_b,
+                                          offset_b, inl_b, real, has_adc, has_inl, key, first_row, tiles, n0, acc, v,
+                                          var, part, z, codes)
+            # The digital vote and shift-and-add, in the same order as the integer kernel (_mvm_one_input).
+            for n in prange(n_samples):
+                a_n = acc[n]
+                y_row = y[n0 + n]
+                for grp in range(members.shape[0]):
+                    y_row[out[grp]] += coef[grp] * (step * vote_group(a_n, members, sizes, vote, pick, t, grp))
     return y, sat.sum()
-
-
-def block_width(n_groups: int, itemsize: int, tables: int) -> int:
-    """Bit lines per block: the largest power of two (8 .. 256) whose lookup tables fit :data:`LUT_BYTES`."""
-    per_line = max(1, n_groups << GROUP) * itemsize * tables
-    width = 8
-    while width < 256 and 2 * width * per_line <= LUT_BYTES:
-        width *= 2
-    return width
 
 
 def mvm_float(
@@ -518,7 +661,7 @@ def mvm_float(
     Each call advances ``planes.reads`` so a later call draws fresh read noise.
     """
     x_int = np.asarray(x_int)
-    tiles, _, n_bl = planes.g.shape
+    tiles = planes.tiles
     if x_int.ndim != 2 or -(-x_int.shape[1] // rows) != tiles:
         raise ValueError(f"inputs of shape {x_int.shape} do not match the layer's {tiles} row tiles of {rows} rows")
     xp = pack_inputs(x_int, rows, input_bits, dac_bits)
@@ -530,14 +673,12 @@ def mvm_float(
     exact_f32 = ((1 << adc_bits) - 1) * int(np.abs(cycle_w).sum()) < (1 << 24)
     acc_dtype = np.float32 if exact_f32 else np.float64
     batch = x_int.shape[0]
-    # Samples per parallel work item: a few items per thread, each at most ACC_BYTES of accumulators.
-    chunk = max(1, min(-(-batch // (2 * get_num_threads())), ACC_BYTES // (8 * n_bl)))
-    width = block_width(planes.g.shape[1] // GROUP, planes.g.itemsize, 2 if planes.noise_var.shape[0] else 1)
     y, saturated = _mvm_float(
-        xp, dac_bits, cycle_w, planes.g, planes.noise_var, float(step), (1 << adc_bits) - 1, planes.adc_of,
-        planes.adcs_per_tile, planes.adc_gain, planes.adc_offset, planes.adc_inl, np.uint64(planes.noise_key),
-        np.uint64(first_read), groups.members, groups.sizes, groups.out, groups.coef, groups.vote,
-        np.ascontiguousarray(pick, dtype=np.int64), n_out, width, chunk, np.zeros(1, dtype=acc_dtype),
+        xp, dac_bits, cycle_w, planes.g, planes.noise_var, float(step), (1 << adc_bits) - 1, planes.n_bitlines,
+        planes.adc_of, planes.adcs_per_tile, planes.adc_gain, planes.adc_offset, planes.adc_inl,
+        np.uint64(planes.noise_key), np.uint64(first_read), groups.members, groups.sizes, groups.out, groups.coef,
+        groups.vote, np.ascontiguousarray(pick, dtype=np.int64), n_out, np.zeros(1, dtype=acc_dtype),
+        get_num_threads(),
     )
     planes.reads[0] = first_read + np.uint64(batch * tiles * len(cycle_w))
     if mapping == "offset":
