@@ -28,7 +28,13 @@ from kernels.dac import cycle_weights, n_cycles, unsigned_pattern
 from kernels.faults import apply_faults, stuck_level
 from kernels.popcount import popcount64
 from kernels.slicing import array_signs, slice_levels
-from kernels.tables import TABLE_CODES, TABLE_NONE, TABLE_OUTPUTS, build_tile_table, plan_tables
+from kernels.tables import (
+    TABLE_CODES,
+    TABLE_NONE,
+    TABLE_OUTPUTS,
+    cycle_pattern,
+    plan_tables,
+)
 from kernels.validate import check_mvm_args
 
 # How a group's copies are combined (the digital vote after the ADC).
@@ -37,6 +43,7 @@ VOTE_MODES = {"first": VOTE_FIRST, "mean": VOTE_MEAN, "median": VOTE_MEDIAN, "te
 
 WORD = 64
 BLOCK = 256  # bit lines per cache block: partial sums and planes of a block fit in L1
+TABLE_BLOCK = 1024  # table rows built together: their words, sums and counts stay in L1
 
 
 @dataclass(frozen=True)
@@ -196,37 +203,30 @@ def vote_group(values, members, sizes, vote, pick, t, g):  # pragma: no cover - 
     return np.float64(max(min(a0, a1), min(max(a0, a1), a2)))
 
 
-@njit(cache=True, inline="always")
-def _pattern(x_planes, t, k, dac_bits, r):  # pragma: no cover - compiled
-    """Cycle ``k``'s input pattern on a table tile (see :mod:`kernels.tables`): word 0 of each DAC bit's plane."""
-    pattern = np.int64(0)
-    for q in range(dac_bits):
-        pattern |= np.int64(x_planes[t, k * dac_bits + q, 0]) << (q * r)
-    return pattern
-
-
 @njit(cache=True)
-def _tile_sums(x_planes, t, cycle_w, dac_bits, wp, cell_bits, adc_shift, step, max_code, v, acc, term_x, term_i,
-               plan, slot, codes, table_sat):  # pragma: no cover - compiled
-    """Row tile ``t`` of one input: every bit line's codes, weighted by cycle, into ``acc`` (from the
+def _tile_sums(xp, n, t, cycle_w, dac_bits, wp, cell_bits, adc_shift, step, max_code, v, acc, term_x, term_i,
+               plan, slot, table_id, slot_maps, codes, table_sat):  # pragma: no cover - compiled
+    """Row tile ``t`` of input ``n``: every bit line's codes, weighted by cycle, into ``acc`` (from the
     tile's code table when it has one, else by popcounts); returns the saturated conversions."""
     if plan[t, 0] != TABLE_CODES:
-        return _tile_popcounts(x_planes, t, cycle_w, dac_bits, wp, cell_bits, adc_shift, step, max_code,
+        return _tile_popcounts(xp[n], t, cycle_w, dac_bits, wp, cell_bits, adc_shift, step, max_code,
                                np.uint64(max_code), v, acc, term_x, term_i)
     n_bl = wp.shape[3]
     r = plan[t, 1]
     table = codes[slot[t]]
+    slots = slot_maps[table_id[t]]
+    sats = table_sat[table_id[t]]
     sat = 0
     acc[:n_bl] = 0
     for k in range(cycle_w.shape[0]):
-        pattern = _pattern(x_planes, t, k, dac_bits, r)
-        if pattern == 0:
-            continue
-        sat += table_sat[slot[t], pattern]
+        row = slots[cycle_pattern(xp, n, t, k, dac_bits, r)]
+        if row == 0:
+            continue  # nothing driven: codes 0
+        sat += sats[row]
         wk = cycle_w[k]
-        row = table[pattern]
+        codes_k = table[row]
         for b in range(n_bl):
-            acc[b] += wk * row[b]
+            acc[b] += wk * codes_k[b]
     return sat
 
 
@@ -369,7 +369,88 @@ def _tile_popcounts(x_planes, t, cycle_w, dac_bits, wp, cell_bits, adc_shift, st
 
 
 @njit(cache=True)
-def _table_outputs(xp, first, last, t, r, dac_bits, cycle_w, table, table_sat, step, y):  # pragma: no cover
+def _table_rows(wp, t, words, dac_bits, cell_bits, adc_shift, step, max_code, kind, coef, segments, n_out,
+                first, last, codes, outputs_t, saturated):  # pragma: no cover - compiled
+    """Table rows ``first .. last-1`` of row tile ``t`` (:mod:`kernels.tables`), one bit line at a time,
+    vectorised over the patterns: ``words[q, i]`` is DAC bit ``q``'s word of pattern ``i``. The column sums
+    are the kernel's popcounts and the codes its ADC; they go to ``codes`` (rows, B) or, shifted and added
+    over segments, to ``outputs_t`` (n_out, rows), with the saturated conversions in ``saturated``."""
+    n_bl = wp.shape[3]
+    width = last - first
+    v = np.empty(width, dtype=np.uint64)
+    code = np.empty(width, dtype=np.int64)
+    sat = saturated[first:last]
+    umax = np.uint64(max_code)
+    sh = np.uint64(max(adc_shift, 0))
+    half = (np.uint64(1) << sh) >> np.uint64(1)
+    for b in range(n_bl):
+        for q in range(dac_bits):
+            word = words[q, first:last]
+            for c in range(cell_bits):
+                plane = wp[t, c, 0, b]
+                shift = np.uint64(q + c)
+                if q == 0 and c == 0:
+                    for i in range(width):  # vectorised over patterns
+                        v[i] = popcount64(word[i] & plane)
+                else:
+                    for i in range(width):
+                        v[i] += popcount64(word[i] & plane) << shift
+        out = outputs_t[b % n_out, first:last] if kind == TABLE_OUTPUTS else outputs_t[0, :0]
+        weight = np.int64(coef[b])  # the segment's coefficient (plain layout)
+        if adc_shift >= 0 and kind == TABLE_OUTPUTS:  # the kernel's exact integer rounding, added in
+            for i in range(width):
+                raw = (v[i] + half) >> sh
+                sat[i] += raw > umax
+                out[i] += weight * np.int64(min(raw, umax))
+            continue
+        if adc_shift >= 0:
+            for i in range(width):
+                raw = (v[i] + half) >> sh
+                sat[i] += raw > umax
+                code[i] = np.int64(min(raw, umax))
+        else:
+            for i in range(width):
+                raw_f = np.floor(np.float64(v[i]) / step + 0.5)
+                sat[i] += raw_f > max_code
+                code[i] = np.int64(min(raw_f, np.float64(max_code)))
+        if kind == TABLE_CODES:
+            for i in range(width):
+                codes[first + i, b] = code[i]
+        else:
+            for i in range(width):
+                out[i] += weight * code[i]
+
+
+@njit(cache=True, parallel=True)
+def _table_rows_parallel(wp, t, words, dac_bits, cell_bits, adc_shift, step, max_code, kind, coef, segments, n_out,
+                         codes, outputs_t, saturated):  # pragma: no cover - compiled
+    n = words.shape[1]
+    chunks = (n + TABLE_BLOCK - 1) // TABLE_BLOCK
+    for chunk in prange(chunks):
+        _table_rows(wp, t, words, dac_bits, cell_bits, adc_shift, step, max_code, kind, coef, segments, n_out,
+                    chunk * TABLE_BLOCK, min(n, (chunk + 1) * TABLE_BLOCK), codes, outputs_t, saturated)
+
+
+def _build_tile_table(wp, t, r, dac_bits, cell_bits, adc_shift, step, max_code, kind, coef, segments, n_out,
+                      patterns, codes, outputs, saturated) -> None:
+    """Fill row tile ``t``'s table rows for ``patterns`` (``codes`` (rows, B) or ``outputs`` (rows, n_out),
+    by ``kind``) and ``saturated`` (rows,); on several threads when there are many."""
+    shifts = r * np.arange(dac_bits, dtype=np.int64)[:, None]
+    words = ((patterns[None, :] >> shifts) & ((1 << r) - 1)).astype(np.uint64)  # (dac_bits, rows)
+    outputs_t = np.zeros((n_out, len(patterns)) if kind == TABLE_OUTPUTS else (1, 0), dtype=np.int64)
+    saturated[:] = 0
+    args = (wp, t, words, dac_bits, cell_bits, adc_shift, step, max_code, kind, coef, segments, n_out)
+    if len(patterns) * wp.shape[3] >= 1 << 18:
+        _table_rows_parallel(*args, codes, outputs_t, saturated)
+    else:
+        for first in range(0, len(patterns), TABLE_BLOCK):
+            _table_rows(*args, first, min(len(patterns), first + TABLE_BLOCK), codes, outputs_t, saturated)
+    if kind == TABLE_OUTPUTS:
+        outputs[:len(patterns)] = outputs_t.T
+
+
+@njit(cache=True)
+def _table_outputs(xp, first, last, t, r, dac_bits, cycle_w, slots, table, sats, step, y):  # pragma: no cover
     """Row tile ``t`` of inputs ``first .. last-1`` from its outputs table (:mod:`kernels.tables`): per
     input, the table rows of its cycles' patterns weighted and summed (exact integers), converted once and
     added into ``y``. Returns the saturated conversions."""
@@ -379,14 +460,12 @@ def _table_outputs(xp, first, last, t, r, dac_bits, cycle_w, table, table_sat, s
     for n in range(first, last):
         total[:] = 0
         for k in range(cycle_w.shape[0]):
-            pattern = np.int64(0)
-            for q in range(dac_bits):
-                pattern |= np.int64(xp[n, t, k * dac_bits + q, 0]) << (q * r)
-            sat += table_sat[pattern]
-            row = table[pattern]  # row 0 (nothing driven) is all zeros
+            row = slots[cycle_pattern(xp, n, t, k, dac_bits, r)]
+            sat += sats[row]
+            outputs_k = table[row]  # row 0 (nothing driven) is all zeros
             wk = cycle_w[k]
             for j in range(n_out):
-                total[j] += wk * row[j]
+                total[j] += wk * outputs_k[j]
         for j in range(n_out):
             y[n, j] += step * np.float64(total[j])
     return sat
@@ -395,7 +474,7 @@ def _table_outputs(xp, first, last, t, r, dac_bits, cycle_w, table, table_sat, s
 @njit(cache=True, parallel=True)
 def _mvm_packed(xp, cycle_w, dac_bits, wp, cell_bits, adc_shift, step, max_code,
                 members, sizes, out, coef, vote, pick, segments, n_out,
-                plan, slot, codes, outputs, table_sat):  # pragma: no cover - compiled
+                plan, slot, table_id, slot_maps, codes, outputs, table_sat):  # pragma: no cover - compiled
     """Every input, every row tile: counted (or looked up, :mod:`kernels.tables`), converted, voted,
     shifted and added. Tiles with an outputs table go first, a chunk of inputs at a time: their terms are
     exact integers, as are all others whenever such a table is used, so the order of the adds is free."""
@@ -409,8 +488,8 @@ def _mvm_packed(xp, cycle_w, dac_bits, wp, cell_bits, adc_shift, step, max_code,
         sat = 0
         for t in range(tiles):
             if plan[t, 0] == TABLE_OUTPUTS:
-                sat += _table_outputs(xp, first, last, t, plan[t, 1], dac_bits, cycle_w, outputs[slot[t]],
-                                      table_sat[slot[t]], step, y)
+                sat += _table_outputs(xp, first, last, t, plan[t, 1], dac_bits, cycle_w, slot_maps[table_id[t]],
+                                      outputs[slot[t]], table_sat[table_id[t]], step, y)
         v = np.empty(n_bl, dtype=np.uint64)
         acc = np.empty(n_bl, dtype=np.int64)
         term_x = np.zeros(4, dtype=np.uint64)
@@ -419,8 +498,8 @@ def _mvm_packed(xp, cycle_w, dac_bits, wp, cell_bits, adc_shift, step, max_code,
             for t in range(tiles):
                 if plan[t, 0] == TABLE_OUTPUTS:
                     continue
-                sat += _tile_sums(xp[n], t, cycle_w, dac_bits, wp, cell_bits, adc_shift, step, max_code, v, acc,
-                                  term_x, term_i, plan, slot, codes, table_sat)
+                sat += _tile_sums(xp, n, t, cycle_w, dac_bits, wp, cell_bits, adc_shift, step, max_code, v, acc,
+                                  term_x, term_i, plan, slot, table_id, slot_maps, codes, table_sat)
                 _combine(acc, t, members, sizes, out, coef, vote, pick, segments, step, y[n])
         saturated[chunk] = sat
     return y, saturated.sum()
@@ -467,8 +546,8 @@ def mvm_packed(
 
 
 def _short_tile_tables(xp, wp, groups, n_out, cycle_w, dac_bits, cell_bits, adc_shift, step, max_code, segments):
-    """``(plan, slot, codes, outputs, table_sat)`` for :func:`_mvm_packed`: the lookup tables of the row
-    tiles that take one (:mod:`kernels.tables`); empty tables when none does."""
+    """``(plan, slot, table_id, slot_maps, codes, outputs, table_sat)`` for :func:`_mvm_packed`: the lookup
+    tables of the row tiles that take one (:mod:`kernels.tables`); empty tables when none does."""
     n_bl = wp.shape[3]
     # The outputs table sums exact integers in another order than the popcount path: only where every
     # partial sum of the result is an integer below 2**53 (then any order gives the same float).
@@ -479,25 +558,32 @@ def _short_tile_tables(xp, wp, groups, n_out, cycle_w, dac_bits, cell_bits, adc_
             bound = (wp.shape[0] * int(np.abs(seg_coef).sum()) * int(step) * max_code
                      * int(np.abs(cycle_w).sum()))
             exact_outputs = bound < 2**53
-    plan = plan_tables(xp, n_bl, dac_bits, len(cycle_w), exact_outputs)
-    slot = np.zeros(len(plan), dtype=np.int64)
-    kinds = plan[:, 0]
-    n_pat = int((1 << (dac_bits * plan[:, 1][kinds != TABLE_NONE])).max()) if (kinds != TABLE_NONE).any() else 0
-    n_codes, n_outputs = int((kinds == TABLE_CODES).sum()), int((kinds == TABLE_OUTPUTS).sum())
-    codes = np.zeros((n_codes, n_pat if n_codes else 0, n_bl), dtype=np.int64)
-    outputs = np.zeros((n_outputs, n_pat if n_outputs else 0, n_out), dtype=np.int64)
-    table_sat = np.zeros((max(n_codes, n_outputs), n_pat), dtype=np.int64)
+    tile_plans = plan_tables(xp, n_bl, n_out, dac_bits, len(cycle_w), exact_outputs)
+    tiles = len(tile_plans)
+    plan = np.array([[kind, r] for kind, r, _, _ in tile_plans], dtype=np.int64).reshape(tiles, 2)
+    with_table = [t for t in range(tiles) if plan[t, 0] != TABLE_NONE]
+    slot = np.zeros(tiles, dtype=np.int64)  # the tile's table among those of its kind
+    table_id = np.zeros(tiles, dtype=np.int64)  # ... and among all tables (slot maps, saturation counts)
+    n_rows = max((len(tile_plans[t][3]) for t in with_table), default=0)
+    n_map = max((len(tile_plans[t][2]) for t in with_table), default=0)
+    slot_maps = np.full((len(with_table), n_map), -1, dtype=np.int32)
+    table_sat = np.zeros((len(with_table), n_rows), dtype=np.int64)
+    n_codes = sum(plan[t, 0] == TABLE_CODES for t in with_table)
+    n_outputs = len(with_table) - n_codes
+    codes = np.zeros((n_codes, n_rows if n_codes else 0, n_bl), dtype=np.int64)
+    outputs = np.zeros((n_outputs, n_rows if n_outputs else 0, n_out), dtype=np.int64)
     used = {TABLE_CODES: 0, TABLE_OUTPUTS: 0}
-    for t in np.flatnonzero(kinds != TABLE_NONE):
-        kind = int(kinds[t])
-        slot[t] = used[kind]
+    for i, t in enumerate(with_table):
+        kind, r, slots, patterns = tile_plans[t]
+        slot[t], table_id[t] = used[kind], i
         used[kind] += 1
-        build_tile_table(wp, int(t), int(plan[t, 1]), dac_bits, cell_bits, adc_shift, step, max_code, kind,
-                         groups.coef, segments, n_out,
+        slot_maps[i, :len(slots)] = slots
+        _build_tile_table(wp, t, r, dac_bits, cell_bits, adc_shift, step, max_code, kind, groups.coef, segments,
+                         n_out, patterns,
                          codes[slot[t]] if kind == TABLE_CODES else codes.reshape(-1, n_bl)[:0],
                          outputs[slot[t]] if kind == TABLE_OUTPUTS else outputs.reshape(-1, n_out)[:0],
-                         table_sat[slot[t]])
-    return plan, slot, codes, outputs, table_sat
+                         table_sat[i])
+    return plan, slot, table_id, slot_maps, codes, outputs, table_sat
 
 
 @njit(cache=True, parallel=True)

@@ -298,3 +298,36 @@ def test_layer_io_of_a_large_batch_takes_the_threaded_path(signed):
     expected = layer.fold(rows + layer.bias, 600, (8, 8))
     got = dequantize_fold(y_int, scale, keep_cols, layer.bias, 16, 64, True).reshape(expected.shape)
     np.testing.assert_array_equal(got.view(np.uint64), np.ascontiguousarray(expected).view(np.uint64))
+
+
+@pytest.mark.parametrize("hw, protection", [
+    (HardwareConfig(), None),
+    (HardwareConfig(mapping="offset", adc_range="calibrated", adc_bits=5), None),
+    (HardwareConfig(rows=16, cell_bits=3), None),
+    (HardwareConfig(rows=8, dac_bits=2), None),
+    (HardwareConfig(), Protection(col_prune=0.3, dup_copies=3, vote="median")),
+    (HardwareConfig(), Protection(col_prune=0.3, dup_copies=2, vote="test-aware", remap=True)),
+])
+def test_short_tile_tables_leave_every_network_output_unchanged(hw, protection, monkeypatch):
+    """A 3x3 single-channel convolution (9 rows) and a 16-channel one (144 rows: a 16-row tile) over many
+    positions take lookup tables; the outputs are those of the popcount kernel alone."""
+    import kernels.crossbar as crossbar
+    from kernels.tables import TABLE_NONE
+
+    rng = np.random.default_rng(11)
+    layers = [Conv2d(rng.normal(size=(16, 1, 3, 3)), rng.normal(size=16), padding=1, name="c1"), ReLU(),
+              Conv2d(rng.normal(size=(4, 16, 3, 3)), rng.normal(size=4), padding=1, name="c2"), ReLU(),
+              Flatten(), Linear(rng.normal(size=(4 * 6 * 6, 3)), rng.normal(size=3), name="fc")]
+
+    def data(n):
+        return rng.uniform(0.0, 1.0, size=(n, 1, 6, 6)), rng.integers(0, 3, n)
+
+    (xtr, ytr), (xc, yc), (xt, yt) = data(10), data(40), data(120)
+    workload = Workload.from_splits("tables", layers, (1, 6, 6), Splits(xtr, ytr, xc, yc, xt, yt))
+    net = map_network(workload, hw, protection)
+    layers_on_chip = chip_layers(net, FaultScenario(0.03, 0.1, n_chips=1), 0)
+    fast = run_network(net, layers_on_chip, workload.x_test)
+    monkeypatch.setattr(crossbar, "plan_tables", lambda xp, *args: [
+        (TABLE_NONE, 0, np.zeros(1, dtype=np.int32), np.zeros(1, dtype=np.int64))] * xp.shape[1])
+    slow = run_network(net, layers_on_chip, workload.x_test)
+    np.testing.assert_array_equal(fast.view(np.uint64), slow.view(np.uint64))
