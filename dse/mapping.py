@@ -77,6 +77,7 @@ class MappedLayer:
     adc_step: float
     layout: LayerLayout
     chip_hook: ChipHook | None = field(default=None, compare=False)
+    _input_indices: dict = field(default_factory=dict, init=False, compare=False, repr=False)
 
     @property
     def n_out(self) -> int:
@@ -93,8 +94,15 @@ class MappedLayer:
         :class:`Conv2d` (the simulator then takes the im2col matrix)."""
         if type(layer).im2col not in (Linear.im2col, Conv2d.im2col):
             return None
-        probe = np.arange(1, math.prod(sample_shape) + 1, dtype=np.float64).reshape((1, *sample_shape))
-        return layer.im2col(probe)[:, self.keep_rows].astype(np.int64) - 1  # padding reads 0: index -1
+        key = (type(layer), getattr(layer, "kernel_hw", None), getattr(layer, "stride", None),
+               getattr(layer, "padding", None), tuple(sample_shape))
+        index = self._input_indices.get(key)
+        if index is None:  # once per input shape: every chip and batch of a layer gathers the same way
+            probe = np.arange(1, math.prod(sample_shape) + 1, dtype=np.float64).reshape((1, *sample_shape))
+            index = layer.im2col(probe)[:, self.keep_rows].astype(np.int64) - 1  # padding reads 0: index -1
+            index.flags.writeable = False
+            self._input_indices[key] = index
+        return index
 
     def dequantize(self, y_int: np.ndarray, n_cols_full: int) -> np.ndarray:
         """(mvms, out') integer-domain outputs -> (mvms, out) floats; pruned columns read 0."""

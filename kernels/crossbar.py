@@ -15,6 +15,11 @@ After the ADC, each bit line's codes are accumulated over cycles with the cycle 
 then combined by *groups*: a group is one logical (array, slice, output) bit line and its copies (for
 duplication and voting); the group's voted value is shifted and added into its output column. Without
 protection every group has one member and the result is exactly ``../shared/spec/crossbar.md``.
+
+Speed. With a power-of-two ADC step and at most four popcount terms per cycle, a cycle's sums, conversion
+and weighted accumulation are one pass over a block of bit lines (:func:`_fused_cycle`). Row tiles that a
+batch drives on only a few rows (at most 16 pattern bits) read each distinct input pattern's codes from a
+table built once per call (:mod:`kernels.tables`). Both give the same integers as the plain loops.
 """
 from __future__ import annotations
 
@@ -248,7 +253,8 @@ def _combine(acc, t, members, sizes, out, coef, vote, pick, segments, step, y_ro
 
 
 @njit(cache=True, inline="always")
-def _fused_cycle(ab, wp, t, start, width, n_terms, term_x, term_i, wk, half, sh, umax, clip):  # pragma: no cover - compiled
+def _fused_cycle(ab, wp, t, start, width, n_terms, term_x, term_i, wk, half, sh, umax,
+                 clip):  # pragma: no cover - compiled
     """One cycle of one block of bit lines with at most four popcount terms and a power-of-two step: sums,
     conversion and weighted accumulation in one pass. ``clip`` False: no sum can reach the top code (the
     clamp and the saturation count are left out). Returns the saturated conversions."""
