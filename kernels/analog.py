@@ -40,9 +40,9 @@ subset of its rows, one 64-byte vector per subset (256 KB for a 128-row tile, in
 block, row tile and pass of up to :data:`PASS_SAMPLES` samples. A column sum for one input bit plane is
 then one table row per group, chosen by the group's 8 input bits: 16 vector loads and adds for 16 bit
 lines of a 128-row tile instead of 2048 multiply-adds. Workers take blocks of bit lines in turn. The
-sums are written as LLVM vector code (:func:`_table_sums`, :func:`_build_group`); in the common case
-(1-bit DAC, ideal ADC with a power-of-two step) the ADC and the cycle weights also act on the sums in
-registers (:func:`_sums_ideal_adc`). Multi-bit DAC chunks add the bit planes with weights ``2**p``;
+tables and sums are LLVM vector code (:func:`_build_group`, :func:`_sums_adc`); with a 1-bit DAC,
+read noise, the ADC and the cycle weights act on the sums while they are in registers, one call per
+sample and block. Multi-bit DAC chunks add the bit planes with weights ``2**p``;
 read-noise variances use a second table of ``(s G)**2`` and, for multi-bit chunks, the products of
 bit planes (``chunk**2 = sum_{p,q} 2**(p+q) bit_p bit_q``).
 
@@ -252,149 +252,175 @@ def _vector_type(context, dtype):
     return ir.VectorType(context.get_data_type(dtype), LANES)
 
 
+# LLVM vector code for the inner loops: Numba would check bounds and aliasing for every 16-wide row.
+F64 = ir.DoubleType()
+I64 = ir.IntType(64)
+F64_VECTOR = ir.VectorType(F64, LANES)
+
+
+def _align(vtype) -> int:
+    """Bytes of one lane of ``vtype`` (the alignment of a row that starts anywhere in an array)."""
+    element = vtype.element
+    return 8 if isinstance(element, ir.DoubleType) else 4 if isinstance(element, ir.FloatType) else element.width // 8
+
+
+def _splat(builder, value, vtype=F64_VECTOR):
+    """``value`` in every lane of ``vtype``."""
+    first = builder.insert_element(ir.Constant(vtype, None), value, ir.Constant(I64, 0))
+    return builder.shuffle_vector(first, ir.Constant(vtype, None),
+                                  ir.Constant(ir.VectorType(ir.IntType(32), LANES), None))
+
+
+def _llvm_function(builder, name, n_args, vtype=F64_VECTOR):
+    suffix = f"v{LANES}f64" if vtype == F64_VECTOR else f"i{LANES}"
+    return cgutils.get_or_insert_function(builder.module, ir.FunctionType(vtype, [vtype] * n_args),
+                                          f"llvm.{name}.{suffix}")
+
+
+def _row_sums(context, builder, tables, slots, rows, idx_dtype, first, count):
+    """The sums of table rows ``rows[first + c]``, ``c < count`` (a multiple of 4), of each of ``tables``
+    (vector pointers), in four running sums each (``slots``: 4 allocas per table); returns one vector
+    per table."""
+    vt = tables[0].type.pointee
+    align = _align(vt)
+    for table_slots in slots:
+        for slot in table_slots:
+            builder.store(ir.Constant(vt, None), slot)
+    with cgutils.for_range(builder, builder.udiv(count, ir.Constant(I64, 4))) as loop:
+        for j in range(4):
+            c = builder.add(first, builder.add(builder.mul(loop.index, ir.Constant(I64, 4)), ir.Constant(I64, j)))
+            row = context.cast(builder, builder.load(builder.gep(rows, [c])), idx_dtype, types.int64)
+            for table, table_slots in zip(tables, slots):
+                value = builder.load(builder.gep(table, [row]), align=align)
+                builder.store(builder.fadd(builder.load(table_slots[j]), value), table_slots[j])
+    return [builder.fadd(builder.fadd(builder.load(s[0]), builder.load(s[1])),
+                         builder.fadd(builder.load(s[2]), builder.load(s[3]))) for s in slots]
+
+
+def _table_pointer(context, builder, array_type, value):
+    array = context.make_array(array_type)(context, builder, value)
+    return array, builder.bitcast(array.data, _vector_type(context, array_type.dtype).as_pointer())
+
+
 @intrinsic
 def _table_sum(typingctx, lut, idx, count, out):
-    """``out[:LANES] = sum of lut[idx[c]]`` over ``c < count`` (a multiple of 4): whole table rows as
-    vectors, four running sums, no per-row bounds or alias checks. ``lut`` (rows, LANES) C-contiguous."""
+    """``out[:LANES] = sum of lut[idx[c]]`` over ``c < count`` (a multiple of 4). ``lut`` (rows, LANES)."""
     if not (isinstance(lut, types.Array) and lut.ndim == 2 and lut.layout == "C" and isinstance(out, types.Array)
             and out.dtype == lut.dtype and isinstance(idx, types.Array) and isinstance(idx.dtype, types.Integer)):
         return None
 
     def codegen(context, builder, signature, args):
         lut_t, idx_t, count_t, out_t = signature.args
-        vt = _vector_type(context, lut_t.dtype)
-        align = context.get_abi_sizeof(context.get_data_type(lut_t.dtype))
-        table = builder.bitcast(context.make_array(lut_t)(context, builder, args[0]).data, vt.as_pointer())
+        _, table = _table_pointer(context, builder, lut_t, args[0])
+        slots = [[cgutils.alloca_once(builder, table.type.pointee) for _ in range(4)]]
         rows = context.make_array(idx_t)(context, builder, args[1]).data
-        sums = [cgutils.alloca_once_value(builder, ir.Constant(vt, None)) for _ in range(4)]
-        i64 = ir.IntType(64)
-        quads = builder.udiv(context.cast(builder, args[2], count_t, types.int64), ir.Constant(i64, 4))
-        with cgutils.for_range(builder, quads) as loop:
-            for j in range(4):
-                c = builder.add(builder.mul(loop.index, ir.Constant(i64, 4)), ir.Constant(i64, j))
-                row = builder.sext(builder.load(builder.gep(rows, [c])), i64) if idx_t.dtype.bitwidth < 64 \
-                    else builder.load(builder.gep(rows, [c]))
-                value = builder.load(builder.gep(table, [row]), align=align)
-                builder.store(builder.fadd(builder.load(sums[j]), value), sums[j])
-        total = builder.fadd(builder.fadd(builder.load(sums[0]), builder.load(sums[1])),
-                             builder.fadd(builder.load(sums[2]), builder.load(sums[3])))
-        target = builder.bitcast(context.make_array(out_t)(context, builder, args[3]).data, vt.as_pointer())
-        builder.store(total, target, align=align)
+        count = context.cast(builder, args[2], count_t, types.int64)
+        (total,) = _row_sums(context, builder, [table], slots, rows, idx_t.dtype, ir.Constant(I64, 0), count)
+        _, target = _table_pointer(context, builder, out_t, args[3])
+        builder.store(total, target, align=_align(total.type))
         return context.get_dummy_value()
 
     return types.void(lut, idx, count, out), codegen
 
 
 @intrinsic
-def _table_sums(typingctx, lut, idx, cnt, out):
-    """For every cycle ``k``: ``out[k * LANES:(k + 1) * LANES] = sum of lut[idx[k, c]]`` over
-    ``c < cnt[k]`` (a multiple of 4; zero rows where ``cnt[k]`` is 0). One call per sample keeps the
-    loop overhead off the 16 bit lines of each cycle. ``idx`` (K, M) and ``out`` C-contiguous."""
-    if not (isinstance(lut, types.Array) and lut.ndim == 2 and lut.layout == "C" and isinstance(out, types.Array)
-            and out.dtype == lut.dtype and isinstance(idx, types.Array) and idx.ndim == 2 and idx.layout == "C"
-            and isinstance(idx.dtype, types.Integer) and isinstance(cnt, types.Array)):
-        return None
-
-    def codegen(context, builder, signature, args):
-        lut_t, idx_t, cnt_t, out_t = signature.args
-        vt = _vector_type(context, lut_t.dtype)
-        align = context.get_abi_sizeof(context.get_data_type(lut_t.dtype))
-        i64 = ir.IntType(64)
-        table = builder.bitcast(context.make_array(lut_t)(context, builder, args[0]).data, vt.as_pointer())
-        idx_a = context.make_array(idx_t)(context, builder, args[1])
-        rows, width = idx_a.data, builder.extract_value(idx_a.shape, 1)
-        cnt_a = context.make_array(cnt_t)(context, builder, args[2])
-        counts, n_cycles = cnt_a.data, builder.extract_value(cnt_a.shape, 0)
-        target = builder.bitcast(context.make_array(out_t)(context, builder, args[3]).data, vt.as_pointer())
-        sums = [cgutils.alloca_once(builder, vt) for _ in range(4)]
-        with cgutils.for_range(builder, n_cycles) as cycle:
-            k = cycle.index
-            for total in sums:
-                builder.store(ir.Constant(vt, None), total)
-            count = context.cast(builder, builder.load(builder.gep(counts, [k])), cnt_t.dtype, types.int64)
-            first = builder.mul(k, width)
-            with cgutils.for_range(builder, builder.udiv(count, ir.Constant(i64, 4))) as loop:
-                for j in range(4):
-                    c = builder.add(first, builder.add(builder.mul(loop.index, ir.Constant(i64, 4)), ir.Constant(i64, j)))
-                    row = context.cast(builder, builder.load(builder.gep(rows, [c])), idx_t.dtype, types.int64)
-                    value = builder.load(builder.gep(table, [row]), align=align)
-                    builder.store(builder.fadd(builder.load(sums[j]), value), sums[j])
-            total = builder.fadd(builder.fadd(builder.load(sums[0]), builder.load(sums[1])),
-                                 builder.fadd(builder.load(sums[2]), builder.load(sums[3])))
-            builder.store(total, builder.gep(target, [k]), align=align)
-        return context.get_dummy_value()
-
-    return types.void(lut, idx, cnt, out), codegen
-
-
-@intrinsic
-def _sums_ideal_adc(typingctx, lut, idx, cnt, w, inv_step, fmax, ab):
-    """:func:`_table_sums` for every cycle of one sample with an ideal power-of-two-step ADC on the sums
-    while they are still in registers: ``ab += sum_k w[k] * min(floor(v_k * inv_step + 1/2), fmax)`` in
-    float64 (the integer kernel's rounding; codes are integers, so their sum is exact and order-free).
-    Returns the number of saturated conversions."""
+def _sums_adc(typingctx, lut, lut2, idx, cnt, z, w, inv_step, step, pow2, fmax, gain, offset, inl, has_inl, real, ab):
+    """Every cycle of one sample (1-bit DAC) in registers: the column sums ``v`` and their read-noise
+    variances ``q`` from the tables ``lut`` / ``lut2`` (rows ``idx[k, :cnt[k]]``; ``lut2`` empty: no
+    noise), ``x = (v + sqrt(q) z) / step`` (times ``inv_step`` when ``pow2``: the same, exactly),
+    ``x = x gain + offset``, plus the INL polynomial ``inl`` (5, LANES) when ``has_inl``,
+    ``code = clip(floor(x + 1/2), 0, fmax)``, and ``ab += sum_k w[k] code`` (codes are integers: the
+    sum is exact in any order). ``gain``, ``offset``, ``real`` (not padding) per bit line; ``z`` the
+    draws, element ``k * LANES + b``. All float64 after the sums. Returns the saturated conversions of
+    real bit lines."""
     if not (isinstance(lut, types.Array) and lut.ndim == 2 and lut.layout == "C" and isinstance(ab, types.Array)
-            and isinstance(idx, types.Array) and idx.ndim == 2 and idx.layout == "C"):
+            and isinstance(idx, types.Array) and idx.ndim == 2 and idx.layout == "C" and lut2.dtype == lut.dtype):
         return None
 
     def codegen(context, builder, signature, args):
-        lut_t, idx_t, cnt_t, w_t, _, _, ab_t = signature.args
-        vt = _vector_type(context, lut_t.dtype)
-        dt = ir.VectorType(ir.DoubleType(), LANES)
-        at = _vector_type(context, ab_t.dtype)
-        align = context.get_abi_sizeof(context.get_data_type(lut_t.dtype))
-        i64 = ir.IntType(64)
-        table = builder.bitcast(context.make_array(lut_t)(context, builder, args[0]).data, vt.as_pointer())
-        idx_a = context.make_array(idx_t)(context, builder, args[1])
-        rows, width = idx_a.data, builder.extract_value(idx_a.shape, 1)
-        cnt_a = context.make_array(cnt_t)(context, builder, args[2])
-        counts, n_cycles = cnt_a.data, builder.extract_value(cnt_a.shape, 0)
-        weights = context.make_array(w_t)(context, builder, args[3]).data
-
-        def splat(value):
-            return builder.shuffle_vector(builder.insert_element(ir.Constant(dt, None), value, ir.Constant(i64, 0)),
-                                          ir.Constant(dt, None), ir.Constant(ir.VectorType(ir.IntType(32), LANES), None))
-
-        scale, top, half = splat(args[4]), splat(args[5]), splat(ir.Constant(ir.DoubleType(), 0.5))
-        floor = cgutils.get_or_insert_function(builder.module, ir.FunctionType(dt, [dt]), f"llvm.floor.v{LANES}f64")
+        arg_types = signature.args
+        idx_t, cnt_t, z_t, w_t, ab_t = (arg_types[i] for i in (2, 3, 4, 5, 15))
         mask = ir.IntType(LANES)
-        ctpop = cgutils.get_or_insert_function(builder.module, ir.FunctionType(mask, [mask]), f"llvm.ctpop.i{LANES}")
-        sums = [cgutils.alloca_once(builder, vt) for _ in range(4)]
-        total = cgutils.alloca_once_value(builder, ir.Constant(dt, None))
-        saturated = cgutils.alloca_once_value(builder, ir.Constant(i64, 0))
+
+        def data(i):
+            return context.make_array(arg_types[i])(context, builder, args[i]).data
+
+        def vector_at(ptr, vtype):
+            return builder.load(builder.bitcast(ptr, vtype.as_pointer()), align=_align(vtype))
+
+        def as_f64(vec):
+            return vec if vec.type == F64_VECTOR else builder.fpext(vec, F64_VECTOR)
+
+        def flag(i):
+            return context.cast(builder, args[i], arg_types[i], types.boolean)
+
+        fma, floor, sqrt = (_llvm_function(builder, name, n) for name, n in (("fma", 3), ("floor", 1), ("sqrt", 1)))
+        ctpop = _llvm_function(builder, "ctpop", 1, mask)
+        _, table = _table_pointer(context, builder, arg_types[0], args[0])
+        lut2_a, table2 = _table_pointer(context, builder, arg_types[1], args[1])
+        noisy = builder.icmp_signed(">", builder.extract_value(lut2_a.shape, 0), ir.Constant(I64, 0))
+        idx_a = context.make_array(idx_t)(context, builder, args[2])
+        rows, width = idx_a.data, builder.extract_value(idx_a.shape, 1)
+        cnt_a = context.make_array(cnt_t)(context, builder, args[3])
+        counts, n_cycles = cnt_a.data, builder.extract_value(cnt_a.shape, 0)
+        draws, weights = data(4), data(5)
+        gain, offset = vector_at(data(10), F64_VECTOR), vector_at(data(11), F64_VECTOR)
+        inl_rows = builder.bitcast(data(12), F64_VECTOR.as_pointer())
+        bytes_t = ir.VectorType(ir.IntType(8), LANES)
+        real = builder.icmp_unsigned("!=", vector_at(data(14), bytes_t), ir.Constant(bytes_t, None))
+        scale, step, top = _splat(builder, args[6]), _splat(builder, args[7]), _splat(builder, args[9])
+        half, zero = _splat(builder, ir.Constant(F64, 0.5)), ir.Constant(F64_VECTOR, None)
+        inv_top = builder.fdiv(_splat(builder, ir.Constant(F64, 1.0)), top)
+        slots = [[cgutils.alloca_once(builder, table.type.pointee) for _ in range(4)] for _ in range(2)]
+        x_slot = cgutils.alloca_once(builder, F64_VECTOR)
+        total = cgutils.alloca_once_value(builder, zero)
+        saturated = cgutils.alloca_once_value(builder, ir.Constant(I64, 0))
         with cgutils.for_range(builder, n_cycles) as cycle:
             k = cycle.index
-            for partial in sums:
-                builder.store(ir.Constant(vt, None), partial)
             count = context.cast(builder, builder.load(builder.gep(counts, [k])), cnt_t.dtype, types.int64)
             first = builder.mul(k, width)
-            with cgutils.for_range(builder, builder.udiv(count, ir.Constant(i64, 4))) as loop:
-                for j in range(4):
-                    c = builder.add(first, builder.add(builder.mul(loop.index, ir.Constant(i64, 4)), ir.Constant(i64, j)))
-                    row = context.cast(builder, builder.load(builder.gep(rows, [c])), idx_t.dtype, types.int64)
-                    value = builder.load(builder.gep(table, [row]), align=align)
-                    builder.store(builder.fadd(builder.load(sums[j]), value), sums[j])
-            v = builder.fadd(builder.fadd(builder.load(sums[0]), builder.load(sums[1])),
-                             builder.fadd(builder.load(sums[2]), builder.load(sums[3])))
-            if vt.element != ir.DoubleType():
-                v = builder.fpext(v, dt)
-            raw = builder.call(floor, [builder.fadd(builder.fmul(v, scale), half)])
+            with builder.if_else(noisy) as (with_noise, without_noise):
+                with with_noise:
+                    v, q = _row_sums(context, builder, [table, table2], slots, rows, idx_t.dtype, first, count)
+                    draw = vector_at(builder.gep(draws, [builder.mul(k, ir.Constant(I64, LANES))]),
+                                     _vector_type(context, z_t.dtype))
+                    # one draw per column sum: Gaussian with the summed variance of the cells read
+                    builder.store(builder.call(fma, [builder.call(sqrt, [as_f64(q)]), as_f64(draw), as_f64(v)]),
+                                  x_slot)
+                with without_noise:
+                    (v,) = _row_sums(context, builder, [table], slots[:1], rows, idx_t.dtype, first, count)
+                    builder.store(as_f64(v), x_slot)
+            with builder.if_else(flag(8)) as (multiply, divide):
+                with multiply:
+                    builder.store(builder.fmul(builder.load(x_slot), scale), x_slot)
+                with divide:
+                    builder.store(builder.fdiv(builder.load(x_slot), step), x_slot)
+            builder.store(builder.call(fma, [builder.load(x_slot), gain, offset]), x_slot)
+            with builder.if_then(flag(13)):  # INL(u) = sum_j d_j u**j at u = clipped code / max_code
+                x = builder.load(x_slot)
+                clipped = builder.select(builder.fcmp_ordered(">", x, top), top,
+                                         builder.select(builder.fcmp_ordered("<", x, zero), zero, x))
+                u = builder.fmul(clipped, inv_top)
+                poly = builder.load(builder.gep(inl_rows, [ir.Constant(I64, 4)]), align=8)
+                for j in (3, 2, 1, 0):
+                    poly = builder.call(fma, [u, poly, builder.load(builder.gep(inl_rows, [ir.Constant(I64, j)]), align=8)])
+                builder.store(builder.fadd(x, poly), x_slot)
+            raw = builder.call(floor, [builder.fadd(builder.load(x_slot), half)])
             over = builder.fcmp_ordered(">", raw, top)
-            count_over = builder.zext(builder.call(ctpop, [builder.bitcast(over, mask)]), i64)
-            builder.store(builder.add(builder.load(saturated), count_over), saturated)
-            code = builder.select(over, top, raw)
+            counted = builder.zext(builder.call(ctpop, [builder.bitcast(builder.and_(over, real), mask)]), I64)
+            builder.store(builder.add(builder.load(saturated), counted), saturated)
+            code = builder.select(over, top, builder.select(builder.fcmp_ordered("<", raw, zero), zero, raw))
             weight = context.cast(builder, builder.load(builder.gep(weights, [k])), w_t.dtype, types.float64)
-            builder.store(builder.fadd(builder.load(total), builder.fmul(splat(weight), code)), total)
-        target = builder.bitcast(context.make_array(ab_t)(context, builder, args[6]).data, at.as_pointer())
-        old = builder.load(target, align=context.get_abi_sizeof(context.get_data_type(ab_t.dtype)))
-        if at.element != ir.DoubleType():
-            new = builder.fptrunc(builder.fadd(builder.fpext(old, dt), builder.load(total)), at)
-        else:
-            new = builder.fadd(old, builder.load(total))
-        builder.store(new, target, align=context.get_abi_sizeof(context.get_data_type(ab_t.dtype)))
+            builder.store(builder.call(fma, [_splat(builder, weight), code, builder.load(total)]), total)
+        _, target = _table_pointer(context, builder, ab_t, args[15])
+        old = vector_at(target, target.type.pointee)
+        new = builder.fadd(as_f64(old), builder.load(total))
+        builder.store(new if old.type == F64_VECTOR else builder.fptrunc(new, old.type), target,
+                      align=_align(old.type))
         return builder.load(saturated)
 
-    return types.int64(lut, idx, cnt, w, inv_step, fmax, ab), codegen
+    return types.int64(lut, lut2, idx, cnt, z, w, inv_step, step, pow2, fmax, gain, offset, inl, has_inl, real,
+                       ab), codegen
 
 
 @intrinsic
@@ -409,10 +435,11 @@ def _build_group(typingctx, src, t, row0, start, lut, base):
     def codegen(context, builder, signature, args):
         src_t, t_t, row_t, start_t, lut_t, base_t = signature.args
         vt = _vector_type(context, src_t.dtype)
-        align = context.get_abi_sizeof(context.get_data_type(src_t.dtype))
+        align = _align(vt)
         src_a = context.make_array(src_t)(context, builder, args[0])
         intp = context.get_value_type(types.intp)
-        t_v, row_v, start_v = (context.cast(builder, a, ty, types.intp) for a, ty in zip(args[1:4], (t_t, row_t, start_t)))
+        t_v, row_v, start_v = (context.cast(builder, a, ty, types.intp)
+                               for a, ty in zip(args[1:4], (t_t, row_t, start_t)))
         cells = []
         for i in range(GROUP):
             ptr = cgutils.get_item_pointer(context, builder, src_t, src_a,
@@ -426,7 +453,7 @@ def _build_group(typingctx, src, t, row0, start, lut, base):
                 sums.append(builder.fadd(sums[pattern ^ low], cells[first + low.bit_length() - 1]))
             halves.append(sums)
         lo, hi = halves
-        table = builder.bitcast(context.make_array(lut_t)(context, builder, args[4]).data, vt.as_pointer())
+        _, table = _table_pointer(context, builder, lut_t, args[4])
         base = context.cast(builder, args[5], base_t, types.intp)
         for h in range(len(hi)):
             for low_pattern in range(len(lo)):
@@ -476,41 +503,25 @@ def _pattern_list(xp, n, t, bit_a, bit_b, n_groups, idx):  # pragma: no cover - 
 
 @njit(cache=True, error_model="numpy", fastmath={"contract"})
 def _convert(v, var, z, noisy, step, gain, offset, has_adc, inl, has_inl, fmax, w, codes, real):  # pragma: no cover
-    """The ADC with read noise and ADC errors on column sums ``v``: ``codes = w * code``, element by
-    element (``gain``, ``offset``, ``inl``, ``w`` and ``real``, whether the bit line is not padding,
-    per element). Returns the number of saturated conversions of real bit lines."""
+    """The ADC with read noise and ADC errors on column sums ``v`` (multi-bit DACs): ``codes = w * code``
+    element by element (``w`` per element; ``gain``, ``offset``, ``inl`` and ``real``, whether the bit
+    line is not padding, per bit line). Returns the number of saturated conversions of real bit lines."""
     inv_max = 1.0 / fmax
     sat = 0
     for i in range(v.shape[0]):
+        b = i % LANES
         x = np.float64(v[i])
         if noisy:  # one draw per column sum: Gaussian with the summed variance of the cells read
             x += np.sqrt(np.float64(var[i])) * np.float64(z[i])
         x = x / step
         if has_adc:
-            x = x * gain[i] + offset[i]
+            x = x * gain[b] + offset[b]
             if has_inl:  # INL(u) = sum_j d_j u**j at u = clipped code / max_code
                 u = min(max(x, 0.0), fmax) * inv_max
-                x += inl[0, i] + u * (inl[1, i] + u * (inl[2, i] + u * (inl[3, i] + u * inl[4, i])))
+                x += inl[0, b] + u * (inl[1, b] + u * (inl[2, b] + u * (inl[3, b] + u * inl[4, b])))
         raw = np.floor(x + 0.5)
-        sat += (raw > fmax) & real[i]
+        sat += (raw > fmax) & real[b]
         codes[i] = w[i] * min(max(raw, 0.0), fmax)
-    return sat
-
-
-@njit(cache=True, error_model="numpy")
-def _ideal_convert(v, pow2, inv_step, step, fmax, w, codes):  # pragma: no cover - compiled
-    """The ideal ADC (float64, the integer kernel's rounding): ``codes = w * code``; saturated count."""
-    sat = 0
-    if pow2:
-        for i in range(v.shape[0]):
-            raw = np.floor(np.float64(v[i]) * inv_step + 0.5)
-            sat += raw > fmax
-            codes[i] = w[i] * min(raw, fmax)
-    else:
-        for i in range(v.shape[0]):
-            raw = np.floor(np.float64(v[i]) / step + 0.5)
-            sat += raw > fmax
-            codes[i] = w[i] * min(raw, fmax)
     return sat
 
 
@@ -527,45 +538,39 @@ def _block(idx, cnt, n_samples, t, start, lut, lut2, dac_bits, step, fmax, cycle
     pow2 = step == np.floor(step) and (np.int64(step) & (np.int64(step) - 1)) == 0
     inv_step = 1.0 / step  # exact for a power of two
     sat = 0
-    ideal = dac_bits == 1 and pow2 and not has_noise and not has_adc
     for n in range(n_samples):
-        if ideal:  # the common case: sums and ADC in registers, one call per sample
-            sat += _sums_ideal_adc(lut, idx[n], cnt[n], cycle_w, inv_step, fmax, acc[n, start:start + LANES])
-            continue
-        if dac_bits == 1:
-            _table_sums(lut, idx[n], cnt[n], v)
-            if has_noise:
-                _table_sums(lut2, idx[n], cnt[n], var)
-        else:  # column sums add the bit planes of a cycle, 2**p; variances their pairs (chunk**2 expanded)
-            v[:] = 0.0
-            var[:] = 0.0
-            for k in range(n_cyc):
-                o = k * LANES
-                pair = k * pairs
-                for p in range(dac_bits):
-                    for q in range(p, dac_bits):
-                        c = cnt[n, pair]
-                        if c and p == q:
-                            _table_sum(lut, idx[n, pair], c, part)
-                            scale = np.float64(1 << p)
-                            for b in range(LANES):
-                                v[o + b] += scale * part[b]
-                        if c and has_noise:
-                            _table_sum(lut2, idx[n, pair], c, part)
-                            factor = np.float64(1 << (p + q)) * (1.0 if p == q else 2.0)
-                            for b in range(LANES):
-                                var[o + b] += factor * part[b]
-                        pair += 1
+        ab = acc[n, start:start + LANES]
         if has_noise:
             for k in range(n_cyc):
                 k1, k2 = row_keys(key, first_row + np.uint64(((n0 + n) * tiles + t) * n_cyc + k))
                 for b in range(LANES):
                     z[k * LANES + b] = normal_from_bits(index_bits(k1, k2, start + b))
-        if has_noise or has_adc:
-            sat += _convert(v, var, z, has_noise, step, gain, offset, has_adc, inl, has_inl, fmax, w, codes, real)
-        else:
-            sat += _ideal_convert(v, pow2, inv_step, step, fmax, w, codes)
-        ab = acc[n, start:start + LANES]
+        if dac_bits == 1:  # the sums, read noise and ADC in registers, one call per sample
+            sat += _sums_adc(lut, lut2, idx[n], cnt[n], z, cycle_w, inv_step, step, pow2, fmax, gain, offset,
+                             inl, has_inl, real, ab)
+            continue
+        # Multi-bit DAC: column sums add the bit planes of a cycle, 2**p; variances their pairs
+        # (chunk**2 = sum_{p,q} 2**(p+q) bit_p bit_q).
+        v[:] = 0.0
+        var[:] = 0.0
+        for k in range(n_cyc):
+            o = k * LANES
+            pair = k * pairs
+            for p in range(dac_bits):
+                for q in range(p, dac_bits):
+                    c = cnt[n, pair]
+                    if c and p == q:
+                        _table_sum(lut, idx[n, pair], c, part)
+                        scale = np.float64(1 << p)
+                        for b in range(LANES):
+                            v[o + b] += scale * part[b]
+                    if c and has_noise:
+                        _table_sum(lut2, idx[n, pair], c, part)
+                        factor = np.float64(1 << (p + q)) * (1.0 if p == q else 2.0)
+                        for b in range(LANES):
+                            var[o + b] += factor * part[b]
+                    pair += 1
+        sat += _convert(v, var, z, has_noise, step, gain, offset, has_adc, inl, has_inl, fmax, w, codes, real)
         for k in range(n_cyc):  # cycle by cycle, as the integer kernel adds them
             for b in range(LANES):
                 ab[b] += codes[k * LANES + b]
@@ -619,27 +624,26 @@ def _mvm_float(xp, dac_bits, cycle_w, g, nv, step, max_code, n_bl, adc_of, adcs_
                 w = np.empty(flat, dtype=np.float64)  # cycle weight of each element
                 for k in range(n_cyc):
                     w[k * LANES:(k + 1) * LANES] = cycle_w[k]
-                gain_b = np.ones(flat)
-                offset_b = np.zeros(flat)
-                inl_b = np.zeros((inl.shape[1], flat))
-                real = np.zeros(flat, dtype=np.bool_)
+                gain_b = np.ones(LANES)  # this block's ADC errors and padding, per bit line
+                offset_b = np.zeros(LANES)
+                inl_b = np.zeros((inl.shape[1], LANES))
+                real = np.zeros(LANES, dtype=np.bool_)
                 for blk in range(worker, n_blocks, workers):
                     start = blk * LANES
                     _build_table(g, t, start, lut)
                     if has_noise:
                         _build_table(nv, t, start, lut2)
-                    for i in range(flat):  # this block's bit lines: padding or real, and their ADC errors
-                        b = start + (i % LANES)
-                        real[i] = b < n_bl
-                        if has_adc and b < n_bl:
-                            a = t * adcs_per_tile + adc_of[b]
-                            gain_b[i] = gain[a]
-                            offset_b[i] = offset[a]
+                    for b in range(LANES):
+                        real[b] = start + b < n_bl
+                        if has_adc and real[b]:
+                            a = t * adcs_per_tile + adc_of[start + b]
+                            gain_b[b] = gain[a]
+                            offset_b[b] = offset[a]
                             for j in range(inl.shape[1] if has_inl else 0):
-                                inl_b[j, i] = inl[a, j]
-                    sat[worker] += _block(idx, cnt, n_samples, t, start, lut, lut2, dac_bits, step, fmax, cycle_wf, w, gain_b,
-                                          offset_b, inl_b, real, has_adc, has_inl, key, first_row, tiles, n0, acc, v,
-                                          var, part, z, codes)
+                                inl_b[j, b] = inl[a, j]
+                    sat[worker] += _block(idx, cnt, n_samples, t, start, lut, lut2, dac_bits, step, fmax, cycle_wf,
+                                          w, gain_b, offset_b, inl_b, real, has_adc, has_inl, key, first_row, tiles,
+                                          n0, acc, v, var, part, z, codes)
             # The digital vote and shift-and-add, in the same order as the integer kernel (_mvm_one_input).
             for n in prange(n_samples):
                 a_n = acc[n]

@@ -358,3 +358,25 @@ def test_float_benchmark_checks_its_paths_and_its_numpy_baselines(monkeypatch):
     noisy = [bitplane_float_mvm(x, bitlines.astype(np.float32), var, groups, point.n_out,
                                 rng=np.random.default_rng(s), **common) for s in (1, 2)]
     assert not np.array_equal(noisy[0], noisy[1]) and not np.array_equal(noisy[0], exact)
+
+
+@pytest.mark.parametrize("dac_bits, adc_range", [(1, "full"), (1, "calibrated"), (2, "full")])
+def test_negative_column_sums_convert_to_code_zero(dac_bits, adc_range):
+    # Cells programmed below the G_min reference (variation on level-0 cells) make column sums negative;
+    # the ADC clips them at code 0, on every path (ideal, calibrated step, multi-bit DAC).
+    rows, n_in, n_out = 64, 150, 3
+    x = np.full((4, n_in), 3)
+    bitlines, groups = plain_bitlines(np.zeros((2, 4, n_in, n_out), dtype=np.uint8), 2, "differential")
+    # Bit lines of the positive array conduct 0 < G_min (below the reference), the negative array's
+    # exactly G_min: an ADC that passed negative codes on would give negative outputs.
+    conductance = np.zeros(bitlines.shape)
+    conductance[:, groups.members[groups.coef < 0, 0]] = g_min_steps(2, 10.0)
+    cfg = dict(rows=rows, cell_bits=2, input_bits=2, dac_bits=dac_bits, adc_bits=6, mapping="differential",
+               signed_inputs=False, weight_bits=8, on_off=10.0, read_noise=0.0)
+    cfg["step"] = (float(full_range_step(rows, 2, dac_bits, 6)) if adc_range == "full"
+                   else calibrated_step(100.0, 6))
+    planes = analog_planes(conductance, rows=rows, cell_bits=2, dac_bits=dac_bits, on_off_ratio=10.0)
+    y, saturated = mvm_float(x, planes, groups, n_out, **_kernel_args(cfg))
+    np.testing.assert_array_equal(y, _float_reference(x, conductance, cfg, planes, groups, n_out))
+    np.testing.assert_array_equal(y, 0.0)
+    assert saturated == 0
