@@ -22,7 +22,7 @@ from kernels.dac import n_cycles
 from kernels.popcount import bit_of_64
 
 WORD = 64
-PARALLEL_WORK = 1 << 18  # elements below which one thread beats starting the others (and waiting for them)
+PARALLEL_WORK = 1 << 17  # elements below which one thread beats starting the others (and waiting for them)
 NAN_INT = np.iinfo(np.int64).min  # what numpy's float -> int64 cast gives NaN on x86; only NaN inputs see it
 
 
