@@ -198,23 +198,27 @@ def _bench_eval(workload_name, hw, repeats, sa0_rate, sa1_rate) -> dict:
 
     stats: dict = {}
     one_chip(stats)  # warm-up (compilation or cache loading is not throughput); counts the MVMs done
-    chip_s, kernel_s = float("inf"), 0.0
-    for _ in range(repeats):  # best chip time, and how much of that run was inside the kernels
+    chip_s, kernel_s, runs, spent = float("inf"), 0.0, 0, 0.0
+    # Best chip time, and how much of that run was inside the kernels: at least ``repeats`` runs, more (up
+    # to 50) while they take under a second in all, so a short chip's best time survives a busy machine.
+    while runs < repeats or (runs < 50 and spent < 1.0):
         inside = [0.0]
         start = time.perf_counter()
         one_chip(kernel_s=inside)
-        if time.perf_counter() - start < chip_s:
-            chip_s, kernel_s = time.perf_counter() - start, inside[0]
+        elapsed = time.perf_counter() - start
+        runs, spent = runs + 1, spent + elapsed
+        if elapsed < chip_s:
+            chip_s, kernel_s = elapsed, inside[0]
     macs = executed_bit_level_macs(net, stats)
     raw = bench_kernel_point(KernelPoint(), hw, repeats=3)
     end_to_end = macs / chip_s
     return {
         "workload": workload_name, "test_samples": int(len(x)), "bit_level_macs": macs,
-        "map_s": map_s, "chip_s": chip_s, "end_to_end_macs_per_s": end_to_end,
+        "map_s": map_s, "chip_s": chip_s, "chip_runs": runs, "end_to_end_macs_per_s": end_to_end,
         "kernel_macs_per_s": raw["kernel_macs_per_s"],
         "fraction_of_kernel": end_to_end / raw["kernel_macs_per_s"],
-        # The same chip split: time inside the crossbar kernels on this network's own layer shapes
-        # (small layers use the popcount words less well) against everything around them.
+        # The same chip split: time inside the crossbar kernels (short-tile tables included) on this
+        # network's own layer shapes against everything around them.
         "kernel_share_of_chip": kernel_s / chip_s,
         "layer_kernel_macs_per_s": macs / kernel_s if kernel_s > 0 else float("nan"),
         "accuracy_one_chip": one_chip(),

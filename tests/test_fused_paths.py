@@ -331,3 +331,15 @@ def test_short_tile_tables_leave_every_network_output_unchanged(hw, protection, 
         (TABLE_NONE, 0, np.zeros(1, dtype=np.int32), np.zeros(1, dtype=np.int64))] * xp.shape[1])
     slow = run_network(net, layers_on_chip, workload.x_test)
     np.testing.assert_array_equal(fast.view(np.uint64), slow.view(np.uint64))
+
+
+def test_bench_eval_reports_the_end_to_end_split(monkeypatch):
+    from dse import bench
+
+    monkeypatch.setattr(bench, "PAUSE_S", 0.0)
+    result = bench.bench_eval("mlp-digits", repeats=1)
+    assert result["chip_runs"] >= 1 and result["chip_s"] > 0
+    assert result["bit_level_macs"] == 360 * (64 * 256 + 256 * 128 + 128 * 10) * 4 * 2 * 8
+    assert 0 < result["kernel_share_of_chip"] <= 1
+    assert result["fraction_of_kernel"] == pytest.approx(result["end_to_end_macs_per_s"] / result["kernel_macs_per_s"])
+    assert result["accuracy_one_chip"] > 0.5

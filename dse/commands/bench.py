@@ -78,7 +78,8 @@ def _run_eval(args, hw) -> int:
         print(f"  {r['workload']:12s} {r['test_samples']:8d}  {r['bit_level_macs']:.3e}   {r['chip_s'] * 1e3:7.1f} ms"
               f"   {r['end_to_end_macs_per_s']:.3e}       {r['kernel_macs_per_s']:.3e}   {r['fraction_of_kernel']:6.0%}"
               f"   {r['kernel_share_of_chip']:8.0%}    {r['layer_kernel_macs_per_s']:.3e}")
-    print("  chip time: best of 5 runs of one chip; fraction: end-to-end / kernel at the standard point, both\n"
+    runs = "/".join(str(r["chip_runs"]) for r in results)
+    print(f"  chip time: best of {runs} runs of one chip; fraction: end-to-end / kernel at the standard point, both\n"
           "  measured in this process; in kernels: share of the chip time inside the crossbar kernels (short-tile\n"
           "  tables included), the rest being fault sampling, packing, quantisation, im2col and the digital layers")
     return 0
