@@ -324,22 +324,23 @@ def _table_sum(typingctx, lut, idx, count, out):
 
 
 @intrinsic
-def _sums_adc(typingctx, lut, lut2, idx, cnt, z, w, inv_step, step, pow2, fmax, gain, offset, inl, has_inl, real, ab):
+def _sums_adc(typingctx, lut, lut2, idx, cnt, z, w, inv_step, step, pow2, fmax, gain, offset, inl, has_adc, has_inl,
+              real, ab):
     """Every cycle of one sample (1-bit DAC) in registers: the column sums ``v`` and their read-noise
     variances ``q`` from the tables ``lut`` / ``lut2`` (rows ``idx[k, :cnt[k]]``; ``lut2`` empty: no
     noise), ``x = (v + sqrt(q) z) / step`` (times ``inv_step`` when ``pow2``: the same, exactly),
-    ``x = x gain + offset``, plus the INL polynomial ``inl`` (5, LANES) when ``has_inl``,
+    ``x = x gain + offset`` when ``has_adc``, plus the INL polynomial ``inl`` (5, LANES) when ``has_inl``,
     ``code = clip(floor(x + 1/2), 0, fmax)``, and ``ab += sum_k w[k] code`` (codes are integers: the
     sum is exact in any order). ``gain``, ``offset``, ``real`` (not padding) per bit line; ``z`` the
     draws, element ``k * LANES + b``. All float64 after the sums. Returns the saturated conversions of
-    real bit lines."""
+    real bit lines. Each combination of effects gets its own loop, free of branches inside."""
     if not (isinstance(lut, types.Array) and lut.ndim == 2 and lut.layout == "C" and isinstance(ab, types.Array)
             and isinstance(idx, types.Array) and idx.ndim == 2 and idx.layout == "C" and lut2.dtype == lut.dtype):
         return None
 
     def codegen(context, builder, signature, args):
         arg_types = signature.args
-        idx_t, cnt_t, z_t, w_t, ab_t = (arg_types[i] for i in (2, 3, 4, 5, 15))
+        idx_t, cnt_t, z_t, w_t, ab_t = (arg_types[i] for i in (2, 3, 4, 5, 16))
         mask = ir.IntType(LANES)
 
         def data(i):
@@ -364,63 +365,74 @@ def _sums_adc(typingctx, lut, lut2, idx, cnt, z, w, inv_step, step, pow2, fmax, 
         cnt_a = context.make_array(cnt_t)(context, builder, args[3])
         counts, n_cycles = cnt_a.data, builder.extract_value(cnt_a.shape, 0)
         draws, weights = data(4), data(5)
-        gain, offset = vector_at(data(10), F64_VECTOR), vector_at(data(11), F64_VECTOR)
-        inl_rows = builder.bitcast(data(12), F64_VECTOR.as_pointer())
-        bytes_t = ir.VectorType(ir.IntType(8), LANES)
-        real = builder.icmp_unsigned("!=", vector_at(data(14), bytes_t), ir.Constant(bytes_t, None))
         scale, step, top = _splat(builder, args[6]), _splat(builder, args[7]), _splat(builder, args[9])
         half, zero = _splat(builder, ir.Constant(F64, 0.5)), ir.Constant(F64_VECTOR, None)
-        inv_top = builder.fdiv(_splat(builder, ir.Constant(F64, 1.0)), top)
         slots = [[cgutils.alloca_once(builder, table.type.pointee) for _ in range(4)] for _ in range(2)]
-        x_slot = cgutils.alloca_once(builder, F64_VECTOR)
         total = cgutils.alloca_once_value(builder, zero)
         saturated = cgutils.alloca_once_value(builder, ir.Constant(I64, 0))
-        with cgutils.for_range(builder, n_cycles) as cycle:
-            k = cycle.index
-            count = context.cast(builder, builder.load(builder.gep(counts, [k])), cnt_t.dtype, types.int64)
-            first = builder.mul(k, width)
-            with builder.if_else(noisy) as (with_noise, without_noise):
-                with with_noise:
+
+        def cycles(noise: bool, multiply: bool, adc: bool, with_inl: bool):
+            """The loop over cycles, specialised (branch-free inside) for one combination of effects."""
+            if adc:  # ADC errors, and which bit lines are padding (an offset could saturate those)
+                gain, offset = vector_at(data(10), F64_VECTOR), vector_at(data(11), F64_VECTOR)
+                inl_rows = builder.bitcast(data(12), F64_VECTOR.as_pointer())
+                inv_top = builder.fdiv(_splat(builder, ir.Constant(F64, 1.0)), top)
+                bytes_t = ir.VectorType(ir.IntType(8), LANES)
+                real = builder.icmp_unsigned("!=", vector_at(data(15), bytes_t), ir.Constant(bytes_t, None))
+            with cgutils.for_range(builder, n_cycles) as cycle:
+                k = cycle.index
+                count = context.cast(builder, builder.load(builder.gep(counts, [k])), cnt_t.dtype, types.int64)
+                first = builder.mul(k, width)
+                if noise:
                     v, q = _row_sums(context, builder, [table, table2], slots, rows, idx_t.dtype, first, count)
                     draw = vector_at(builder.gep(draws, [builder.mul(k, ir.Constant(I64, LANES))]),
                                      _vector_type(context, z_t.dtype))
                     # one draw per column sum: Gaussian with the summed variance of the cells read
-                    builder.store(builder.call(fma, [builder.call(sqrt, [as_f64(q)]), as_f64(draw), as_f64(v)]),
-                                  x_slot)
-                with without_noise:
+                    x = builder.call(fma, [builder.call(sqrt, [as_f64(q)]), as_f64(draw), as_f64(v)])
+                else:
                     (v,) = _row_sums(context, builder, [table], slots[:1], rows, idx_t.dtype, first, count)
-                    builder.store(as_f64(v), x_slot)
-            with builder.if_else(flag(8)) as (multiply, divide):
-                with multiply:
-                    builder.store(builder.fmul(builder.load(x_slot), scale), x_slot)
-                with divide:
-                    builder.store(builder.fdiv(builder.load(x_slot), step), x_slot)
-            builder.store(builder.call(fma, [builder.load(x_slot), gain, offset]), x_slot)
-            with builder.if_then(flag(13)):  # INL(u) = sum_j d_j u**j at u = clipped code / max_code
-                x = builder.load(x_slot)
-                clipped = builder.select(builder.fcmp_ordered(">", x, top), top,
-                                         builder.select(builder.fcmp_ordered("<", x, zero), zero, x))
-                u = builder.fmul(clipped, inv_top)
-                poly = builder.load(builder.gep(inl_rows, [ir.Constant(I64, 4)]), align=8)
-                for j in (3, 2, 1, 0):
-                    poly = builder.call(fma, [u, poly, builder.load(builder.gep(inl_rows, [ir.Constant(I64, j)]), align=8)])
-                builder.store(builder.fadd(x, poly), x_slot)
-            raw = builder.call(floor, [builder.fadd(builder.load(x_slot), half)])
-            over = builder.fcmp_ordered(">", raw, top)
-            counted = builder.zext(builder.call(ctpop, [builder.bitcast(builder.and_(over, real), mask)]), I64)
-            builder.store(builder.add(builder.load(saturated), counted), saturated)
-            code = builder.select(over, top, builder.select(builder.fcmp_ordered("<", raw, zero), zero, raw))
-            weight = context.cast(builder, builder.load(builder.gep(weights, [k])), w_t.dtype, types.float64)
-            builder.store(builder.call(fma, [_splat(builder, weight), code, builder.load(total)]), total)
-        _, target = _table_pointer(context, builder, ab_t, args[15])
+                    x = as_f64(v)
+                x = builder.fmul(x, scale) if multiply else builder.fdiv(x, step)
+                if adc:
+                    x = builder.call(fma, [x, gain, offset])
+                if adc and with_inl:  # INL(u) = sum_j d_j u**j at u = clipped code / max_code
+                    clipped = builder.select(builder.fcmp_ordered(">", x, top), top,
+                                             builder.select(builder.fcmp_ordered("<", x, zero), zero, x))
+                    u = builder.fmul(clipped, inv_top)
+                    poly = builder.load(builder.gep(inl_rows, [ir.Constant(I64, 4)]), align=8)
+                    for j in (3, 2, 1, 0):
+                        coefficient = builder.load(builder.gep(inl_rows, [ir.Constant(I64, j)]), align=8)
+                        poly = builder.call(fma, [u, poly, coefficient])
+                    x = builder.fadd(x, poly)
+                raw = builder.call(floor, [builder.fadd(x, half)])
+                over = builder.fcmp_ordered(">", raw, top)
+                counted = builder.zext(builder.call(ctpop, [builder.bitcast(builder.and_(over, real) if adc else over,
+                                                                           mask)]), I64)
+                builder.store(builder.add(builder.load(saturated), counted), saturated)
+                code = builder.select(over, top, builder.select(builder.fcmp_ordered("<", raw, zero), zero, raw))
+                weight = context.cast(builder, builder.load(builder.gep(weights, [k])), w_t.dtype, types.float64)
+                builder.store(builder.call(fma, [_splat(builder, weight), code, builder.load(total)]), total)
+
+        def branch(conditions, chosen=()):
+            if not conditions:
+                cycles(*chosen)
+                return
+            with builder.if_else(conditions[0]) as (yes, no):
+                for taken, block in ((True, yes), (False, no)):
+                    with block:
+                        branch(conditions[1:], chosen + (taken,))
+
+        # noise, multiply (power-of-two step), ADC gain/offset, INL (only with ADC errors)
+        branch([noisy, flag(8), flag(13), builder.and_(flag(13), flag(14))])
+        _, target = _table_pointer(context, builder, ab_t, args[16])
         old = vector_at(target, target.type.pointee)
         new = builder.fadd(as_f64(old), builder.load(total))
         builder.store(new if old.type == F64_VECTOR else builder.fptrunc(new, old.type), target,
                       align=_align(old.type))
         return builder.load(saturated)
 
-    return types.int64(lut, lut2, idx, cnt, z, w, inv_step, step, pow2, fmax, gain, offset, inl, has_inl, real,
-                       ab), codegen
+    return types.int64(lut, lut2, idx, cnt, z, w, inv_step, step, pow2, fmax, gain, offset, inl, has_adc, has_inl,
+                       real, ab), codegen
 
 
 @intrinsic
@@ -547,7 +559,7 @@ def _block(idx, cnt, n_samples, t, start, lut, lut2, dac_bits, step, fmax, cycle
                     z[k * LANES + b] = normal_from_bits(index_bits(k1, k2, start + b))
         if dac_bits == 1:  # the sums, read noise and ADC in registers, one call per sample
             sat += _sums_adc(lut, lut2, idx[n], cnt[n], z, cycle_w, inv_step, step, pow2, fmax, gain, offset,
-                             inl, has_inl, real, ab)
+                             inl, has_adc, has_inl, real, ab)
             continue
         # Multi-bit DAC: column sums add the bit planes of a cycle, 2**p; variances their pairs
         # (chunk**2 = sum_{p,q} 2**(p+q) bit_p bit_q).
@@ -644,7 +656,7 @@ def _mvm_float(xp, dac_bits, cycle_w, g, nv, step, max_code, n_bl, adc_of, adcs_
                     sat[worker] += _block(idx, cnt, n_samples, t, start, lut, lut2, dac_bits, step, fmax, cycle_wf,
                                           w, gain_b, offset_b, inl_b, real, has_adc, has_inl, key, first_row, tiles,
                                           n0, acc, v, var, part, z, codes)
-            # The digital vote and shift-and-add, in the same order as the integer kernel (_mvm_one_input).
+            # The digital vote and shift-and-add, in the same order as the integer kernel (:func:`kernels.crossbar.mvm_packed`).
             for n in prange(n_samples):
                 a_n = acc[n]
                 y_row = y[n0 + n]

@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numba import get_num_threads, njit, prange
+from numba import njit, prange
 
 from kernels.adc import full_range_step
 from kernels.dac import cycle_weights, n_cycles, unsigned_pattern
