@@ -656,7 +656,7 @@ def _mvm_float(xp, dac_bits, cycle_w, g, nv, step, max_code, n_bl, adc_of, adcs_
                     sat[worker] += _block(idx, cnt, n_samples, t, start, lut, lut2, dac_bits, step, fmax, cycle_wf,
                                           w, gain_b, offset_b, inl_b, real, has_adc, has_inl, key, first_row, tiles,
                                           n0, acc, v, var, part, z, codes)
-            # The digital vote and shift-and-add, in the same order as the integer kernel (:func:`kernels.crossbar.mvm_packed`).
+            # The digital vote and shift-and-add, in the integer kernel's order (kernels.crossbar.mvm_packed).
             for n in prange(n_samples):
                 a_n = acc[n]
                 y_row = y[n0 + n]
