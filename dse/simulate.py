@@ -26,10 +26,10 @@ from dse.config import AnalogEffects, FaultScenario, HardwareConfig, Protection
 from dse.layout import LayerLayout
 from dse.mapping import MappedNetwork, map_network
 from dse.workloads.workload import Workload
-from dse.workloads.layers import Conv2d, Linear
+from dse.workloads.layers import Conv2d, Linear, MaxPool2d, ReLU, WeightLayer
 from kernels import BitlineGroups, apply_faults, mvm_int, mvm_packed, pack_levels, sample_faults
 from kernels.analog import AnalogPlanes, mvm_float
-from kernels.layer_io import dequantize_fold, pack_layer_inputs
+from kernels.layer_io import dequantize_fold, dequantize_fold_pool, pack_layer_inputs
 
 
 @dataclass(frozen=True)
@@ -102,10 +102,12 @@ def run_network(net: MappedNetwork, chip: dict[int, ChipLayer], x: np.ndarray,
     """
     hw = net.hw
 
-    def crossbar(index: int, layer, x: np.ndarray) -> np.ndarray:
+    def crossbar(index: int, layer, x: np.ndarray, relu: bool = False, pool=None) -> np.ndarray:
         mapped = net.layers.get(index)
         if mapped is None:
-            return layer.forward(x)
+            out = layer.forward(x)
+            out = np.maximum(out, 0.0) if relu else out
+            return pool.forward(out) if pool is not None else out
         n = x.shape[0]
         out_hw = layer.output_hw(*x.shape[2:]) if hasattr(layer, "output_hw") else None
         on_chip = chip[index]
@@ -143,25 +145,50 @@ def run_network(net: MappedNetwork, chip: dict[int, ChipLayer], x: np.ndarray,
             error = float(np.linalg.norm(y_int - ideal)) / norm if norm > 0 else 0.0
             conversions = x_int.shape[0] * hw.cycles * mapped.layout.row_tiles * mapped.layout.bitlines
             stats.setdefault(index, LayerStats()).add(conversions, saturated, error)
-        return _layer_output(mapped, layer, y_int, n, out_hw)
+        return _layer_output(mapped, layer, y_int, n, out_hw, relu, pool)
 
-    return net.workload.forward_with(x, crossbar)
+    workload = net.workload
+    if type(workload).forward_with is not Workload.forward_with:
+        return workload.forward_with(x, crossbar)
+    # A plain layer sequence (what Workload.forward_with runs): a ReLU and a max pooling right after a
+    # crossbar layer are done in that layer's output pass (same values, bit for bit) instead of more passes.
+    layers = workload.layers
+    x = np.asarray(x, dtype=np.float64)
+    index = 0
+    while index < len(layers):
+        layer = layers[index]
+        if isinstance(layer, WeightLayer):
+            relu = index + 1 < len(layers) and type(layers[index + 1]) is ReLU
+            after = index + 1 + relu
+            pool = layers[after] if after < len(layers) and type(layers[after]) is MaxPool2d else None
+            x = crossbar(index, layer, x, relu, pool)
+            index = after + (pool is not None)
+        else:
+            x = layer.forward(x)
+            index += 1
+    return x
 
 
-def _layer_output(mapped, layer, y_int: np.ndarray, n: int, out_hw) -> np.ndarray:
-    """``layer.fold(mapped.dequantize(y_int) + layer.bias)``: in one compiled pass for the folds of
-    :class:`Linear` and :class:`Conv2d` (same values, bit for bit), else as written."""
+def _layer_output(mapped, layer, y_int: np.ndarray, n: int, out_hw, relu: bool = False, pool=None) -> np.ndarray:
+    """``layer.fold(mapped.dequantize(y_int) + layer.bias)``, through ``np.maximum(., 0.0)`` with ``relu``
+    and then ``pool`` (a :class:`MaxPool2d`, or None): in one compiled pass for the folds of :class:`Linear`
+    and :class:`Conv2d` (same values, bit for bit; pooling only after a convolution), else as written."""
     fold = type(layer).fold
+    if pool is not None:
+        if fold is Conv2d.fold and out_hw is not None and pool.kernel <= min(out_hw):
+            return dequantize_fold_pool(y_int, mapped.x_scale * mapped.w_scale, mapped.keep_cols, layer.bias,
+                                        layer.out_features, out_hw, relu, pool.kernel, pool.stride)
+        return pool.forward(_layer_output(mapped, layer, y_int, n, out_hw, relu))
     if fold is Conv2d.fold and out_hw is not None:
         out = dequantize_fold(y_int, mapped.x_scale * mapped.w_scale, mapped.keep_cols, layer.bias,
-                              layer.out_features, out_hw[0] * out_hw[1], channels_first=True)
+                              layer.out_features, out_hw[0] * out_hw[1], channels_first=True, relu=relu)
         return out.reshape(n, layer.out_features, *out_hw)
     if fold is Linear.fold:
         out = dequantize_fold(y_int, mapped.x_scale * mapped.w_scale, mapped.keep_cols, layer.bias,
-                              layer.out_features, 1, channels_first=False)
+                              layer.out_features, 1, channels_first=False, relu=relu)
         return layer.fold(out.reshape(y_int.shape[0], layer.out_features), n, out_hw)
-    y = mapped.dequantize(y_int, layer.out_features) + layer.bias
-    return layer.fold(y, n, out_hw)
+    y = layer.fold(mapped.dequantize(y_int, layer.out_features) + layer.bias, n, out_hw)
+    return np.maximum(y, 0.0) if relu else y
 
 
 def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:

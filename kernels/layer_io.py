@@ -11,7 +11,9 @@ im2col row, the order of ``Conv2d.im2col``.
 
 Outputs. :func:`dequantize_fold` turns the kernel's integer-domain outputs back into the layer's float
 output, bias added, in its output layout, the same floating-point operations in the same order as
-``MappedLayer.dequantize`` followed by ``+ bias`` and ``fold``.
+``MappedLayer.dequantize`` followed by ``+ bias`` and ``fold``; optionally through a following ReLU
+(``np.maximum(., 0.0)``) and, for a convolution, a following max pooling (:func:`dequantize_fold_pool`,
+the element ``kernels.pooling.max_pool`` picks), without writing the unpooled output.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ import numpy as np
 from numba import njit, prange
 
 from kernels.dac import n_cycles
+from kernels.pooling import _first_max
 from kernels.popcount import bit_of_64
 
 WORD = 64
@@ -133,9 +136,15 @@ def pack_layer_inputs(
     return xp, (sums if want_sums else None), (ints if want_ints else None)
 
 
+@njit(cache=True, inline="always")
+def _relu(v):  # pragma: no cover - compiled
+    """``np.maximum(v, 0.0)`` bit for bit: NaN stays NaN, ``-0.0`` and negatives become ``+0.0``."""
+    return v if (v > 0.0) | (v != v) else 0.0
+
+
 @njit(cache=True)
-def _fold_samples(y, scale, keep_cols, bias, positions, channels_first, first, last, out):  # pragma: no cover
-    """Samples ``first .. last-1`` into ``out`` (samples, n_cols * positions)."""
+def _fold_samples(y, scale, keep_cols, bias, positions, channels_first, relu, first, last, out):  # pragma: no cover
+    """Samples ``first .. last-1`` into ``out`` (samples, n_cols * positions); ``relu``: through a ReLU."""
     n_keep = y.shape[1]
     n_cols = bias.shape[0]
     pruned = n_keep < n_cols
@@ -145,38 +154,48 @@ def _fold_samples(y, scale, keep_cols, bias, positions, channels_first, first, l
         if pruned:  # a pruned column reads 0, plus its bias
             for c in range(n_cols):
                 for p in range(positions):
-                    o[c * positions + p if channels_first else p * n_cols + c] = 0.0 + bias[c]
+                    v = 0.0 + bias[c]
+                    o[c * positions + p if channels_first else p * n_cols + c] = _relu(v) if relu else v
         if channels_first:  # (n_cols, positions): one output channel at a time, written contiguously
             for j in range(n_keep):
                 c = keep_cols[j]
                 plane = o[c * positions:(c + 1) * positions]
                 sj, bc = scale[j], bias[c]
-                for p in range(positions):
-                    plane[p] = rows[p, j] * sj + bc
+                if relu:
+                    for p in range(positions):
+                        plane[p] = _relu(rows[p, j] * sj + bc)
+                else:
+                    for p in range(positions):
+                        plane[p] = rows[p, j] * sj + bc
         else:
             for p in range(positions):
                 line = o[p * n_cols:(p + 1) * n_cols]
                 r = rows[p]
-                for j in range(n_keep):
-                    line[keep_cols[j]] = r[j] * scale[j] + bias[keep_cols[j]]
+                if relu:
+                    for j in range(n_keep):
+                        line[keep_cols[j]] = _relu(r[j] * scale[j] + bias[keep_cols[j]])
+                else:
+                    for j in range(n_keep):
+                        line[keep_cols[j]] = r[j] * scale[j] + bias[keep_cols[j]]
 
 
 @njit(cache=True, parallel=True)
-def _fold_parallel(y, scale, keep_cols, bias, positions, channels_first, out):  # pragma: no cover - compiled
+def _fold_parallel(y, scale, keep_cols, bias, positions, channels_first, relu, out):  # pragma: no cover - compiled
     n_samples = out.shape[0]
     chunks = min(n_samples, 64)
     for chunk in prange(chunks):
-        _fold_samples(y, scale, keep_cols, bias, positions, channels_first, chunk * n_samples // chunks,
+        _fold_samples(y, scale, keep_cols, bias, positions, channels_first, relu, chunk * n_samples // chunks,
                       (chunk + 1) * n_samples // chunks, out)
 
 
 def dequantize_fold(y: np.ndarray, scale: np.ndarray, keep_cols: np.ndarray, bias: np.ndarray, n_cols: int,
-                    positions: int, channels_first: bool) -> np.ndarray:
+                    positions: int, channels_first: bool, relu: bool = False) -> np.ndarray:
     """Integer-domain outputs (samples * positions, kept columns) to the layer's float output.
 
     ``out[m, keep_cols[j]] = y[m, j] * scale[j] + bias[keep_cols[j]]`` and ``0.0 + bias[c]`` for the
     columns not kept, where ``scale = x_scale * w_scale``. Returned as (samples, positions, n_cols), or
-    as (samples, n_cols, positions) when ``channels_first`` (a convolution's NCHW output).
+    as (samples, n_cols, positions) when ``channels_first`` (a convolution's NCHW output). With ``relu``,
+    every value goes through ``np.maximum(value, 0.0)`` as well (a following ReLU layer, bit for bit).
     """
     y = np.ascontiguousarray(y, dtype=np.float64)
     if np.shape(bias) != (n_cols,) or np.shape(keep_cols) != (y.shape[1],) or np.shape(scale) != (y.shape[1],):
@@ -187,9 +206,124 @@ def dequantize_fold(y: np.ndarray, scale: np.ndarray, keep_cols: np.ndarray, bia
     n_samples = y.shape[0] // positions
     out = np.empty((n_samples, n_cols * positions), dtype=np.float64)
     args = (y, np.ascontiguousarray(scale, dtype=np.float64), np.ascontiguousarray(keep_cols, dtype=np.int64),
-            np.ascontiguousarray(bias, dtype=np.float64), positions, channels_first)
+            np.ascontiguousarray(bias, dtype=np.float64), positions, channels_first, bool(relu))
     if out.size >= PARALLEL_WORK:
         _fold_parallel(*args, out)
     else:
         _fold_samples(*args, 0, n_samples, out)
     return out.reshape((n_samples, n_cols, positions) if channels_first else (n_samples, positions, n_cols))
+
+
+@njit(cache=True, inline="always")
+def _max_of(best, value, exact):  # pragma: no cover - compiled
+    """:func:`kernels.pooling._first_max` when ``exact``; else the plain ``value > best`` pick, the same
+    element whenever neither is NaN (of equal elements the first stays) and quicker."""
+    if exact:
+        return _first_max(best, value)
+    return value if value > best else best
+
+
+@njit(cache=True, inline="always")
+def _pool_sample(rows, scale, bias_kept, relu, w, kernel, stride, h_out, w_out, pooled, check,
+                 exact):  # pragma: no cover - compiled
+    """One sample's kept columns folded and pooled into ``pooled`` (h_out * w_out, kept columns), every
+    loop over the columns (contiguous in ``rows`` and ``pooled``). Unless ``exact``, ``check[j]`` gets a
+    sum of column ``j``'s folded values: NaN whenever one was (then the caller redoes it ``exact``)."""
+    n_keep = rows.shape[1]
+    for oh in range(h_out):
+        for ow in range(w_out):
+            p = oh * stride * w + ow * stride  # the window's top left position
+            out = pooled[oh * w_out + ow]
+            first = rows[p]
+            for j in range(n_keep):
+                v = first[j] * scale[j] + bias_kept[j]
+                out[j] = _relu(v) if relu else v
+                if not exact:
+                    check[j] += out[j]
+            for i in range(kernel):
+                for k in range(kernel):
+                    if i + k == 0:
+                        continue
+                    r = rows[p + i * w + k]
+                    for j in range(n_keep):  # row-major window order, as max_pool compares them
+                        v = r[j] * scale[j] + bias_kept[j]
+                        v = _relu(v) if relu else v
+                        if not exact:
+                            check[j] += v
+                        out[j] = _max_of(out[j], v, exact)
+
+
+@njit(cache=True)
+def _fold_pool_samples(y, scale, keep_cols, bias, h, w, relu, kernel, stride, first, last,
+                       out):  # pragma: no cover - compiled
+    """Samples ``first .. last-1``: folded (and through the ReLU) and max-pooled into ``out`` (samples,
+    n_cols, h_out, w_out), window elements compared in ``max_pool``'s order (a sample with a NaN again
+    with ``max_pool``'s NaN rule)."""
+    n_keep = y.shape[1]
+    n_cols = bias.shape[0]
+    positions = h * w
+    h_out, w_out = out.shape[2], out.shape[3]
+    kept = np.zeros(n_cols, dtype=np.bool_)
+    bias_kept = np.empty(n_keep, dtype=np.float64)
+    for j in range(n_keep):
+        kept[keep_cols[j]] = True
+        bias_kept[j] = bias[keep_cols[j]]
+    pooled = np.empty((h_out * w_out, n_keep), dtype=np.float64)
+    check = np.zeros(n_keep, dtype=np.float64)
+    for s in range(first, last):
+        rows = y[s * positions:(s + 1) * positions]
+        check[:] = 0.0
+        _pool_sample(rows, scale, bias_kept, relu, w, kernel, stride, h_out, w_out, pooled, check, False)
+        redo = False
+        for j in range(n_keep):
+            redo |= check[j] != check[j]
+        if redo:
+            _pool_sample(rows, scale, bias_kept, relu, w, kernel, stride, h_out, w_out, pooled, check, True)
+        o = out[s]
+        for c in range(n_cols):
+            if not kept[c]:  # a pruned column reads 0, plus its bias: every element of the window alike
+                v = 0.0 + bias[c]
+                v = _relu(v) if relu else v
+                for oh in range(h_out):
+                    for ow in range(w_out):
+                        o[c, oh, ow] = v
+        for q in range(h_out * w_out):
+            oh, ow = q // w_out, q % w_out
+            for j in range(n_keep):
+                o[keep_cols[j], oh, ow] = pooled[q, j]
+
+
+@njit(cache=True, parallel=True)
+def _fold_pool_parallel(y, scale, keep_cols, bias, h, w, relu, kernel, stride, out):  # pragma: no cover - compiled
+    n_samples = out.shape[0]
+    chunks = min(n_samples, 64)
+    for chunk in prange(chunks):
+        _fold_pool_samples(y, scale, keep_cols, bias, h, w, relu, kernel, stride, chunk * n_samples // chunks,
+                           (chunk + 1) * n_samples // chunks, out)
+
+
+def dequantize_fold_pool(y: np.ndarray, scale: np.ndarray, keep_cols: np.ndarray, bias: np.ndarray, n_cols: int,
+                         out_hw: tuple[int, int], relu: bool, kernel: int, stride: int) -> np.ndarray:
+    """A convolution's output pass followed by max pooling, in one pass: the same values, bit for bit, as
+    ``kernels.pooling.max_pool(dequantize_fold(y, ..., channels_first=True, relu=relu), kernel, stride)``
+    reshaped to NCHW (without writing the unpooled output). Returns (samples, n_cols, h_out, w_out)."""
+    y = np.ascontiguousarray(y, dtype=np.float64)
+    h, w = out_hw
+    positions = h * w
+    if np.shape(bias) != (n_cols,) or np.shape(keep_cols) != (y.shape[1],) or np.shape(scale) != (y.shape[1],):
+        raise ValueError(f"bias {np.shape(bias)} must have {n_cols} columns and keep_cols {np.shape(keep_cols)}, "
+                         f"scale {np.shape(scale)} one per output column of y {y.shape}")
+    if y.shape[0] % positions:
+        raise ValueError(f"{y.shape[0]} output rows are not a whole number of samples of {positions} positions")
+    if not (1 <= kernel <= min(h, w) and stride >= 1):
+        raise ValueError(f"pooling kernel {kernel}, stride {stride} does not fit a {h}x{w} output")
+    n_samples = y.shape[0] // positions
+    h_out, w_out = (h - kernel) // stride + 1, (w - kernel) // stride + 1
+    out = np.empty((n_samples, n_cols, h_out, w_out), dtype=np.float64)
+    args = (y, np.ascontiguousarray(scale, dtype=np.float64), np.ascontiguousarray(keep_cols, dtype=np.int64),
+            np.ascontiguousarray(bias, dtype=np.float64), h, w, bool(relu), kernel, stride)
+    if n_samples * n_cols * positions >= PARALLEL_WORK:
+        _fold_pool_parallel(*args, out)
+    else:
+        _fold_pool_samples(*args, 0, n_samples, out)
+    return out

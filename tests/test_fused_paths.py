@@ -184,6 +184,77 @@ def test_outputs_dequantised_and_folded_in_one_pass_equal_the_numpy_steps(case, 
     np.testing.assert_array_equal(got.view(np.uint64), np.ascontiguousarray(expected).view(np.uint64))  # signed zeros too
 
 
+SPECIAL_VALUES = ((-0.0, 0.1), (0.0, 0.1), (np.nan, 0.03), (-np.nan, 0.03), (np.inf, 0.03), (-np.inf, 0.03))
+
+
+def with_special_values(y, rng, nan=True):
+    """``y`` with signed zeros, NaNs of both signs (unless not ``nan``) and infinities sprinkled in (ties
+    and NaN rules). Biases get no NaN: which of two NaN operands a sum returns is the compiler's choice."""
+    y = y.copy()
+    for value, share in SPECIAL_VALUES:
+        if nan or value == value:
+            y[rng.random(y.shape) < share] = value
+    return y
+
+
+@SETTINGS
+@given(st.integers(1, 6), st.integers(1, 9), st.integers(1, 5), st.booleans(), st.booleans(),
+       st.integers(0, 2**32 - 1))
+def test_relu_in_the_output_pass_equals_np_maximum(n, positions, n_cols, prune, channels_first, seed):
+    """``relu=True`` is ``np.maximum(out, 0.0)`` of the plain output pass, bit for bit (NaN kept, -0.0 to +0.0)."""
+    rng = np.random.default_rng(seed)
+    keep_cols = np.sort(rng.choice(n_cols, rng.integers(1, n_cols + 1), replace=False)) if prune else np.arange(n_cols)
+    y = with_special_values(rng.integers(-50, 50, (n * positions, len(keep_cols))).astype(np.float64), rng)
+    scale = rng.uniform(0.01, 2.0, len(keep_cols))
+    bias = with_special_values(rng.normal(size=n_cols), rng, nan=False)
+    plain = dequantize_fold(y, scale, keep_cols, bias, n_cols, positions, channels_first)
+    got = dequantize_fold(y, scale, keep_cols, bias, n_cols, positions, channels_first, relu=True)
+    np.testing.assert_array_equal(got.view(np.uint64), np.maximum(plain, 0.0).view(np.uint64))
+
+
+@SETTINGS
+@given(st.integers(1, 4), st.integers(1, 3), st.integers(1, 4), st.integers(1, 6), st.integers(0, 7),
+       st.integers(0, 7), st.booleans(), st.booleans(), st.booleans(), st.integers(0, 2**32 - 1))
+def test_output_pass_with_max_pooling_equals_fold_then_max_pool(kernel, stride, n, n_cols, extra_h, extra_w, prune,
+                                                                 relu, special, seed):
+    """The fused output pass + ReLU + max pooling gives ``max_pool`` of the unfused output, bit for bit:
+    ties (0.0 and -0.0) to the first element, the first NaN wins, pruned columns, any kernel and stride."""
+    from kernels.layer_io import dequantize_fold_pool
+    from kernels.pooling import max_pool
+
+    rng = np.random.default_rng(seed)
+    h, w = kernel + extra_h, kernel + extra_w
+    keep_cols = np.sort(rng.choice(n_cols, rng.integers(1, n_cols + 1), replace=False)) if prune else np.arange(n_cols)
+    y = rng.integers(-3, 4, (n * h * w, len(keep_cols))).astype(np.float64)  # small integers: many ties
+    bias = rng.integers(-2, 3, n_cols) * 0.5
+    if special:
+        y, bias = with_special_values(y, rng), with_special_values(bias, rng, nan=False)
+    scale = rng.choice([0.5, 1.0, 2.0], len(keep_cols))
+    unfused = dequantize_fold(y, scale, keep_cols, bias, n_cols, h * w, True, relu=relu).reshape(n, n_cols, h, w)
+    expected = max_pool(unfused, kernel, stride)
+    got = dequantize_fold_pool(y, scale, keep_cols, bias, n_cols, (h, w), relu, kernel, stride)
+    assert got.shape == expected.shape
+    np.testing.assert_array_equal(got.view(np.uint64), expected.view(np.uint64))
+
+
+def test_output_pass_with_max_pooling_of_a_large_batch_takes_the_threaded_path():
+    from kernels.layer_io import PARALLEL_WORK, dequantize_fold_pool
+    from kernels.pooling import max_pool
+
+    rng = np.random.default_rng(9)
+    n, n_cols, h, w = 400, 16, 8, 8
+    keep_cols = np.array([0, 2, 3, 7, 8, 11, 15])
+    y = rng.integers(-999, 999, (n * h * w, len(keep_cols))).astype(np.float64)
+    y[rng.random(y.shape) < 0.001] = np.nan
+    scale = rng.uniform(0.01, 0.1, len(keep_cols))
+    bias = rng.normal(size=n_cols)
+    assert n * n_cols * h * w >= PARALLEL_WORK
+    for relu in (False, True):
+        unfused = dequantize_fold(y, scale, keep_cols, bias, n_cols, h * w, True, relu=relu).reshape(n, n_cols, h, w)
+        got = dequantize_fold_pool(y, scale, keep_cols, bias, n_cols, (h, w), relu, 2, 2)
+        np.testing.assert_array_equal(got.view(np.uint64), max_pool(unfused, 2, 2).view(np.uint64))
+
+
 def numpy_run_network(net, chip, x):
     """The simulator's layer call as first written: im2col, quantise, mvm_int, dequantise, bias, fold."""
     hw = net.hw
@@ -227,6 +298,43 @@ def small_cnn(signed: bool, seed: int = 0) -> Workload:
 ])
 def test_simulator_layers_equal_the_numpy_composition(hw, protection, signed):
     workload = small_cnn(signed)
+    net = map_network(workload, hw, protection)
+    faults = FaultScenario(0.03, 0.1, n_chips=2)
+    for chip in (None, 0, 1):
+        layers = chip_layers(net, faults if chip is not None else None, chip)
+        fast = run_network(net, layers, workload.x_test)
+        slow = numpy_run_network(net, layers, workload.x_test)
+        np.testing.assert_array_equal(fast.view(np.uint64), slow.view(np.uint64))
+
+
+def pooled_cnn(seed: int = 0) -> Workload:
+    """Crossbar layers followed by ReLU + max pooling, max pooling alone (overlapping windows), and a
+    linear layer + ReLU: every case the simulator's output pass takes over."""
+    from dse.workloads.layers import MaxPool2d
+
+    rng = np.random.default_rng(seed)
+    layers = [Conv2d(rng.normal(size=(6, 2, 3, 3)), rng.normal(size=6), padding=1, name="c1"), ReLU(),
+              MaxPool2d(2, name="p1"),
+              Conv2d(rng.normal(size=(5, 6, 2, 2)), rng.normal(size=5), padding=1, name="c2"),
+              MaxPool2d(3, stride=1, name="p2"), ReLU(), Flatten(),
+              Linear(rng.normal(size=(5 * 2 * 2, 7)), rng.normal(size=7), name="fc1"), ReLU(),
+              Linear(rng.normal(size=(7, 3)), rng.normal(size=3), name="fc2")]
+
+    def data(n):
+        return rng.uniform(0.0, 1.0, size=(n, 2, 7, 7)), rng.integers(0, 3, n)
+
+    (xtr, ytr), (xc, yc), (xt, yt) = data(20), data(40), data(30)
+    return Workload.from_splits("pooled-cnn", layers, (2, 7, 7), Splits(xtr, ytr, xc, yc, xt, yt))
+
+
+@pytest.mark.parametrize("hw, protection", [
+    (HardwareConfig(), None),
+    (HardwareConfig(mapping="offset", adc_range="calibrated", adc_bits=5), None),
+    (HardwareConfig(rows=8, cell_bits=1, adc_bits=3), Protection(row_prune=0.3, col_prune=0.3)),
+    (HardwareConfig(), Protection(col_prune=0.4, dup_copies=3, vote="median")),
+])
+def test_simulator_with_relu_and_pooling_in_the_output_pass_equals_the_numpy_composition(hw, protection):
+    workload = pooled_cnn()
     net = map_network(workload, hw, protection)
     faults = FaultScenario(0.03, 0.1, n_chips=2)
     for chip in (None, 0, 1):
