@@ -26,7 +26,7 @@ from dse.config import AnalogEffects, FaultScenario, HardwareConfig, Protection
 from dse.layout import LayerLayout
 from dse.mapping import MappedNetwork, map_network
 from dse.workloads.workload import Workload
-from dse.workloads.layers import Conv2d, Linear, MaxPool2d, ReLU, WeightLayer
+from dse.workloads.layers import Conv2d, Linear
 from kernels import BitlineGroups, apply_faults, mvm_int, mvm_packed, pack_levels, sample_faults
 from kernels.analog import AnalogPlanes, mvm_float
 from kernels.layer_io import dequantize_fold, dequantize_fold_pool, pack_layer_inputs
@@ -147,26 +147,7 @@ def run_network(net: MappedNetwork, chip: dict[int, ChipLayer], x: np.ndarray,
             stats.setdefault(index, LayerStats()).add(conversions, saturated, error)
         return _layer_output(mapped, layer, y_int, n, out_hw, relu, pool)
 
-    workload = net.workload
-    if type(workload).forward_with is not Workload.forward_with:
-        return workload.forward_with(x, crossbar)
-    # A plain layer sequence (what Workload.forward_with runs): a ReLU and a max pooling right after a
-    # crossbar layer are done in that layer's output pass (same values, bit for bit) instead of more passes.
-    layers = workload.layers
-    x = np.asarray(x, dtype=np.float64)
-    index = 0
-    while index < len(layers):
-        layer = layers[index]
-        if isinstance(layer, WeightLayer):
-            relu = index + 1 < len(layers) and type(layers[index + 1]) is ReLU
-            after = index + 1 + relu
-            pool = layers[after] if after < len(layers) and type(layers[after]) is MaxPool2d else None
-            x = crossbar(index, layer, x, relu, pool)
-            index = after + (pool is not None)
-        else:
-            x = layer.forward(x)
-            index += 1
-    return x
+    return net.workload.forward_with(x, crossbar, fuse=True)
 
 
 def _layer_output(mapped, layer, y_int: np.ndarray, n: int, out_hw, relu: bool = False, pool=None) -> np.ndarray:

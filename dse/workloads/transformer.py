@@ -209,9 +209,10 @@ class TransformerWorkload(Workload):
 
     # -- forward ------------------------------------------------------------------------------------
 
-    def forward_with(self, x: np.ndarray, linear: LinearFn) -> np.ndarray:
+    def forward_with(self, x: np.ndarray, linear: LinearFn, fuse: bool = False) -> np.ndarray:
         """Sentence embeddings (N, hidden) of token ids ``x`` (N, L), every linear layer computed by
-        ``linear(index, layer, rows)`` on the real tokens' rows (tokens, in)."""
+        ``linear(index, layer, rows)`` on the real tokens' rows (tokens, in). No layer is followed by a
+        ReLU or pooling, so ``fuse`` changes nothing."""
         return self._run(x, linear, None)
 
     def _run(self, x: np.ndarray, linear: LinearFn, tape: dict | None) -> np.ndarray:

@@ -8,7 +8,7 @@ from typing import ClassVar, Sequence
 import numpy as np
 
 from dse.workloads.data import Splits
-from dse.workloads.layers import Layer, Shape, WeightLayer, forward_all
+from dse.workloads.layers import Layer, MaxPool2d, ReLU, Shape, WeightLayer, forward_all
 
 # Inference runs in chunks so a large test split never materialises one huge im2col matrix.
 _PREDICT_BATCH = 1024
@@ -122,7 +122,7 @@ class Workload:
             [forward_all(self.layers, x[i : i + _PREDICT_BATCH]) for i in range(0, len(x), _PREDICT_BATCH)]
         )
 
-    def forward_with(self, x: np.ndarray, linear) -> np.ndarray:
+    def forward_with(self, x: np.ndarray, linear, fuse: bool = False) -> np.ndarray:
         """The network's output for inputs ``x`` with every crossbar layer computed by ``linear``.
 
         ``linear(index, layer, a) -> b`` gets a :class:`WeightLayer` (``index`` its position in
@@ -130,10 +130,29 @@ class Workload:
         included), like ``layer.forward(a)``. The float model passes ``layer.forward``; the simulator
         passes the crossbars. Here the layers run in order; a workload whose network is not a plain
         sequence (the transformer) overrides this, calling ``linear`` for the same ``layers`` objects.
+
+        With ``fuse``, a ReLU and then a max pooling directly after a crossbar layer are left to
+        ``linear``, called as ``linear(index, layer, a, relu, pool)`` (``relu`` a bool, ``pool`` a
+        :class:`MaxPool2d` or None), which returns the output after them: the simulator does them in
+        the layer's compiled output pass.
         """
         x = np.asarray(x, dtype=np.float64)
-        for index, layer in enumerate(self.layers):
-            x = linear(index, layer, x) if isinstance(layer, WeightLayer) else layer.forward(x)
+        layers = self.layers
+        index = 0
+        while index < len(layers):
+            layer = layers[index]
+            if not isinstance(layer, WeightLayer):
+                x = layer.forward(x)
+                index += 1
+            elif not fuse:
+                x = linear(index, layer, x)
+                index += 1
+            else:
+                relu = index + 1 < len(layers) and type(layers[index + 1]) is ReLU
+                after = index + 1 + relu
+                pool = layers[after] if after < len(layers) and type(layers[after]) is MaxPool2d else None
+                x = linear(index, layer, x, relu, pool)
+                index = after + (pool is not None)
         return x
 
     def score(self, outputs: np.ndarray, y: np.ndarray) -> float:
