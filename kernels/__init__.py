@@ -3,7 +3,43 @@
 The arithmetic contract is ``../shared/spec/crossbar.md``; :func:`crossbar_mvm` is its entry point and
 :func:`crossbar_mvm_reference` the plain numpy version it is checked against.
 """
-from kernels.adc import adc_codes, calibrated_step, full_range_step, full_scale
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+import numba
+
+
+def numba_cache_dir(directory: Path = Path(__file__).parent) -> Path:
+    """Where the kernels' compiled code is cached: a folder named by a hash of every kernel module's
+    source and the Numba version.
+
+    Numba only checks the timestamp of a function's own file, so a kernel that inlines or calls a
+    function from another module (``kernels.rng`` into ``kernels.analog``) would otherwise keep its
+    stale compiled code after that module changes: any edit here starts a fresh cache instead.
+    """
+    digest = hashlib.sha256(numba.__version__.encode())
+    for path in sorted(directory.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return directory / "__pycache__" / f"numba-{digest.hexdigest()[:16]}"
+
+
+def _use_fresh_cache() -> None:
+    """Point Numba's cache at :func:`numba_cache_dir` (unless NUMBA_CACHE_DIR is set) before any kernel is
+    compiled, and delete the caches of earlier sources."""
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        return
+    cache = numba_cache_dir()
+    numba.config.CACHE_DIR = str(cache)
+    for old in cache.parent.glob("numba-*"):
+        if old != cache:
+            shutil.rmtree(old, ignore_errors=True)  # another process may still read it: best effort
+
+
+_use_fresh_cache()
+
+from kernels.adc import adc_codes, calibrated_step, full_range_step, full_scale  # noqa: E402
 from kernels.crossbar import (
     VOTE_MODES,
     BitlineGroups,

@@ -1,6 +1,8 @@
 """The crossbar contract (shared/spec/crossbar.md): exactness, fast == reference, fault extremes."""
 import json
 import math
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -272,3 +274,23 @@ def test_activation_quantisation_clips_into_the_input_range(signed):
     assert x_int.max() == hi
     inside = np.abs(x) <= 1.0
     assert np.all(np.abs(x_int[inside] * scale - x[inside]) <= scale / 2 + 1e-12)
+
+
+def test_numba_cache_is_keyed_by_every_kernel_source(tmp_path):
+    # Numba checks only a function's own file; the cache folder changes with any kernel module, so a
+    # kernel never keeps code compiled against an older version of a helper it inlines.
+    import shutil
+
+    import numba
+
+    import kernels
+    from kernels import numba_cache_dir
+
+    for path in Path(kernels.__file__).parent.glob("*.py"):
+        shutil.copy(path, tmp_path / path.name)
+    before = numba_cache_dir(tmp_path)
+    assert numba_cache_dir(tmp_path) == before and before.parent == tmp_path / "__pycache__"
+    (tmp_path / "rng.py").write_text((tmp_path / "rng.py").read_text() + "\n# edited\n")
+    assert numba_cache_dir(tmp_path) != before
+    expected = os.environ.get("NUMBA_CACHE_DIR") or str(numba_cache_dir())
+    assert numba.config.CACHE_DIR == expected
