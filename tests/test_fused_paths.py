@@ -287,6 +287,17 @@ def small_cnn(signed: bool, seed: int = 0) -> Workload:
     return Workload.from_splits("small-cnn", layers, (2, 7, 7), Splits(xtr, ytr, xc, yc, xt, yt))
 
 
+def assert_chips_equal_the_numpy_composition(workload, hw, protection):
+    """The fault-free chip and two faulty ones: run_network's outputs equal numpy_run_network's, bit for bit."""
+    net = map_network(workload, hw, protection)
+    faults = FaultScenario(0.03, 0.1, n_chips=2)
+    for chip in (None, 0, 1):
+        layers = chip_layers(net, faults if chip is not None else None, chip)
+        fast = run_network(net, layers, workload.x_test)
+        slow = numpy_run_network(net, layers, workload.x_test)
+        np.testing.assert_array_equal(fast.view(np.uint64), slow.view(np.uint64))
+
+
 @pytest.mark.parametrize("hw, protection, signed", [
     (HardwareConfig(), None, False),
     (HardwareConfig(), None, True),
@@ -297,14 +308,7 @@ def small_cnn(signed: bool, seed: int = 0) -> Workload:
     (HardwareConfig(), Protection(col_prune=0.3, dup_copies=2, vote="test-aware", remap=True), True),
 ])
 def test_simulator_layers_equal_the_numpy_composition(hw, protection, signed):
-    workload = small_cnn(signed)
-    net = map_network(workload, hw, protection)
-    faults = FaultScenario(0.03, 0.1, n_chips=2)
-    for chip in (None, 0, 1):
-        layers = chip_layers(net, faults if chip is not None else None, chip)
-        fast = run_network(net, layers, workload.x_test)
-        slow = numpy_run_network(net, layers, workload.x_test)
-        np.testing.assert_array_equal(fast.view(np.uint64), slow.view(np.uint64))
+    assert_chips_equal_the_numpy_composition(small_cnn(signed), hw, protection)
 
 
 def pooled_cnn(seed: int = 0) -> Workload:
@@ -334,14 +338,7 @@ def pooled_cnn(seed: int = 0) -> Workload:
     (HardwareConfig(), Protection(col_prune=0.4, dup_copies=3, vote="median")),
 ])
 def test_simulator_with_relu_and_pooling_in_the_output_pass_equals_the_numpy_composition(hw, protection):
-    workload = pooled_cnn()
-    net = map_network(workload, hw, protection)
-    faults = FaultScenario(0.03, 0.1, n_chips=2)
-    for chip in (None, 0, 1):
-        layers = chip_layers(net, faults if chip is not None else None, chip)
-        fast = run_network(net, layers, workload.x_test)
-        slow = numpy_run_network(net, layers, workload.x_test)
-        np.testing.assert_array_equal(fast.view(np.uint64), slow.view(np.uint64))
+    assert_chips_equal_the_numpy_composition(pooled_cnn(), hw, protection)
 
 
 @SETTINGS
