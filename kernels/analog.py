@@ -552,7 +552,7 @@ def _block(idx, cnt, n_samples, t, start, lut, lut2, dac_bits, step, fmax, cycle
     sat = 0
     for n in range(n_samples):
         ab = acc[n, start:start + LANES]
-        if has_noise:
+        if has_noise:  # kernels.rng.fill_normals' draws, with the 16-lane loop length known here
             for k in range(n_cyc):
                 k1, k2 = row_keys(key, first_row + np.uint64(((n0 + n) * tiles + t) * n_cyc + k))
                 for b in range(LANES):
