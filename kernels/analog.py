@@ -607,6 +607,10 @@ def _mvm_float(xp, dac_bits, cycle_w, g, nv, step, max_code, n_bl, adc_of, adcs_
     idx = np.zeros((PASS_SAMPLES, n_cyc * pairs, n_groups + 4), dtype=np.int32)
     cnt = np.zeros((PASS_SAMPLES, n_cyc * pairs), dtype=np.int64)
     acc = np.empty((PASS_SAMPLES, width), dtype=acc_zero.dtype)
+    cycle_wf = cycle_w.astype(np.float64)
+    w = np.empty(n_cyc * LANES, dtype=np.float64)  # cycle weight of each element k * LANES + b
+    for k in range(n_cyc):
+        w[k * LANES:(k + 1) * LANES] = cycle_wf[k]
     for n0 in range(0, batch, PASS_SAMPLES):
         n_samples = min(PASS_SAMPLES, batch - n0)
         for t in range(tiles):
@@ -632,10 +636,6 @@ def _mvm_float(xp, dac_bits, cycle_w, g, nv, step, max_code, n_bl, adc_of, adcs_
                 part = np.empty(LANES, dtype=g.dtype)
                 z = np.zeros(flat, dtype=np.float32)
                 codes = np.empty(flat, dtype=acc_zero.dtype)
-                cycle_wf = cycle_w.astype(np.float64)
-                w = np.empty(flat, dtype=np.float64)  # cycle weight of each element
-                for k in range(n_cyc):
-                    w[k * LANES:(k + 1) * LANES] = cycle_w[k]
                 gain_b = np.ones(LANES)  # this block's ADC errors and padding, per bit line
                 offset_b = np.zeros(LANES)
                 inl_b = np.zeros((inl.shape[1], LANES))
