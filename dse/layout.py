@@ -2,7 +2,7 @@
 
 A layer computes ``y = x @ W`` with ``W`` of shape (in, out). Rows (word lines) carry inputs, columns
 (bit lines) carry outputs. Each (array, slice, output column) is one physical bit line
-(``../shared/spec/crossbar.md``). Protection schemes add bit lines (duplicated copies placed in freed
+(``docs/crossbar.md``). Protection schemes add bit lines (duplicated copies placed in freed
 columns, or spare crossbars); pruning removes rows and columns before layout.
 """
 from __future__ import annotations

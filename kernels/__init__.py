@@ -1,6 +1,6 @@
 """Numeric kernels of the ReRAM crossbar simulator: arrays in, arrays out, no files, no studies.
 
-The arithmetic contract is ``../shared/spec/crossbar.md``; :func:`crossbar_mvm` is its entry point and
+The arithmetic contract is ``docs/crossbar.md``; :func:`crossbar_mvm` is its entry point and
 :func:`crossbar_mvm_reference` the plain numpy version it is checked against.
 """
 import hashlib

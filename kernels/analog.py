@@ -1,4 +1,4 @@
-"""The float column-sum path: the crossbar of ``../shared/spec/crossbar.md`` with analog non-idealities.
+"""The float column-sum path: the crossbar of ``docs/crossbar.md`` with analog non-idealities.
 
 The integer popcount path (:mod:`kernels.crossbar`) is the exact model: every cell holds its integer
 level. This path replaces each cell's level by a float conductance and adds the effects the integer

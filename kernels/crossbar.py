@@ -14,7 +14,7 @@ VPOPCNTDQ does eight words per instruction).
 After the ADC, each bit line's codes are accumulated over cycles with the cycle weights. Bit lines are
 then combined by *groups*: a group is one logical (array, slice, output) bit line and its copies (for
 duplication and voting); the group's voted value is shifted and added into its output column. Without
-protection every group has one member and the result is exactly ``../shared/spec/crossbar.md``.
+protection every group has one member and the result is exactly ``docs/crossbar.md``.
 
 Speed. With a power-of-two ADC step and at most four popcount terms per cycle, a cycle's sums, conversion
 and weighted accumulation are one pass over a block of bit lines (:func:`_fused_cycle`). Row tiles that a
@@ -645,7 +645,7 @@ def crossbar_mvm(
     w_int   (in, out) signed integers, ``|w| <= 2**(weight_bits-1) - 1``
     faults  None or uint8 (A, S, in, out): 0 healthy, 1 SA0 (OFF, level 0), 2 SA1 (ON, top level)
     adc_range ``full`` (power-of-two step covering the full scale) or ``calibrated`` (``adc_step``)
-    Returns float64 (batch, out) in the integer domain of ``../shared/spec/crossbar.md``; with a
+    Returns float64 (batch, out) in the integer domain of ``docs/crossbar.md``; with a
     lossless ADC and no faults it equals ``x_int @ w_int`` exactly.
     """
     x, w, faults = check_mvm_args(

@@ -1,4 +1,4 @@
-"""The plain numpy reference of ``../shared/spec/crossbar.md``: obviously correct and slow.
+"""The plain numpy reference of ``docs/crossbar.md``: obviously correct and slow.
 
 Only used to check the fast path. Every step of the spec is a line here: slice the weights, apply
 faults, drive each input chunk on each row tile, sum each bit line exactly, convert, shift and add.

@@ -1,4 +1,4 @@
-"""The crossbar contract (shared/spec/crossbar.md): exactness, fast == reference, fault extremes."""
+"""The crossbar contract (docs/crossbar.md): exactness, fast == reference, fault extremes."""
 import json
 import math
 import os
