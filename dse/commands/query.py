@@ -5,14 +5,16 @@ import sys
 
 import pandas as pd
 
+from dse.query import select
 from dse.results import read_layers, read_metadata, read_trials
 
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
-        "query", help="print the designs of a study that match a pandas query",
-        description="Filter a study's trials table with a pandas query expression (column names as in "
-        "docs/studies.md; use backticks for unusual names) and print the matches.",
+        "query", help="print the designs of a study that match a filter expression",
+        description="Filter a study's trials table and print the matches. The expression language "
+        "(docs/studies.md, dse/query.py): column names (backticks for unusual names), numbers, strings, "
+        "comparisons, in [list], and/or/not, arithmetic; nothing else (no calls, attributes or @ names).",
     )
     parser.add_argument("results", help="results folder, e.g. results/quickstart")
     parser.add_argument("expr", nargs="?", default="", help='e.g. "accuracy_mean > 0.95 and energy_pj < 2e5"')
@@ -24,16 +26,6 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--layers", action="store_true", help="query the per-layer table instead")
     parser.add_argument("--csv", action="store_true", help="write CSV to standard output")
     parser.set_defaults(func=run)
-
-
-def select(frame: pd.DataFrame, expr: str) -> pd.DataFrame:
-    """Rows of ``frame`` matching ``expr``; a bad expression raises ValueError listing the columns."""
-    if not expr.strip():
-        return frame
-    try:
-        return frame.query(expr)
-    except (NameError, SyntaxError, KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"cannot evaluate {expr!r}: {exc}; columns: {', '.join(frame.columns)}") from None
 
 
 def default_columns(frame: pd.DataFrame, metadata: dict) -> list[str]:
