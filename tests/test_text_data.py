@@ -114,3 +114,49 @@ def test_full_data_sizes():
     assert len(mr) == 10568
     snli = text_data.load_snli()
     assert len(snli.test) == 9824
+
+
+def _write(tmp_path, body: bytes) -> Path:
+    path = tmp_path / "mine.jsonl"
+    path.write_bytes(body)
+    return path
+
+
+def test_jsonl_reads_names_and_indices_for_both_tasks(tmp_path):
+    mr = text_data.read_jsonl(_write(tmp_path, b'{"text": "good", "label": "positive"}\n\n'
+                                               b'{"text": "bad", "label": 0}\n'), text_data.TASKS["mr"])
+    assert mr.texts == ("good", "bad") and mr.labels.tolist() == [1, 0]
+    snli = text_data.read_jsonl(_write(tmp_path, b'{"sentence1": "a", "sentence2": "b", "label": "neutral"}\n'
+                                                 b'{"sentence1": "c", "sentence2": "d", "label": 2}\n'),
+                                text_data.TASKS["snli"])
+    assert snli.texts == (("a", "b"), ("c", "d")) and snli.labels.tolist() == [1, 2]
+
+
+@pytest.mark.parametrize("bad, task, expected", [
+    (b'{"text": "x"}', "mr", "2: missing field 'label'"),
+    (b'{"sentence1": "a", "label": 0}', "snli", "2: missing field 'sentence2'"),
+    (b'{"text": "x", "label": "neutral"}', "mr", "2: unknown label 'neutral'; allowed: 'negative'"),
+    (b'{"text": "x", "label": 2}', "mr", "2: unknown label 2"),
+    (b'{"text": "x", "label": true}', "mr", "2: unknown label True"),
+    (b'{"text": "   ", "label": 1}', "mr", "2: field 'text' must be a non-empty string"),
+    (b'{"text": 5, "label": 1}', "mr", "2: field 'text' must be a non-empty string"),
+    (b'{"text": "x", "label": 1', "mr", "2: invalid JSON"),
+    (b'["x", 1]', "mr", "2: expected a JSON object"),
+    (b'{"text": "caf\xe9", "label": 1}', "mr", "2: not UTF-8 (byte 14 of the line)"),
+])
+def test_jsonl_refuses_each_bad_line_kind_with_its_line_number(tmp_path, bad, task, expected):
+    good = b'{"text": "fine", "label": 1}' if task == "mr" else b'{"sentence1": "a", "sentence2": "b", "label": 0}'
+    path = _write(tmp_path, good + b"\n" + bad + b"\n" + good + b"\n")
+    with pytest.raises(text_data.DataError) as error:
+        text_data.read_jsonl(path, text_data.TASKS[task])
+    assert str(error.value).startswith(f"{path}:{expected}")
+    assert "\n" not in str(error.value)
+
+
+def test_jsonl_refuses_a_file_over_the_size_limit_and_an_empty_one(tmp_path):
+    path = _write(tmp_path, b'{"text": "fine", "label": 1}\n' * 10)
+    with pytest.raises(text_data.DataError, match="over the limit of 100 bytes"):
+        text_data.read_jsonl(path, text_data.TASKS["mr"], max_bytes=100)
+    assert len(text_data.read_jsonl(path, text_data.TASKS["mr"], max_bytes=path.stat().st_size)) == 10
+    with pytest.raises(text_data.DataError, match="no examples"):
+        text_data.read_jsonl(_write(tmp_path, b"\n  \n"), text_data.TASKS["mr"])

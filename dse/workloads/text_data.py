@@ -256,6 +256,75 @@ def load_snli(dest: Path | None = None) -> TextSplits:
                       parse_snli(data_path("snli", "snli_test.jsonl", dest).read_bytes()))
 
 
+MAX_JSONL_BYTES = 64 * 1024 * 1024  # bring-your-own test files: a whole file is read and embedded
+MR_LABELS = ("negative", "positive")
+
+
+@dataclass(frozen=True)
+class TextTask:
+    """What a labelled example of a workload looks like: its text fields and label names (index = label)."""
+
+    fields: tuple[str, ...]
+    labels: tuple[str, ...]
+
+
+TASKS = {"mr": TextTask(fields=("text",), labels=MR_LABELS),
+         "snli": TextTask(fields=("sentence1", "sentence2"), labels=SNLI_LABELS)}
+
+
+def _label(value, task: TextTask) -> int | None:
+    if isinstance(value, str) and value in task.labels:
+        return task.labels.index(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(task.labels):
+        return value
+    return None
+
+
+def read_jsonl(path: str | os.PathLike, task: TextTask, max_bytes: int = MAX_JSONL_BYTES) -> TextSet:
+    """Labelled examples from a JSON Lines file, one object per line with ``task.fields`` (non-empty
+    strings) and ``label`` (a name in ``task.labels`` or its index). Blank lines are skipped. The first bad
+    line is refused with ``DataError("FILE:LINE: what is wrong")`` before anything uses the file; so is a
+    file over ``max_bytes`` or one with no example."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except OSError as error:
+        raise DataError(f"{path}: cannot read ({error.strerror})") from None
+    if size > max_bytes:
+        raise DataError(f"{path}: {size} bytes, over the limit of {max_bytes} bytes")
+    allowed = ", ".join([*(repr(name) for name in task.labels), *map(str, range(len(task.labels)))])
+    texts, labels = [], []
+    for number, raw in enumerate(path.read_bytes().splitlines(), start=1):
+        where = f"{path}:{number}"
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise DataError(f"{where}: not UTF-8 (byte {error.start + 1} of the line)") from None
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise DataError(f"{where}: invalid JSON ({error.msg} at column {error.colno})") from None
+        if not isinstance(row, dict):
+            raise DataError(f"{where}: expected a JSON object with {', '.join((*task.fields, 'label'))}")
+        for field in (*task.fields, "label"):
+            if field not in row:
+                raise DataError(f"{where}: missing field {field!r}")
+        for field in task.fields:
+            if not isinstance(row[field], str) or not row[field].strip():
+                raise DataError(f"{where}: field {field!r} must be a non-empty string")
+        label = _label(row["label"], task)
+        if label is None:
+            raise DataError(f"{where}: unknown label {row['label']!r}; allowed: {allowed}")
+        fields = tuple(row[field] for field in task.fields)
+        texts.append(fields[0] if len(fields) == 1 else fields)
+        labels.append(label)
+    if not texts:
+        raise DataError(f"{path}: no examples")
+    return TextSet(tuple(texts), np.asarray(labels, dtype=np.int64))
+
+
 def main(argv: list[str]) -> int:
     if argv[:1] != ["fetch"]:
         print("usage: python -m dse.workloads.text_data fetch [DATA_DIR]", file=sys.stderr)
