@@ -6,7 +6,7 @@ import importlib
 import sys
 
 # Sub-command modules, in the order ``dse --help`` lists them.
-COMMANDS = ("run", "query", "pareto", "show", "cost", "eval", "sweep", "bench")
+COMMANDS = ("run", "query", "pareto", "show", "cost", "eval", "sweep", "bench", "report")
 
 
 class OneLineParser(argparse.ArgumentParser):
