@@ -64,7 +64,8 @@ class HardwareConfig:
     cell_bits        bits stored per cell (levels 0 .. 2**cell_bits - 1)
     weight_bits      signed symmetric weight width
     input_bits       activation width, driven bit-serially through ``dac_bits``-wide DACs
-    adc_bits         ADC resolution; ``adc_range`` full (power-of-two step) or calibrated
+    adc_bits         ADC resolution; ``adc_range`` full (power-of-two step over the largest possible
+                     column sum), calibrated (step from calibration sums) or clip (step 1, saturating)
     adc_percentile   percentile of calibration column sums that sets the calibrated full scale
     mapping          differential (two arrays) or offset (one array, digital offset correction)
     cols_per_adc     bit lines multiplexed onto one ADC (sets ADC count, area and latency); at most

@@ -23,7 +23,6 @@ from kernels import (
     BitlineGroups,
     calibrated_step,
     column_sum_histogram,
-    full_range_step,
     full_scale,
     pack_inputs,
     pack_levels,
@@ -32,6 +31,7 @@ from kernels import (
     quantize_weights,
     slice_levels,
 )
+from kernels.crossbar import adc_step_for
 from kernels.quantize import activation_scale
 
 # Activation scales use a high percentile of |activation| on calibration data, not the maximum, so
@@ -59,7 +59,7 @@ class MappedLayer:
     signed_inputs   whether the layer's inputs go negative (two's complement, 1-bit DAC)
     bitline_levels  (in', B) uint8 fault-free cell levels of every physical bit line
     groups          how bit lines combine into the out' outputs (copies and votes)
-    adc_step        ADC step (full-range power of two, or calibrated)
+    adc_step        ADC step (full-range power of two, 1 for clip, or calibrated)
     layout          the physical footprint (crossbars, bit lines, conversions)
     chip_hook       optional per-chip adjustment once the chip's faults are known
     """
@@ -152,10 +152,10 @@ def input_quantisation(cols: np.ndarray, hw: HardwareConfig, name: str) -> tuple
 
 
 def calibrate_adc_step(bitline_levels: np.ndarray, x_int: np.ndarray, hw: HardwareConfig) -> float:
-    """ADC step for ``hw``: the full-range power of two, or ``max(1, q / (2**adc_bits - 1))`` with ``q``
-    the ``adc_percentile`` of the fault-free column sums the calibration inputs produce."""
-    if hw.adc_range == "full":
-        return float(full_range_step(hw.rows, hw.cell_bits, hw.dac_bits, hw.adc_bits))
+    """ADC step for ``hw``: the full-range power of two, 1 for ``clip``, or ``max(1, q / (2**adc_bits - 1))``
+    with ``q`` the ``adc_percentile`` of the fault-free column sums the calibration inputs produce."""
+    if hw.adc_range != "calibrated":
+        return adc_step_for(hw.rows, hw.cell_bits, hw.dac_bits, hw.adc_bits, hw.adc_range, None)
     counts, width = column_sum_histogram(
         pack_inputs(x_int, hw.rows, hw.input_bits, hw.dac_bits), pack_levels(bitline_levels, hw.rows, hw.cell_bits),
         input_bits=hw.input_bits, dac_bits=hw.dac_bits, cell_bits=hw.cell_bits,

@@ -3,7 +3,9 @@
 ``code = min(floor(v / step + 1/2), 2**adc_bits - 1)``. The ``full`` range uses a power-of-two step
 covering the largest possible column sum and is lossless exactly when ``step == 1``; the ``calibrated``
 range takes ``step = max(1, q / (2**adc_bits - 1))`` from a percentile ``q`` of column sums seen on
-calibration inputs (found in ``dse/``, passed in here).
+calibration inputs (found in ``dse/``, passed in here); the ``clip`` range has ``step = 1`` (one cell
+level times one DAC level: every code is exact) and saturates at ``2**adc_bits - 1``, what CrossSim calls
+its GRANULAR range.
 """
 from __future__ import annotations
 
@@ -11,17 +13,20 @@ import math
 
 import numpy as np
 
-ADC_RANGES = ("full", "calibrated")
+ADC_RANGES = ("full", "calibrated", "clip")
 
 
-def full_scale(rows: int, cell_bits: int, dac_bits: int) -> int:
-    """Largest column sum one bit line can carry: ``rows * (2**cell_bits - 1) * (2**dac_bits - 1)``."""
-    return rows * ((1 << cell_bits) - 1) * ((1 << dac_bits) - 1)
+def full_scale(rows: int, cell_bits: int, dac_bits: int, weight_flip: bool = False) -> int:
+    """Largest column sum one bit line can carry: ``rows * (2**cell_bits - 1) * (2**dac_bits - 1)``; with
+    weight flipping (:mod:`kernels.flip`) the stored levels sum to at most half that,
+    ``floor(rows * (2**cell_bits - 1) / 2) * (2**dac_bits - 1)``."""
+    cells = rows * ((1 << cell_bits) - 1)
+    return (cells // 2 if weight_flip else cells) * ((1 << dac_bits) - 1)
 
 
-def full_range_step(rows: int, cell_bits: int, dac_bits: int, adc_bits: int) -> int:
+def full_range_step(rows: int, cell_bits: int, dac_bits: int, adc_bits: int, weight_flip: bool = False) -> int:
     """``2 ** max(0, ceil(log2(FS + 1)) - adc_bits)``: a power of two, 1 when the ADC is lossless."""
-    fs = full_scale(rows, cell_bits, dac_bits)
+    fs = full_scale(rows, cell_bits, dac_bits, weight_flip)
     needed_bits = math.ceil(math.log2(fs + 1))  # exact for the integers involved: FS + 1 < 2**53
     return 1 << max(0, needed_bits - adc_bits)
 

@@ -4,7 +4,9 @@ The integer popcount path (:mod:`kernels.crossbar`) is the exact model: every ce
 level. This path replaces each cell's level by a float conductance and adds the effects the integer
 model cannot express. Everything else is the same as the integer path: bit lines ``(in, B)``, row tiles,
 bit-serial input cycles, one ADC conversion per (row tile, bit line, cycle) with the same transfer
-function, the same cycle weights, and the same groups and votes (copies and protection work unchanged).
+function, the same cycle weights, the same digital correction of flipped bit lines (:mod:`kernels.flip`:
+the conductances are those of the stored, complemented levels) and the same groups and votes (copies
+and protection work unchanged).
 With every effect at zero the result equals the integer path bit for bit (a test pins this).
 
 Units. Conductances are in units of the level step ``dG = (G_max - G_min) / L`` with ``L = 2**cell_bits - 1``,
@@ -60,7 +62,7 @@ from numba import get_num_threads, njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from kernels.crossbar import BitlineGroups, pack_inputs, vote_group
+from kernels.crossbar import BitlineGroups, flip_array, flip_values, pack_inputs, tile_input_sum, vote_group
 from kernels.dac import cycle_weights
 from kernels.rng import index_bits, normal_from_bits, row_keys
 
@@ -591,7 +593,8 @@ def _block(idx, cnt, n_samples, t, start, lut, lut2, dac_bits, step, fmax, cycle
 
 @njit(cache=True, parallel=True)
 def _mvm_float(xp, dac_bits, cycle_w, g, nv, step, max_code, n_bl, adc_of, adcs_per_tile, gain, offset, inl,
-               key, first_row, members, sizes, out, coef, vote, pick, n_out, acc_zero, workers):  # pragma: no cover
+               key, first_row, members, sizes, out, coef, vote, pick, n_out, flip, top, acc_zero,
+               workers):  # pragma: no cover
     batch = xp.shape[0]
     tiles, height, width = g.shape
     n_groups = height // GROUP
@@ -656,10 +659,18 @@ def _mvm_float(xp, dac_bits, cycle_w, g, nv, step, max_code, n_bl, adc_of, adcs_
                     sat[worker] += _block(idx, cnt, n_samples, t, start, lut, lut2, dac_bits, step, fmax, cycle_wf,
                                           w, gain_b, offset_b, inl_b, real, has_adc, has_inl, key, first_row, tiles,
                                           n0, acc, v, var, part, z, codes)
-            # The digital vote and shift-and-add, in the integer kernel's order (kernels.crossbar.mvm_packed).
+            # The flip correction, vote and shift-and-add, in the integer kernel's order
+            # (kernels.crossbar.mvm_packed).
             for n in prange(n_samples):
                 a_n = acc[n]
                 y_row = y[n0 + n]
+                if flip.shape[0] > 0:
+                    values = np.empty(n_bl, dtype=np.float64)
+                    flip_values(a_n[:n_bl], flip[t], top * np.float64(tile_input_sum(xp, n0 + n, t, cycle_w, dac_bits)),
+                                step, values)
+                    for grp in range(members.shape[0]):
+                        y_row[out[grp]] += coef[grp] * (1.0 * vote_group(values, members, sizes, vote, pick, t, grp))
+                    continue
                 for grp in range(members.shape[0]):
                     y_row[out[grp]] += coef[grp] * (step * vote_group(a_n, members, sizes, vote, pick, t, grp))
     return y, sat.sum()
@@ -673,7 +684,8 @@ def mvm_float(
     """Integer inputs (batch, in) through the float path to outputs (batch, n_out), offset corrected.
 
     Same signature and result as :func:`kernels.crossbar.mvm_int` with ``planes`` (from
-    :func:`analog_planes`) in place of the packed levels; equal to it when every effect is zero.
+    :func:`analog_planes`, of the stored levels: complemented where ``groups.flip`` says) in place of the
+    packed levels; equal to it when every effect is zero.
     Each call advances ``planes.reads`` so a later call draws fresh read noise.
     """
     x_int = np.asarray(x_int)
@@ -693,8 +705,8 @@ def mvm_float(
         xp, dac_bits, cycle_w, planes.g, planes.noise_var, float(step), (1 << adc_bits) - 1, planes.n_bitlines,
         planes.adc_of, planes.adcs_per_tile, planes.adc_gain, planes.adc_offset, planes.adc_inl,
         np.uint64(planes.noise_key), np.uint64(first_read), groups.members, groups.sizes, groups.out, groups.coef,
-        groups.vote, np.ascontiguousarray(pick, dtype=np.int64), n_out, np.zeros(1, dtype=acc_dtype),
-        get_num_threads(),
+        groups.vote, np.ascontiguousarray(pick, dtype=np.int64), n_out, flip_array(groups, tiles, planes.n_bitlines),
+        np.float64((1 << cell_bits) - 1), np.zeros(1, dtype=acc_dtype), get_num_threads(),
     )
     planes.reads[0] = first_read + np.uint64(batch * tiles * len(cycle_w))
     if mapping == "offset":

@@ -23,7 +23,7 @@ table built once per call (:mod:`kernels.tables`). Both give the same integers a
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numba import njit, prange
@@ -31,6 +31,7 @@ from numba import njit, prange
 from kernels.adc import full_range_step
 from kernels.dac import cycle_weights, n_cycles, unsigned_pattern
 from kernels.faults import apply_faults, stuck_level
+from kernels.flip import flip_mask, flipped_levels
 from kernels.popcount import popcount64
 from kernels.slicing import array_signs, slice_levels
 from kernels.tables import (
@@ -61,6 +62,9 @@ class BitlineGroups:
     vote     one of ``VOTE_MODES``: first, mean, median, or test-aware (``pick`` chooses the copy)
     pick     (row_tiles, G) int64 index into ``members`` of the copy to read per row tile (test-aware
              vote only; the post-fabrication test found it healthiest)
+    flip     (row_tiles, B) bool, the bit lines of each row tile that store complemented levels
+             (:mod:`kernels.flip`): each is read as ``L * X_t - step * codes`` before the vote, ``X_t`` the
+             tile's input sum; None when nothing is flipped
     """
 
     members: np.ndarray
@@ -68,6 +72,7 @@ class BitlineGroups:
     coef: np.ndarray
     vote: int = VOTE_FIRST
     pick: np.ndarray | None = None
+    flip: np.ndarray | None = None
 
     @property
     def sizes(self) -> np.ndarray:
@@ -250,6 +255,29 @@ def _combine(acc, t, members, sizes, out, coef, vote, pick, segments, step, y_ro
         return
     for g in range(members.shape[0]):
         y_row[out[g]] += coef[g] * (step * vote_group(acc, members, sizes, vote, pick, t, g))
+
+
+@njit(cache=True, inline="always")
+def tile_input_sum(xp, n, t, cycle_w, dac_bits):  # pragma: no cover - compiled
+    """``X_t``: the sum of input ``n``'s values on row tile ``t``, ``sum_k w_k sum_p 2**p popcount(plane)``
+    (signed through the cycle weights): what the periphery of a flipped bit line subtracts from."""
+    total = np.int64(0)
+    for k in range(cycle_w.shape[0]):
+        cycle = np.int64(0)
+        for p in range(dac_bits):
+            for w in range(xp.shape[3]):
+                cycle += np.int64(popcount64(xp[n, t, k * dac_bits + p, w])) << p
+        total += cycle_w[k] * cycle
+    return total
+
+
+@njit(cache=True)
+def flip_values(acc, flip_t, lx, step, values):  # pragma: no cover - compiled
+    """Each bit line's read value in one row tile: ``step * acc`` (its cycle-weighted codes), or
+    ``lx - step * acc`` where it is flipped (``lx = L * X_t``), into ``values`` (B,) float64."""
+    for b in range(values.shape[0]):  # vectorised: a select
+        value = step * np.float64(acc[b])
+        values[b] = lx - value if flip_t[b] else value
 
 
 @njit(cache=True, inline="always")
@@ -479,11 +507,12 @@ def _table_outputs(xp, first, last, t, r, dac_bits, cycle_w, slots, table, sats,
 
 @njit(cache=True, parallel=True)
 def _mvm_packed(xp, cycle_w, dac_bits, wp, cell_bits, adc_shift, step, max_code,
-                members, sizes, out, coef, vote, pick, segments, n_out,
+                members, sizes, out, coef, vote, pick, segments, n_out, flip,
                 plan, slot, table_id, slot_maps, codes, outputs, table_sat):  # pragma: no cover - compiled
-    """Every input, every row tile: counted (or looked up, :mod:`kernels.tables`), converted, voted,
-    shifted and added. Tiles with an outputs table go first, a chunk of inputs at a time: their terms are
-    exact integers, as are all others whenever such a table is used, so the order of the adds is free."""
+    """Every input, every row tile: counted (or looked up, :mod:`kernels.tables`), converted, corrected
+    where flipped (``flip`` (tiles, B), empty when nothing is), voted, shifted and added. Tiles with an
+    outputs table go first, a chunk of inputs at a time: their terms are exact integers, as are all others
+    whenever such a table is used, so the order of the adds is free."""
     batch, tiles = xp.shape[0], xp.shape[1]
     n_bl = wp.shape[3]
     y = np.zeros((batch, n_out), dtype=np.float64)
@@ -500,22 +529,33 @@ def _mvm_packed(xp, cycle_w, dac_bits, wp, cell_bits, adc_shift, step, max_code,
         acc = np.empty(n_bl, dtype=np.int64)
         term_x = np.zeros(4, dtype=np.uint64)
         term_i = np.zeros((3, 4), dtype=np.int64)
+        flipped = flip.shape[0] > 0
+        values = np.empty(n_bl if flipped else 0, dtype=np.float64)
+        top = np.float64((1 << cell_bits) - 1)
         for n in range(first, last):
             for t in range(tiles):
                 if plan[t, 0] == TABLE_OUTPUTS:
                     continue
                 sat += _tile_sums(xp, n, t, cycle_w, dac_bits, wp, cell_bits, adc_shift, step, max_code, v, acc,
                                   term_x, term_i, plan, slot, table_id, slot_maps, codes, table_sat)
-                _combine(acc, t, members, sizes, out, coef, vote, pick, segments, step, y[n])
+                if flipped:
+                    flip_values(acc, flip[t], top * np.float64(tile_input_sum(xp, n, t, cycle_w, dac_bits)), step,
+                                values)
+                    _combine(values, t, members, sizes, out, coef, vote, pick, segments, 1.0, y[n])
+                else:
+                    _combine(acc, t, members, sizes, out, coef, vote, pick, segments, step, y[n])
         saturated[chunk] = sat
     return y, saturated.sum()
 
 
 def adc_step_for(rows: int, cell_bits: int, dac_bits: int, adc_bits: int, adc_range: str,
-                 adc_step: float | None) -> float:
-    """The ADC step of a layer: the full-range power of two, or the calibrated step given."""
+                 adc_step: float | None, weight_flip: bool = False) -> float:
+    """The ADC step of a layer: the full-range power of two (over the flipped full scale with
+    ``weight_flip``), 1 for ``clip``, or the calibrated step given."""
     if adc_range == "full":
-        return float(full_range_step(rows, cell_bits, dac_bits, adc_bits))
+        return float(full_range_step(rows, cell_bits, dac_bits, adc_bits, weight_flip))
+    if adc_range == "clip":
+        return 1.0
     return float(adc_step)
 
 
@@ -529,7 +569,7 @@ def mvm_packed(
             than ``wp`` (the rows past them not driven: ``kernels.layer_io.pack_layer_inputs`` packs only the
             words a layer narrower than a crossbar reaches)
     wp      (tiles, cell_bits, words, B) uint64 from :func:`pack_levels`
-    groups  how bit lines combine into ``n_out`` outputs
+    groups  how bit lines combine into ``n_out`` outputs (and which are flipped: ``groups.flip``)
     step    ADC step (>= 1); a power of two takes the exact integer rounding path
     Returns ``(y, saturated)``: float64 (batch, n_out) in the integer domain without any offset
     correction, and the number of ADC conversions that saturated.
@@ -546,9 +586,20 @@ def mvm_packed(
                                 max_code, segments)
     y, saturated = _mvm_packed(
         xp, cycle_w, dac_bits, wp, cell_bits, adc_shift, float(step), max_code, groups.members, groups.sizes,
-        groups.out, groups.coef, groups.vote, np.ascontiguousarray(pick, dtype=np.int64), segments, n_out, *tables,
+        groups.out, groups.coef, groups.vote, np.ascontiguousarray(pick, dtype=np.int64), segments, n_out,
+        flip_array(groups, wp.shape[0], wp.shape[3]), *tables,
     )
     return y, int(saturated)
+
+
+def flip_array(groups: BitlineGroups, tiles: int, n_bitlines: int) -> np.ndarray:
+    """``groups.flip`` as the kernels take it: (tiles, B) uint8, or (0, 0) when nothing is flipped."""
+    if groups.flip is None:
+        return np.zeros((0, 0), dtype=np.uint8)
+    flip = np.asarray(groups.flip)
+    if flip.shape != (tiles, n_bitlines):
+        raise ValueError(f"groups.flip must have shape (row tiles, bit lines) = {(tiles, n_bitlines)}, got {flip.shape}")
+    return np.ascontiguousarray(flip, dtype=np.uint8)
 
 
 def _short_tile_tables(xp, wp, groups, n_out, cycle_w, dac_bits, cell_bits, adc_shift, step, max_code, segments):
@@ -558,7 +609,7 @@ def _short_tile_tables(xp, wp, groups, n_out, cycle_w, dac_bits, cell_bits, adc_
     # The outputs table sums exact integers in another order than the popcount path: only where every
     # partial sum of the result is an integer below 2**53 (then any order gives the same float).
     exact_outputs = False
-    if segments > 0 and adc_shift >= 0:
+    if segments > 0 and adc_shift >= 0 and groups.flip is None:  # flipped bit lines are corrected per tile
         seg_coef = groups.coef[::n_out]  # one coefficient per (array, slice) segment
         if np.all(seg_coef == np.round(seg_coef)):
             bound = (wp.shape[0] * int(np.abs(seg_coef).sum()) * int(step) * max_code
@@ -637,14 +688,18 @@ def column_sum_histogram(xp: np.ndarray, wp: np.ndarray, *, input_bits: int, dac
 def crossbar_mvm(
     x_int, w_int, rows=128, cols=128, cell_bits=2, weight_bits=8, input_bits=8, dac_bits=1,
     adc_bits=8, mapping="differential", signed_inputs=False, adc_range="full", adc_step=None,
-    faults=None,
+    faults=None, weight_flip=False,
 ) -> np.ndarray:
     """One simulated ReRAM matrix-vector product ``y = x @ W`` at the bit level.
 
     x_int   (batch, in) integers, ``input_bits`` wide (two's complement if ``signed_inputs``)
     w_int   (in, out) signed integers, ``|w| <= 2**(weight_bits-1) - 1``
-    faults  None or uint8 (A, S, in, out): 0 healthy, 1 SA0 (OFF, level 0), 2 SA1 (ON, top level)
-    adc_range ``full`` (power-of-two step covering the full scale) or ``calibrated`` (``adc_step``)
+    faults  None or uint8 (A, S, in, out): 0 healthy, 1 SA0 (OFF, level 0), 2 SA1 (ON, top level), on the
+            stored cells (complemented ones too, with ``weight_flip``)
+    adc_range ``full`` (power-of-two step covering the full scale), ``calibrated`` (``adc_step``) or
+            ``clip`` (step 1, saturating at ``2**adc_bits - 1``)
+    weight_flip  ISAAC's encoding (:mod:`kernels.flip`): bit lines whose levels sum above half their
+            maximum in a row tile store the complement, corrected digitally with the tile's input sum
     Returns float64 (batch, out) in the integer domain of ``docs/crossbar.md``; with a
     lossless ADC and no faults it equals ``x_int @ w_int`` exactly.
     """
@@ -652,13 +707,25 @@ def crossbar_mvm(
         x_int, w_int, rows=rows, cols=cols, cell_bits=cell_bits, weight_bits=weight_bits,
         input_bits=input_bits, dac_bits=dac_bits, adc_bits=adc_bits, mapping=mapping,
         signed_inputs=signed_inputs, adc_range=adc_range, adc_step=adc_step, faults=faults,
+        weight_flip=weight_flip,
     )
-    levels = apply_faults(slice_levels(w, cell_bits, weight_bits, mapping), faults, cell_bits)
+    levels = slice_levels(w, cell_bits, weight_bits, mapping)
+    if not weight_flip:
+        levels = apply_faults(levels, faults, cell_bits)
     bitline_levels, groups = plain_bitlines(levels, cell_bits, mapping)
+    wp = None
+    if weight_flip:
+        flip = flip_mask(bitline_levels, rows, cell_bits)
+        groups = replace(groups, flip=flip)
+        stored = flipped_levels(bitline_levels, flip, rows, cell_bits)
+        # The fault map over bit lines, laid out as plain_bitlines lays out the levels; it hits stored cells.
+        fault_bl = None if faults is None else faults.transpose(2, 0, 1, 3).reshape(stored.shape)
+        wp = pack_levels(stored, rows, cell_bits, faults=fault_bl)
     y, _ = mvm_int(
-        x, pack_levels(bitline_levels, rows, cell_bits), groups, w.shape[1], rows=rows,
+        x, pack_levels(bitline_levels, rows, cell_bits) if wp is None else wp, groups, w.shape[1], rows=rows,
         input_bits=input_bits, dac_bits=dac_bits, cell_bits=cell_bits, signed_inputs=signed_inputs,
-        adc_bits=adc_bits, step=adc_step_for(rows, cell_bits, dac_bits, adc_bits, adc_range, adc_step),
+        adc_bits=adc_bits,
+        step=adc_step_for(rows, cell_bits, dac_bits, adc_bits, adc_range, adc_step, weight_flip),
         mapping=mapping, weight_bits=weight_bits,
     )
     return y

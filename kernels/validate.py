@@ -33,7 +33,7 @@ def integer_matrix(name: str, a, lo: int, hi: int) -> np.ndarray:
 
 def check_mvm_args(
     x_int, w_int, *, rows, cols, cell_bits, weight_bits, input_bits, dac_bits, adc_bits,
-    mapping, signed_inputs, adc_range, adc_step, faults,
+    mapping, signed_inputs, adc_range, adc_step, faults, weight_flip=False,
 ):
     """Validate the arguments of :func:`kernels.crossbar_mvm`; return (x, w, faults) normalised."""
     _positive_int("rows", rows)
@@ -49,13 +49,15 @@ def check_mvm_args(
         raise ValueError(f"adc_range must be one of {', '.join(ADC_RANGES)}; got {adc_range!r}")
     if not isinstance(signed_inputs, (bool, np.bool_)):
         raise ValueError(f"signed_inputs must be True or False, got {signed_inputs!r}")
+    if not isinstance(weight_flip, (bool, np.bool_)):
+        raise ValueError(f"weight_flip must be True or False, got {weight_flip!r}")
     if signed_inputs and dac_bits != 1:
         raise ValueError(f"dac_bits must be 1 with signed_inputs=True (two's complement), got {dac_bits}")
     if adc_range == "calibrated":
         if adc_step is None or not np.isfinite(adc_step) or adc_step < 1:
             raise ValueError(f"adc_step must be a finite number >= 1 with adc_range='calibrated', got {adc_step!r}")
     elif adc_step is not None:
-        raise ValueError("adc_step is only used with adc_range='calibrated'; pass None for 'full'")
+        raise ValueError(f"adc_step is only used with adc_range='calibrated'; pass None for {adc_range!r}")
 
     w_max = (1 << (weight_bits - 1)) - 1
     w = integer_matrix("w_int", w_int, -w_max, w_max)

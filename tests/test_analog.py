@@ -2,6 +2,7 @@
 each effect has the magnitude it is given, chips are seeded per chip, bad values fail early."""
 import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -51,9 +52,11 @@ def layers(draw):
                mapping=draw(st.sampled_from(["differential", "offset"])), signed_inputs=signed, weight_bits=8)
     fs = full_scale(cfg["rows"], cfg["cell_bits"], cfg["dac_bits"])
     cfg["adc_bits"] = draw(st.integers(2, math.ceil(math.log2(fs + 1)) + 1))
-    calibrated = draw(st.booleans())
-    cfg["step"] = (calibrated_step(draw(st.floats(1, fs)), cfg["adc_bits"]) if calibrated else
-                   float(full_range_step(cfg["rows"], cfg["cell_bits"], cfg["dac_bits"], cfg["adc_bits"])))
+    adc_range = draw(st.sampled_from(["full", "calibrated", "clip"]))
+    cfg["step"] = {"calibrated": lambda: calibrated_step(draw(st.floats(1, fs)), cfg["adc_bits"]),
+                   "clip": lambda: 1.0,
+                   "full": lambda: float(full_range_step(cfg["rows"], cfg["cell_bits"], cfg["dac_bits"],
+                                                         cfg["adc_bits"]))}[adc_range]()
     n_in, n_out, batch = draw(st.integers(1, 300)), draw(st.integers(1, 6)), draw(st.integers(1, 5))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     w = rng.integers(-127, 128, (n_in, n_out))
@@ -73,6 +76,8 @@ def layers(draw):
         members = np.stack([np.arange(n_bl) + c * n_bl for c in range(copies)], axis=1).astype(np.int64)
         pick = rng.integers(0, copies, (-(-n_in // cfg["rows"]), n_bl))
         groups = BitlineGroups(members, groups.out, groups.coef, VOTE_MODES[vote], pick)
+    if draw(st.booleans()):  # some bit lines read as complements (weight flipping), random per row tile
+        groups = replace(groups, flip=rng.random((-(-n_in // cfg["rows"]), bitlines.shape[1])) < 0.5)
     return cfg, x, bitlines, groups, n_out
 
 

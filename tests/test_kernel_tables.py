@@ -5,6 +5,7 @@ kernel tests never produce; these tests do, and compare with the numpy reference
 tables switched off (same saturation counts too).
 """
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -62,6 +63,8 @@ def short_tile_cases(draw):
     )
     lossless = max(1, math.ceil(math.log2(full_scale(cfg["rows"], cfg["cell_bits"], cfg["dac_bits"]) + 1)))
     cfg["adc_bits"] = draw(st.integers(1, lossless + 1))
+    cfg["adc_range"] = draw(st.sampled_from(["full", "clip"]))
+    cfg["weight_flip"] = draw(st.booleans())
     rows = cfg["rows"]
     n_in = draw(st.integers(1, 12)) if rows == 128 else draw(st.integers(1, 3 * rows))
     if rows == 128 and draw(st.booleans()):
@@ -104,8 +107,8 @@ def kw_of(cfg, step):
 
 @SETTINGS
 @given(short_tile_cases(), st.one_of(st.floats(1.0, 30.0), st.sampled_from([1.0, 2.0, 4.0, 8.0])),
-       st.sampled_from([None, "first", "mean", "median", "test-aware"]))
-def test_tables_equal_popcounts_for_any_step_and_vote(case, step, vote):
+       st.sampled_from([None, "first", "mean", "median", "test-aware"]), st.booleans())
+def test_tables_equal_popcounts_for_any_step_and_vote(case, step, vote, flip):
     """Calibrated (non power of two) steps and voted copies read code tables; the result and the
     saturation count are those of the popcount path exactly."""
     x, w, cfg, rng = case
@@ -124,6 +127,8 @@ def test_tables_equal_popcounts_for_any_step_and_vote(case, step, vote):
         members = np.stack([np.arange(n_bl), np.arange(n_bl) + n_bl, np.arange(n_bl) + 2 * n_bl], axis=1)
         pick = rng.integers(0, 3, (wp.shape[0], n_bl)) if vote == "test-aware" else None
         groups = BitlineGroups(members, groups.out, groups.coef, VOTE_MODES[vote], pick)
+    if flip:  # weight flipping: the tables hold the stored lines' codes, corrected per tile as the popcounts are
+        groups = replace(groups, flip=rng.random((wp.shape[0], wp.shape[3])) < 0.5)
     kw = kw_of(cfg, step)
     event(f"table kinds {sorted(set(plan_of(xp, wp, groups, n_out, **kw)[:, 0].tolist()))}")
     y, sat = mvm_packed(xp, wp, groups, n_out, **kw)

@@ -110,6 +110,166 @@ def test_adc_saturation_is_exercised_and_matches():
     assert saturated > 0
 
 
+@SETTINGS
+@given(configs(), st.floats(0, 0.3), st.floats(0, 0.3))
+def test_clip_range_matches_reference_bit_for_bit(case, p0, p1):
+    x, w, cfg, rng = case
+    shape = (n_arrays(cfg["mapping"]), n_slices(cfg["weight_bits"], cfg["cell_bits"], cfg["mapping"])) + w.shape
+    faults = sample_faults(shape, p0, p1, rng)
+    kw = dict(cfg, adc_range="clip", faults=faults)
+    np.testing.assert_array_equal(crossbar_mvm(x, w, **kw), crossbar_mvm_reference(x, w, **kw))
+
+
+def _column_sums(x, w, rows, cell_bits, weight_bits, input_bits, mapping):
+    """Every column sum (row tile, cycle, batch, bit line), with the bit line's output column: the spec's
+    arithmetic written out with numpy matmuls."""
+    bl, groups = plain_bitlines(slice_levels(w, cell_bits, weight_bits, mapping), cell_bits, mapping)
+    sums = [((x[:, t0:t0 + rows] >> k) & 1) @ bl[t0:t0 + rows].astype(np.int64)
+            for t0 in range(0, x.shape[1], rows) for k in range(input_bits)]
+    return np.stack(sums), groups.out
+
+
+@pytest.mark.parametrize("mapping", ["differential", "offset"])
+@pytest.mark.parametrize("inputs", ["sparse", "mixed", "dense"])
+def test_clip_at_8_bits_is_exact_below_255_and_saturates_exactly_above(mapping, inputs):
+    """Step 1, top code 255 on 128-row tiles of 2-bit cells: a column whose sums all stay <= 255 comes out
+    as the exact product, and every sum above 255 is one saturated conversion that reads 255."""
+    rng = np.random.default_rng(len(inputs) + len(mapping))
+    n_in, n_out = 256, 24
+    x = rng.integers(240 if inputs == "dense" else 0, 256, (16, n_in))
+    if inputs == "sparse":
+        x *= rng.random(x.shape) < 0.08
+    if inputs == "mixed":
+        x[::2] = 255  # half the inputs drive every row in every cycle
+    w = rng.integers(-127, 128, (n_in, n_out))
+    w[:, n_out // 2:] = rng.integers(96, 128, (n_in, n_out - n_out // 2))  # large positive columns
+    if inputs == "dense":
+        w = rng.integers(112, 128, (n_in, n_out))  # slice 2 at level 3 on every row: 384 > 255
+    kw = dict(rows=128, cell_bits=2, weight_bits=8, input_bits=8, dac_bits=1, adc_bits=8, mapping=mapping,
+              adc_range="clip")
+    y = crossbar_mvm(x, w, **kw)
+    np.testing.assert_array_equal(y, crossbar_mvm_reference(x, w, **kw))
+    sums, out_of = _column_sums(x, w, 128, 2, 8, 8, mapping)          # (tiles*cycles, batch, B)
+    clipped_bl = (sums > 255).any(axis=(0, 1))
+    clean = ~np.isin(np.arange(n_out), out_of[clipped_bl])
+    np.testing.assert_array_equal(y[:, clean], (x @ w)[:, clean])
+    if inputs == "sparse":
+        assert clean.all()  # about 10 rows driven per cycle: nothing reaches 256
+    else:
+        assert (~clean).any() and not np.array_equal(y, x @ w)
+    if inputs == "dense":
+        assert not clean.any()
+    bl, groups = plain_bitlines(slice_levels(w, 2, 8, mapping), 2, mapping)
+    _, saturated = mvm_packed(pack_inputs(x, 128, 8, 1), pack_levels(bl, 128, 2), groups, n_out, input_bits=8,
+                              dac_bits=1, cell_bits=2, signed_inputs=False, adc_bits=8, step=1.0)
+    assert saturated == int((sums > 255).sum())
+
+
+# --- weight flipping (ISAAC) -----------------------------------------------------------------------
+
+@st.composite
+def isaac_cases(draw):
+    """128-row tiles of 2-bit cells, 1-bit DACs, 8-bit inputs: random, all-high or all-low weights and
+    inputs that drive every row (the column sums an unflipped 8-bit ADC cannot hold)."""
+    signed = draw(st.booleans())
+    mapping = draw(st.sampled_from(["differential", "offset"]))
+    n_in, n_out, batch = draw(st.integers(1, 300)), draw(st.integers(1, 10)), draw(st.integers(1, 5))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    kind = draw(st.sampled_from(["random", "high", "low", "mixed"]))
+    w = {"random": lambda: rng.integers(-127, 128, (n_in, n_out)),
+         "high": lambda: rng.integers(112, 128, (n_in, n_out)),
+         "low": lambda: rng.integers(-127, -111, (n_in, n_out)),
+         "mixed": lambda: rng.integers(-127, 128, (n_in, n_out)) // np.array([1, 64])[rng.integers(0, 2, (1, n_out))],
+         }[kind]()
+    lo, hi = (-128, 128) if signed else (0, 256)
+    x = rng.integers(lo, hi, (batch, n_in))
+    if draw(st.booleans()):
+        x[:] = -1 if signed else 255  # every bit of every input set: every row driven in every cycle
+    return x, w, dict(rows=128, cell_bits=2, weight_bits=8, input_bits=8, dac_bits=1, adc_bits=8,
+                      mapping=mapping, signed_inputs=signed)
+
+
+@SETTINGS
+@given(isaac_cases(), st.sampled_from(["full", "clip"]))
+def test_weight_flip_makes_an_8_bit_adc_on_128_rows_exact(case, adc_range):
+    """ISAAC's claim: with flipping no column sum of 128 rows of 2-bit cells exceeds 192, so an 8-bit ADC at
+    step 1 loses nothing; both mappings, signed and unsigned inputs, the plain reference included."""
+    x, w, cfg = case
+    assert full_range_step(128, 2, 1, 8, weight_flip=True) == 1
+    kw = dict(cfg, adc_range=adc_range, weight_flip=True)
+    np.testing.assert_array_equal(crossbar_mvm(x, w, **kw), x @ w)
+    np.testing.assert_array_equal(crossbar_mvm_reference(x, w, **kw), x @ w)
+
+
+def test_without_flipping_the_same_8_bit_adc_is_not_exact():
+    x = np.full((2, 128), 255)
+    w = np.full((128, 3), 127)
+    w[0] = 0
+    for adc_range in ("full", "clip"):
+        y = crossbar_mvm(x, w, adc_bits=8, adc_range=adc_range)
+        assert not np.array_equal(y, x @ w)  # column sums of 381: step 2 (full) or clipped at 255 (clip)
+        np.testing.assert_array_equal(crossbar_mvm(x, w, adc_bits=8, adc_range=adc_range, weight_flip=True), x @ w)
+
+
+@SETTINGS
+@given(configs(), st.floats(0, 0.3), st.floats(0, 0.3), st.sampled_from(["full", "clip", "calibrated"]),
+       st.floats(1.0, 40.0))
+def test_weight_flip_matches_reference_with_faults_on_any_range(case, p0, p1, adc_range, step):
+    x, w, cfg, rng = case
+    shape = (n_arrays(cfg["mapping"]), n_slices(cfg["weight_bits"], cfg["cell_bits"], cfg["mapping"])) + w.shape
+    faults = sample_faults(shape, p0, p1, rng)
+    kw = dict(cfg, adc_range=adc_range, adc_step=step if adc_range == "calibrated" else None, faults=faults,
+              weight_flip=True)
+    fast, slow = crossbar_mvm(x, w, **kw), crossbar_mvm_reference(x, w, **kw)
+    if adc_range == "calibrated":  # the step is not an integer: the two add in different orders
+        np.testing.assert_allclose(fast, slow, rtol=1e-12, atol=1e-6 * max(1.0, np.abs(slow).max()))
+    else:
+        np.testing.assert_array_equal(fast, slow)
+
+
+@SETTINGS
+@given(configs())
+def test_weight_flip_is_lossless_one_adc_bit_earlier(case):
+    """With flipping the full scale halves: ``ceil(log2(floor(rows L / 2) D + 1))`` ADC bits are exact."""
+    x, w, cfg, _ = case
+    bits = max(1, math.ceil(math.log2(full_scale(cfg["rows"], cfg["cell_bits"], cfg["dac_bits"], True) + 1)))
+    kw = dict(cfg, adc_bits=bits, weight_flip=True)
+    assert full_range_step(cfg["rows"], cfg["cell_bits"], cfg["dac_bits"], bits, True) == 1
+    np.testing.assert_array_equal(crossbar_mvm(x, w, **kw), x @ w)
+
+
+@pytest.mark.parametrize("fault, expected_weight", [(1, 63), (2, -63)])
+def test_stuck_cells_of_a_flipped_bit_line_read_the_complement(fault, expected_weight):
+    """w = 127 on all 128 rows (differential): slices 0-2 sit at level 3 (sum 384 > 192: flipped, stored 0),
+    slice 3 at level 1 and the negative array at 0 (not flipped). All stuck at SA0 (stored 0): the flipped
+    slices read 3 after the correction, the others 0, weight 3 + 12 + 48 = 63. All SA1 (stored 3): flipped
+    slices read 0, slice 3 reads 3 (192) and the negative array 255: 192 - 255 = -63."""
+    rng = np.random.default_rng(11)
+    x = rng.integers(0, 256, (4, 128))
+    w = np.full((128, 1), 127)
+    faults = np.full((2, 4, 128, 1), fault, np.uint8)
+    kw = dict(adc_bits=9, faults=faults, weight_flip=True)
+    expected = expected_weight * x.sum(axis=1, keepdims=True)
+    np.testing.assert_array_equal(crossbar_mvm(x, w, **kw), expected)
+    np.testing.assert_array_equal(crossbar_mvm_reference(x, w, **kw), expected)
+
+
+def test_flip_decision_is_per_row_tile_and_bit_line():
+    from kernels.flip import flip_mask, flipped_levels, logical_faults
+    levels = np.zeros((5, 3), np.uint8)
+    levels[:3, 0] = 3          # tile 0 of column 0: 9 > 3 * 3 / 2
+    levels[3:, 1] = [2, 1]     # tile 1 (2 rows) of column 1: 3, exactly half of 2 * 3: kept
+    levels[3:, 2] = [3, 2]     # 5 > 3: flipped
+    flip = flip_mask(levels, 3, 2)
+    np.testing.assert_array_equal(flip, [[True, False, False], [False, False, True]])
+    stored = flipped_levels(levels, flip, 3, 2)
+    np.testing.assert_array_equal(stored[:3, 0], 0)
+    np.testing.assert_array_equal(stored[3:, 2], [0, 1])
+    np.testing.assert_array_equal(flipped_levels(stored, flip, 3, 2), levels)
+    fmap = np.ones((5, 3), np.uint8)
+    np.testing.assert_array_equal(logical_faults(fmap, flip, 3), np.where(np.repeat(flip, 3, 0)[:5], 2, 1))
+
+
 @pytest.mark.parametrize("mapping", ["differential", "offset"])
 @pytest.mark.parametrize("cell_bits", [1, 2, 3, 4])
 def test_all_sa0_contributes_nothing_and_all_sa1_reads_top_level(mapping, cell_bits):
@@ -227,7 +387,9 @@ def test_bitplane_baseline_agrees_with_kernel():
         (dict(adc_bits=0), "adc_bits must be in 1..32"),
         (dict(signed_inputs=True, dac_bits=2), "dac_bits must be 1 with signed_inputs=True"),
         (dict(mapping="balanced"), "mapping must be one of differential, offset"),
-        (dict(adc_range="auto"), "adc_range must be one of full, calibrated"),
+        (dict(adc_range="auto"), "adc_range must be one of full, calibrated, clip"),
+        (dict(adc_range="clip", adc_step=2.0), "adc_step is only used with adc_range='calibrated'"),
+        (dict(weight_flip=1), "weight_flip must be True or False"),
         (dict(adc_range="calibrated"), "adc_step must be a finite number >= 1"),
         (dict(faults=np.zeros((2, 4, 4, 3), np.uint8)), "faults must have shape (A, S, in, out) = (2, 4, 4, 2)"),
         (dict(faults=np.full((2, 4, 4, 2), 3, np.uint8)), "faults values must be 0 (healthy), 1 (SA0, OFF) or 2"),
