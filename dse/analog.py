@@ -14,16 +14,19 @@ import numpy as np
 from dse.config import AnalogEffects, HardwareConfig
 from kernels.analog import AnalogPlanes, analog_planes, cell_conductances
 
-# Tags appended to (seed, chip, layer): one independent stream per kind of draw.
-VARIATION_STREAM, ADC_STREAM, READ_NOISE_STREAM = 1, 2, 3
+# Tags appended to (seed, chip, layer): one independent stream per kind of draw (dse.chip_faults: 5, 6).
+VARIATION_STREAM, ADC_STREAM, READ_NOISE_STREAM, STUCK_SPREAD_STREAM = 1, 2, 3, 4
 
 
 def chip_planes(levels: np.ndarray, fault_map: np.ndarray | None, hw: HardwareConfig, effects: AnalogEffects,
-                seed: int, chip: int, layer: int) -> AnalogPlanes:
+                seed: int, chip: int, layer: int, stuck_level_spread: float = 0.0) -> AnalogPlanes:
     """One layer of one chip on the float path.
 
     levels     (in, B) cell levels after stuck-at faults (and any per-chip protection hook)
-    fault_map  (in, B) the chip's fault map (0 healthy) or None; stuck cells are not programmed
+    fault_map  (in, B) the chip's fault map (0 healthy) or None: every stuck cell, whether the test found
+               it or not; stuck cells are not programmed. Every other cell, reprogrammed by a
+               protection or not, gets the programming variation
+    stuck_level_spread  ``FaultScenario.stuck_level_spread``
     """
     key = (int(seed), int(chip), int(layer))
     conductance = cell_conductances(
@@ -32,6 +35,7 @@ def chip_planes(levels: np.ndarray, fault_map: np.ndarray | None, hw: HardwareCo
         nu_per_level=np.array(effects.nu_per_level(hw.cell_bits)),
         drift_ratio=effects.drift_t_s / effects.drift_t0_s if effects.drifts else 1.0,
         rng=np.random.default_rng(key + (VARIATION_STREAM,)),
+        stuck_spread=stuck_level_spread, stuck_rng=np.random.default_rng(key + (STUCK_SPREAD_STREAM,)),
     )
     noise_key = np.random.SeedSequence(key + (READ_NOISE_STREAM,)).generate_state(1, np.uint64)[0]
     return analog_planes(

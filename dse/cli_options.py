@@ -74,7 +74,7 @@ def hardware_from_args(args: argparse.Namespace) -> HardwareConfig:
 
 
 def add_fault_options(parser: argparse.ArgumentParser) -> None:
-    """``--sa0-rate/--sa0``, ``--sa1-rate/--sa1``, ``--fault-model``, ``--n-chips/--chips``, ``--seed``."""
+    """One flag per ``FaultScenario`` field (``--sa0-rate/--sa0``, ``--sa1-rate/--sa1``, ``--n-chips/--chips``, ...)."""
     group = parser.add_argument_group("faults")
     group.add_argument("--sa0-rate", "--sa0", dest="sa0_rate", type=float, default=None,
                        help="probability a cell is stuck OFF (high resistance, level 0)")
@@ -84,6 +84,12 @@ def add_fault_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--n-chips", "--chips", dest="n_chips", type=int, default=None,
                        help="simulated chips (Monte Carlo fault maps)")
     group.add_argument("--seed", dest="seed", type=int, default=None)
+    group.add_argument("--test-escape-rate", dest="test_escape_rate", type=float, default=None,
+                       help="fraction of stuck cells the post-fabrication test misses (default 0)")
+    group.add_argument("--post-test-rate", dest="post_test_rate", type=float, default=None,
+                       help="probability a healthy cell fails after the test, SA0:SA1 as --sa0:--sa1 (default 0)")
+    group.add_argument("--stuck-level-spread", dest="stuck_level_spread", type=float, default=None,
+                       help="sigma of stuck cells' conductance relative to G_min / G_max (analog path; default 0)")
 
 
 def faults_from_args(args: argparse.Namespace, **overrides: Any) -> FaultScenario:

@@ -136,6 +136,17 @@ class FaultScenario:
     fault_model  iid (every cell independent) or column (faults clustered along bit lines)
     n_chips    simulated chips (independent fault maps) per evaluation
     seed       chip ``c`` samples its maps from the generator seeded by (seed, c, layer)
+
+    What the chip's repair logic knows (``docs/tolerance.md``, "An imperfect test"). The defaults (all 0)
+    are a perfect post-fabrication test, nothing failing after it and stuck cells exactly at G_min / G_max.
+    test_escape_rate  fraction of the stuck cells the post-fabrication test misses: protections that use
+                   the tested fault map never see them, the simulation still applies them
+    post_test_rate  probability that a healthy cell becomes stuck after the test and programming, SA0 : SA1
+                   in the ratio ``sa0_rate : sa1_rate``; unknown to the repair logic. iid whatever
+                   ``fault_model`` says
+    stuck_level_spread  sigma of a stuck cell's conductance relative to its nominal value (G_min for SA0,
+                   G_max for SA1); runs the analog float path. The repair logic programs against the
+                   nominal value
     """
 
     sa0_rate: float = 0.0
@@ -143,6 +154,9 @@ class FaultScenario:
     fault_model: str = "iid"
     n_chips: int = 8
     seed: int = 0
+    test_escape_rate: float = 0.0
+    post_test_rate: float = 0.0
+    stuck_level_spread: float = 0.0
 
     def __post_init__(self) -> None:
         _check_float(self, "sa0_rate", 0.0, 1.0)
@@ -154,10 +168,30 @@ class FaultScenario:
         _check_choice(self, "fault_model", FAULT_MODELS)
         _check_int(self, "n_chips", 1, 100_000)
         _check_int(self, "seed", 0, 2**63 - 1)
+        _check_float(self, "test_escape_rate", 0.0, 1.0)
+        _check_float(self, "post_test_rate", 0.0, 1.0)
+        _check_float(self, "stuck_level_spread", 0.0, 1.0)
+        if self.post_test_rate and self.total_rate == 0:
+            raise ValueError("post_test_rate splits SA0 : SA1 in the ratio sa0_rate : sa1_rate, which needs "
+                             f"sa0_rate + sa1_rate > 0; got post_test_rate {self.post_test_rate} with no stuck-at rate")
 
     @property
     def total_rate(self) -> float:
         return self.sa0_rate + self.sa1_rate
+
+    @property
+    def post_test_rates(self) -> tuple[float, float]:
+        """(SA0, SA1) probability of a healthy cell failing after the test: ``post_test_rate`` split in
+        the scenario's own ratio."""
+        if not self.post_test_rate:
+            return 0.0, 0.0
+        share = self.sa1_rate / self.total_rate
+        return self.post_test_rate * (1.0 - share), self.post_test_rate * share
+
+    @property
+    def hidden_faults(self) -> bool:
+        """Whether any stuck cell is unknown to the repair logic (a test escape or a post-test failure)."""
+        return bool(self.post_test_rate or (self.test_escape_rate and self.total_rate))
 
     def replace(self, **changes: Any) -> "FaultScenario":
         return dataclasses.replace(self, **changes)
@@ -282,6 +316,14 @@ class Protection:
     @property
     def is_none(self) -> bool:
         return self == Protection()
+
+    @property
+    def needs_fault_map(self) -> bool:
+        """Whether this protection needs each chip's tested fault map (a post-fabrication test of every
+        cell, stored and used when the chip is programmed): test-aware votes, remap and compensate do;
+        pruning, duplication with median / mean votes, MSB embedding and spare columns read blindly do
+        not (``docs/tolerance.md``, "What a protection needs")."""
+        return self.vote == "test-aware" or self.remap or self.compensate
 
     @property
     def prunes(self) -> bool:

@@ -60,6 +60,7 @@ TRIALS_COLUMNS: list[tuple[str, pa.DataType]] = [
     ("state", pa.string()),
     ("workload", pa.string()),
     *_design_columns(),
+    ("needs_fault_map", pa.bool_()),  # Protection.needs_fault_map of the design
     ("accuracy_mean", pa.float64()),
     ("accuracy_std", pa.float64()),
     ("accuracy_ci95", pa.float64()),
@@ -135,13 +136,15 @@ def export(spec, storage, out: str | Path) -> pd.DataFrame:
 def _trial_row(spec, scenario: str, trial) -> dict[str, Any]:
     attrs = dict(trial.user_attrs)
     attrs.pop("layers", None)  # the per-layer table's rows
+    raw = attrs.pop("design", {})
     design = {}
-    for key, value in attrs.pop("design", {}).items():
+    for key, value in raw.items():
         if key in PER_LAYER_FIELDS:  # [[layer, fraction], ...]: one column per layer
             design.update({layer_key(key, layer): float(fraction) for layer, fraction in value})
         else:
             design[key] = json.dumps(value) if isinstance(value, list) else value
     breakdown = attrs.pop("breakdown", {})
+    protection = Protection(**{f.name: raw[f.name] for f in dataclasses.fields(Protection) if f.name in raw})
     row = {
         "study": spec.name,
         "scenario": scenario,
@@ -150,6 +153,7 @@ def _trial_row(spec, scenario: str, trial) -> dict[str, Any]:
         "workload": spec.workload,
         **design,
         **trial.params,  # the searched values exactly as Optuna stored them (same as in design)
+        "needs_fault_map": protection.needs_fault_map,  # derived, so it cannot disagree with the design
         **attrs,          # the headline metrics, wall_time_s, package_version, reused_from
         **breakdown,      # the rest of the metrics (cost per component)
         **{f"constraint_{k}": v for k, v in trial.constraints.items()},  # <= 0 when met

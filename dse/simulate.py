@@ -22,12 +22,13 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from dse.analog import chip_planes
+from dse.chip_faults import sample_chip_faults
 from dse.config import AnalogEffects, FaultScenario, HardwareConfig, Protection
 from dse.layout import LayerLayout
 from dse.mapping import MappedNetwork, map_network
 from dse.workloads.workload import Workload
 from dse.workloads.layers import Conv2d, Linear
-from kernels import BitlineGroups, apply_faults, mvm_int, mvm_packed, pack_levels, sample_faults
+from kernels import BitlineGroups, apply_faults, mvm_int, mvm_packed, pack_levels
 from kernels.analog import AnalogPlanes, mvm_float
 from kernels.layer_io import dequantize_fold, dequantize_fold_pool, pack_layer_inputs
 
@@ -49,27 +50,34 @@ def chip_layers(net: MappedNetwork, faults: FaultScenario | None, chip: int | No
                 analog: AnalogEffects | None = None) -> dict[int, ChipLayer]:
     """Sample chip ``chip``'s fault maps and pack every layer; ``chip=None`` is the fault-free chip.
 
-    With ``analog`` effects (any active), layers get the chip's analog draws on top of its faults
-    (``dse.analog``) and run on the float path; the fault-free chip stays ideal.
+    A layer with a per-chip hook (a protection that uses the tested fault map) is programmed from the
+    stuck cells the test found; those it missed and those failing after it (``dse.chip_faults``) are
+    applied to what it programmed. With ``analog`` effects (any active) or a ``stuck_level_spread``,
+    layers get the chip's analog draws on top of its faults (``dse.analog``) and run on the float path;
+    the fault-free chip stays ideal.
     """
     hw = net.hw
-    with_analog = chip is not None and faults is not None and analog is not None and analog.active
+    with_analog = (chip is not None and faults is not None
+                   and ((analog is not None and analog.active) or faults.stuck_level_spread > 0))
     result = {}
     for index, mapped in net.layers.items():
         levels, groups = mapped.bitline_levels, mapped.groups
         fault_map = None
-        if chip is not None and faults is not None and faults.total_rate > 0:
-            rng = np.random.default_rng([faults.seed, chip, index])
-            fault_map = sample_faults(levels.shape, faults.sa0_rate, faults.sa1_rate, rng,
-                                      model=faults.fault_model, rows=hw.rows)
+        if chip is not None and faults is not None and faults.total_rate > 0:  # post_test_rate needs one too
+            stuck = sample_chip_faults(levels.shape, faults, chip, index, hw.rows)
+            fault_map = stuck.actual
             if mapped.chip_hook is None and not with_analog:  # faults applied while packing: one pass
                 result[index] = ChipLayer(pack_levels(levels, hw.rows, hw.cell_bits, faults=fault_map), groups)
                 continue
-            levels = apply_faults(levels, fault_map, hw.cell_bits)
-            if mapped.chip_hook is not None:
-                levels, groups, fault_map = mapped.chip_hook(levels, fault_map)
+            if mapped.chip_hook is None:
+                levels = apply_faults(levels, fault_map, hw.cell_bits)
+            else:
+                unseen = stuck.unseen if faults.hidden_faults else None
+                levels, groups, fault_map = mapped.chip_hook(
+                    apply_faults(levels, stuck.known, hw.cell_bits), stuck.known, unseen=unseen)
         if with_analog:
-            planes = chip_planes(levels, fault_map, hw, analog, faults.seed, chip, index)
+            planes = chip_planes(levels, fault_map, hw, analog or AnalogEffects(), faults.seed, chip, index,
+                                 stuck_level_spread=faults.stuck_level_spread)
             result[index] = ChipLayer(None, groups, planes)
             continue
         result[index] = ChipLayer(pack_levels(levels, hw.rows, hw.cell_bits), groups)
@@ -262,6 +270,10 @@ class EvalResult:
             "sa1_rate": self.faults.sa1_rate,
             "fault_model": self.faults.fault_model,
             "seed": self.faults.seed,
+            "test_escape_rate": self.faults.test_escape_rate,
+            "post_test_rate": self.faults.post_test_rate,
+            "stuck_level_spread": self.faults.stuck_level_spread,
+            "needs_fault_map": self.protection.needs_fault_map,
             "hardware": {k: getattr(self.hw, k) for k in self.hw.__dataclass_fields__},
             "protect": {k: getattr(self.protection, k) for k in self.protection.__dataclass_fields__},
             "analog": (self.analog or AnalogEffects()).to_dict(),

@@ -15,7 +15,9 @@ ratio ``r = G_max / G_min`` gives ``G_min = L / (r - 1)`` steps (``r = inf``: ``
 
 Order of the effects on one chip (all per cell unless said otherwise):
 1. Stuck-at faults (from the chip's fault map): SA0 cells sit at ``G_min`` (level 0), SA1 cells at
-   ``G_max``. Stuck cells are not programmed: they get no programming variation and no drift.
+   ``G_max``, or, with a stuck-level spread ``u``, at ``G_nom * (1 + u * N(0, 1))`` clipped at zero (from
+   their own stream: the draw is per stuck cell). Stuck cells are not programmed: they get no programming
+   variation and no drift.
 2. Programming variation (programmed cells only): ``G = G_min + l + L * sigma(l) * N(0, 1)``, with
    ``sigma`` a fraction of the conductance range, constant or per target level ``l``; conductances are
    clipped at zero (a cell cannot conduct negatively), not above.
@@ -78,6 +80,7 @@ def g_min_steps(cell_bits: int, on_off_ratio: float) -> float:
 def cell_conductances(
     levels: np.ndarray, stuck: np.ndarray | None, cell_bits: int, *, on_off_ratio: float = np.inf,
     sigma_per_level=0.0, nu_per_level=0.0, drift_ratio: float = 1.0, rng: np.random.Generator | None = None,
+    stuck_spread: float = 0.0, stuck_rng: np.random.Generator | None = None,
 ) -> np.ndarray:
     """Absolute conductance of every cell in level steps (float64, shape of ``levels``).
 
@@ -88,6 +91,8 @@ def cell_conductances(
     drift_ratio   ``t / t0`` (1 = no drift)
     rng           generator for the variation draws (one standard normal per cell, drawn for every cell
                   whatever its fault state, so the variation of a cell does not depend on the fault map)
+    stuck_spread  sigma of a stuck cell's conductance relative to its nominal ``G_min`` / ``G_max``
+    stuck_rng     generator for those draws (one standard normal per stuck cell, in C order)
     """
     n_levels = 1 << cell_bits
     top = n_levels - 1
@@ -112,6 +117,14 @@ def cell_conductances(
         if stuck is not None:
             factor[stuck] = 1.0
         g *= factor
+    if stuck_spread:
+        if not stuck_spread > 0:
+            raise ValueError(f"stuck_spread must be >= 0 (relative to the nominal conductance), got {stuck_spread}")
+        if stuck_rng is None:
+            raise ValueError("a stuck-level spread needs a random generator (stuck_rng)")
+        if stuck is not None and stuck.any():
+            nominal = g[stuck]  # untouched so far: no variation, no drift on stuck cells
+            g[stuck] = np.maximum(nominal * (1.0 + stuck_spread * stuck_rng.standard_normal(nominal.size)), 0.0)
     return g
 
 

@@ -567,3 +567,18 @@ def test_a_crashing_objective_stops_the_run_and_keeps_the_table(tmp_path, worker
     states = [t.state for t in study.get_trials()]
     assert TrialState.FAIL in states and len(states) < 40  # the run stopped early
     assert read_trials(folder)["trial_number"].tolist() == completed_numbers(folder, "tiny")
+
+
+def test_trials_and_show_say_which_designs_need_a_tested_fault_map(tmp_path, capsys):
+    text = STUDY.replace("trials = 8", "trials = 12").replace(
+        "dup_copies = [1, 2, 3]", 'dup_copies = [1, 3]\ncompensate = [false, true]\nvote = ["mean", "test-aware"]')
+    folder = run_tiny(tmp_path, text).results_dir
+    trials = read_trials(folder)
+    assert trials["needs_fault_map"].dtype == bool
+    assert (trials["needs_fault_map"] == (trials["compensate"] | (trials["vote"] == "test-aware"))).all()
+    assert trials["needs_fault_map"].any() and not trials["needs_fault_map"].all()
+    assert cli.main(["show", str(folder)]) == 0
+    out = capsys.readouterr().out
+    for needs, label in ((False, "fault-map-free"), (True, "needs a tested fault map")):
+        group = trials[trials["feasible"] & (trials["needs_fault_map"] == needs)]
+        assert f"{label}: {len(group)} feasible trial(s), best accuracy_mean {group['accuracy_mean'].max():.6g}" in out

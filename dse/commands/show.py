@@ -38,8 +38,18 @@ def summarise(frame: pd.DataFrame, metadata: dict, top: int = 10) -> str:
             if len(feasible):
                 best = feasible.loc[feasible[metric].idxmax() if direction == "maximize" else feasible[metric].idxmin()]
                 lines.append(f"  best {metric}: {best[metric]:.6g} (trial {best['trial_number']})")
+        if "needs_fault_map" in part and metrics:  # tables written before the column existed lack it
+            metric, direction = objectives[0]
+            for needs, label in ((False, "fault-map-free"), (True, "needs a tested fault map")):
+                group = feasible[feasible["needs_fault_map"] == needs]
+                if len(group):
+                    best = group.loc[group[metric].idxmax() if direction == "maximize" else group[metric].idxmin()]
+                    lines.append(f"  {label}: {len(group)} feasible trial(s), best {metric} {best[metric]:.6g} "
+                                 f"(trial {best['trial_number']})")
+                else:
+                    lines.append(f"  {label}: no feasible trial")
         front = part[part["is_pareto"]].sort_values(metrics[0] if metrics else "trial_number")
-        columns = ["trial_number", *metadata.get("searched", []), *metrics]
+        columns = ["trial_number", *metadata.get("searched", []), *metrics, "needs_fault_map"]
         if len(front):
             lines.append(f"  non-dominated designs (first {min(top, len(front))} of {len(front)}):")
             with pd.option_context("display.width", 200, "display.max_columns", 40):

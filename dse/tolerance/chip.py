@@ -180,9 +180,19 @@ class ChipRepair:
         col = np.where(self._column_of >= 0, self.col_weight[np.maximum(self._column_of, 0)], 0.0)
         return np.abs(self._ref_alpha) * col
 
-    def __call__(self, faulty: np.ndarray, fault_map: np.ndarray) -> tuple[np.ndarray, BitlineGroups, np.ndarray]:
+    def __call__(self, faulty: np.ndarray, fault_map: np.ndarray,
+                 unseen: np.ndarray | None = None) -> tuple[np.ndarray, BitlineGroups, np.ndarray]:
+        """``(levels programmed and read, groups, fault map)`` of one chip's layer.
+
+        faulty, fault_map  the levels and the stuck cells the post-fabrication test reports
+        unseen   stuck cells the test does not report (escapes, later failures; ``dse.chip_faults``):
+                 no decision uses them; they are applied to the programmed levels, in the same
+                 (possibly remapped) physical row order, and included in the returned fault map
+        """
+        perm = None
         if self.remap:
-            fault_map = fault_map[self.row_permutation(fault_map)]
+            perm = self.row_permutation(fault_map)
+            fault_map = fault_map[perm]
             faulty = apply_faults(self.ideal, fault_map, self.cell_bits)
         groups = self.groups
         if self.test_aware:
@@ -190,6 +200,10 @@ class ChipRepair:
         levels = faulty
         if self.compensate:
             levels = self.compensated(faulty, fault_map, groups)
+        if unseen is not None:
+            unseen = unseen if perm is None else unseen[perm]
+            levels = apply_faults(np.ascontiguousarray(levels), unseen, self.cell_bits)
+            fault_map = np.where(unseen != 0, unseen, fault_map).astype(np.uint8)
         return levels, groups, fault_map  # the fault map in the (possibly remapped) row order of levels
 
     # --- remap ---------------------------------------------------------------------------------

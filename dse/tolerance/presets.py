@@ -1,5 +1,9 @@
 """Named protection settings for ``--protect NAME`` (``dse eval``, ``dse sweep``); field flags override them.
 
+Each says what it needs of the chip (``Protection.needs_fault_map``): the fault-map-free ones (none,
+prune, zero-space-paper) work on any chip as fabricated; the others (compensate, spare-cols with its
+test-aware pick, remap, zero-space) need every chip's post-fabrication fault map.
+
 none              no protection
 prune             structured pruning alone: 30 % of rows and columns, learned gates, fine-tuned
 compensate        fault-compensating programming alone (needs the chip's tested fault map; no space)
