@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from dse.config import HardwareConfig
+from dse.config import FaultScenario, HardwareConfig, _check_int
 from kernels import (
     apply_faults,
     crossbar_mvm,
@@ -28,6 +28,10 @@ from kernels.baseline import baseline_levels, bitplane_matmul_mvm
 from kernels.crossbar import _mvm_packed
 
 
+MAX_BATCH = 16384  # inputs per benchmark call; with MAX_SIZE, bounds a point's memory to about a GB per array
+MAX_SIZE = 8192   # rows and columns of the benchmark's weight matrix
+
+
 @dataclass(frozen=True)
 class KernelPoint:
     """One benchmark point: the matrix, the batch and the fault rates."""
@@ -37,6 +41,12 @@ class KernelPoint:
     n_out: int = 512
     sa0_rate: float = 0.0175
     sa1_rate: float = 0.0904
+
+    def __post_init__(self) -> None:
+        _check_int(self, "batch", 1, MAX_BATCH)
+        _check_int(self, "n_in", 1, MAX_SIZE)
+        _check_int(self, "n_out", 1, MAX_SIZE)
+        FaultScenario(self.sa0_rate, self.sa1_rate)  # the rates' checks
 
 
 def bit_level_macs(batch: int, n_in: int, n_out: int, hw: HardwareConfig) -> int:
@@ -182,7 +192,6 @@ def bench_eval(workload_name: str, hw: HardwareConfig | None = None, repeats: in
 
 
 def _bench_eval(workload_name, hw, repeats, sa0_rate, sa1_rate) -> dict:
-    from dse.config import FaultScenario
     from dse.mapping import map_network
     from dse.simulate import chip_layers, run_network
     from dse.workloads import load_workload

@@ -6,11 +6,19 @@ import importlib
 import sys
 
 # Sub-command modules, in the order ``dse --help`` lists them.
-COMMANDS = ("run", "query", "pareto", "show", "cost", "eval", "sweep", "bench")
+COMMANDS = ("run", "query", "pareto", "show", "cost", "eval", "sweep", "bench", "report")
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """A bad flag is one line on standard error (exit 2), like every other refusal of the ``dse`` command,
+    instead of argparse's usage block: scripts and logs see the flag and what is allowed, ``--help`` the rest."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="dse", description="Design-space exploration of fault-tolerant ReRAM accelerators."
     )
     sub = parser.add_subparsers(dest="command", required=True)
@@ -21,7 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a refused flag (2, its one line already printed)
+        return exc.code if isinstance(exc.code, int) else 2
     try:
         return int(args.func(args) or 0)
     except ValueError as exc:  # validation errors are for the user, not a traceback

@@ -21,6 +21,23 @@ def _parse_bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
+def count(minimum: int, maximum: int | None = None):
+    """An argparse type: an integer in ``minimum..maximum`` (a number of workers, samples, rows, ...)."""
+    allowed = f">= {minimum}" if maximum is None else f"in {minimum}..{maximum}"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum or (maximum is not None and value > maximum):
+            raise argparse.ArgumentTypeError(f"must be an integer {allowed}, got {text!r}")
+        return value
+
+    parse.__name__ = f"integer {allowed}"  # what argparse calls the type in its messages
+    return parse
+
+
 def _parse_layer_fractions(text: str) -> dict[str, float]:
     """``fc1=0.3,fc2=0.1`` -> {"fc1": 0.3, "fc2": 0.1} (a per-layer prune fraction)."""
     values: dict[str, float] = {}
@@ -70,7 +87,13 @@ def add_hardware_options(parser: argparse.ArgumentParser) -> None:
 
 
 def hardware_from_args(args: argparse.Namespace) -> HardwareConfig:
-    return _collect(args, HardwareConfig)
+    """The design from the hardware flags; ``--tech`` is loaded and checked here, before any work, also
+    by the sub-commands that only record it (a misspelt preset must not pass silently)."""
+    from dse.cost import load_tech
+
+    hw = _collect(args, HardwareConfig)
+    load_tech(hw.tech)
+    return hw
 
 
 def add_fault_options(parser: argparse.ArgumentParser) -> None:
@@ -81,7 +104,7 @@ def add_fault_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--sa1-rate", "--sa1", dest="sa1_rate", type=float, default=None,
                        help="probability a cell is stuck ON (low resistance, top level)")
     group.add_argument("--fault-model", dest="fault_model", default=None, help="iid or column")
-    group.add_argument("--n-chips", "--chips", dest="n_chips", type=int, default=None,
+    group.add_argument("--n-chips", "--chips", dest="n_chips", type=count(1), default=None,
                        help="simulated chips (Monte Carlo fault maps)")
     group.add_argument("--seed", dest="seed", type=int, default=None)
     group.add_argument("--test-escape-rate", dest="test_escape_rate", type=float, default=None,

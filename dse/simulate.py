@@ -346,6 +346,10 @@ def evaluate(
     """
     if analog is not None:
         analog.check(hw)
+    if max_test is not None and (isinstance(max_test, bool) or not isinstance(max_test, int) or max_test < 1):
+        raise ValueError(f"max_test must be an integer >= 1 (test samples) or None (all), got {max_test!r}")
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+        raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
     with threadpool_limits(1, user_api="blas"):  # idle BLAS threads spinning would steal Numba's cores
         return _evaluate(workload, hw, faults, protection, chips, workers, max_test, progress, mapped, analog)
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import json
 
-from dse.bench import KernelPoint, bench_eval, bench_kernels
-from dse.cli_options import add_hardware_options, hardware_from_args
+from dse.bench import MAX_BATCH, MAX_SIZE, KernelPoint, bench_eval, bench_kernels
+from dse.cli_options import add_hardware_options, count, hardware_from_args
 
 
 def add_parser(sub) -> None:
@@ -14,10 +14,10 @@ def add_parser(sub) -> None:
                         help="eval: workload(s), comma-separated (default mlp-digits,cnn-digits)")
     parser.add_argument("--study", default="studies/quickstart.toml", help="study: the study file")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--batch", type=int, default=256)
-    parser.add_argument("--size", type=int, default=512, help="square weight matrix size (in = out)")
+    parser.add_argument("--batch", type=count(1, MAX_BATCH), default=256)
+    parser.add_argument("--size", type=count(1, MAX_SIZE), default=512, help="square weight matrix size (in = out)")
     parser.add_argument("--no-scaling", action="store_true", help="skip the scaling table")
-    parser.add_argument("--repeats", type=int, default=5, help="timed repetitions (best is kept)")
+    parser.add_argument("--repeats", type=count(1), default=5, help="timed repetitions (best is kept)")
     add_hardware_options(parser)
     parser.set_defaults(func=run)
 

@@ -1,6 +1,7 @@
 """``dse cost``: energy, area and latency of a preset's reference IMA/tile or of a workload's layers.
 
     dse cost --preset isaac [--json]
+    dse cost --adc-table [--tech default]          # the ADC model comparison of docs/cost.md
     dse cost --workload mlp-digits [--rows 128 --adc-bits 6 ... --tech default --adc-model flash] [--json]
              [--plot breakdown.png]
 """
@@ -24,6 +25,9 @@ def add_parser(subparsers) -> None:
     what.add_argument("--preset", help="report the IMA and tile of this tech preset's reference architecture "
                                        "(e.g. isaac, default); hardware flags override that architecture")
     what.add_argument("--workload", help="cost this workload's layers (e.g. mlp-digits) as mapped with --protect")
+    what.add_argument("--adc-table", dest="adc_table", action="store_true",
+                      help="print every ADC model against the hwcomponents-adc survey fit and measured "
+                           "converters (the tables of docs/cost.md), for --tech (default: default)")
     add_hardware_options(parser)
     add_protection_options(parser)
     group = parser.add_argument_group("cost model")
@@ -58,6 +62,11 @@ def _hardware(args, base: HardwareConfig | None = None) -> HardwareConfig:
 
 
 def run(args) -> int:
+    if args.adc_table:
+        from dse.cost.adc_compare import markdown
+
+        print(markdown(args.tech or "default"))
+        return 0
     if args.preset is not None:
         return _run_preset(args)
     return _run_workload(args)

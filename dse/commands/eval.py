@@ -5,6 +5,7 @@ import json
 
 from dse.cli_options import (
     add_analog_options,
+    count,
     add_fault_options,
     add_hardware_options,
     add_protection_options,
@@ -20,8 +21,8 @@ def add_parser(sub) -> None:
     parser = sub.add_parser("eval", help="simulate a workload on faulty crossbars over many chips")
     parser.add_argument("--workload", required=True, help="built-in workload (mlp-digits, cnn-digits) or a model file (.npz/.safetensors)")
     parser.add_argument("--data", default=None, help="with a model file: .npz holding x and y")
-    parser.add_argument("--workers", type=int, default=1, help="processes simulating chips in parallel")
-    parser.add_argument("--max-test", type=int, default=None, help="use only the first N test samples")
+    parser.add_argument("--workers", type=count(1), default=1, help="processes simulating chips in parallel")
+    parser.add_argument("--max-test", type=count(1), default=None, help="use only the first N test samples")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     add_fault_options(parser)
     add_hardware_options(parser)
@@ -38,8 +39,6 @@ def run(args) -> int:
     protection = protection_from_args(args)
     analog = analog_from_args(args)
     analog.check(hw)
-    if args.workers < 1:
-        raise ValueError(f"workers must be >= 1, got {args.workers}")
     workload = open_workload(args.workload, args.data)
     result = evaluate(workload, hw, faults, protection, workers=args.workers, max_test=args.max_test,
                       progress=not args.json, analog=analog if analog.active else None)

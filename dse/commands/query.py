@@ -5,6 +5,7 @@ import sys
 
 import pandas as pd
 
+from dse.cli_options import count
 from dse.query import select
 from dse.results import read_layers, read_metadata, read_trials
 
@@ -22,7 +23,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--descending", action="store_true", help="sort from largest to smallest")
     parser.add_argument("--columns", help="comma-separated columns to show (default: the searched "
                         "parameters and the objectives; --csv writes every column)")
-    parser.add_argument("--limit", type=int, help="print at most this many rows")
+    parser.add_argument("--limit", type=count(0), help="print at most this many rows")
     parser.add_argument("--layers", action="store_true", help="query the per-layer table instead")
     parser.add_argument("--csv", action="store_true", help="write CSV to standard output")
     parser.set_defaults(func=run)
@@ -51,7 +52,7 @@ def run(args) -> int:
         columns = list(rows.columns)
     else:
         columns = default_columns(rows, read_metadata(args.results))
-    rows = rows[columns].head(args.limit) if args.limit else rows[columns]
+    rows = rows[columns] if args.limit is None else rows[columns].head(args.limit)
     if args.csv:
         rows.to_csv(sys.stdout, index=False)
         return 0

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from dse.cli_options import count
 from dse.results import hypervolume, read_layers, read_metadata, read_trials
 
 
@@ -10,7 +11,7 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("show", help="summarise a study's results",
                                    description="Summarise a results folder written by `dse run`.")
     parser.add_argument("results", help="results folder, e.g. results/quickstart")
-    parser.add_argument("--top", type=int, default=10, help="non-dominated designs to list (default 10)")
+    parser.add_argument("--top", type=count(0), default=10, help="non-dominated designs to list (default 10)")
     parser.set_defaults(func=run)
 
 

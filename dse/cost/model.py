@@ -13,7 +13,7 @@ cells                     one cell on a driven row for one input cycle:     rows
                           ``d2 * V**2 * G * t_read`` (see below)
 dac                       one row driven for one input cycle                rows per crossbar
 sample_hold               one column sampled                                cols per crossbar
-adc                       one conversion (model by resolution)              ceil(cols / cols_per_adc) per crossbar
+adc                       one conversion (model by resolution and rate)     ceil(cols / cols_per_adc) per crossbar
 shift_add                 one ADC result accumulated                        units_per_crossbar per crossbar
 input_register            one input bit read into a DAC                     rows x input_bits bits per crossbar
 output_register           one partial-sum update per conversion             outputs x psum_bits bits per crossbar
@@ -83,6 +83,11 @@ def cycle_ns(hw: HardwareConfig, tech: Tech) -> float:
     return max(cell["t_read_ns"] + timing["t_sample_hold_ns"], hw.cols_per_adc / timing["f_adc_gsps"])
 
 
+def adc_rate_gsps(hw: HardwareConfig, tech: Tech) -> float:
+    """Conversions per ns one ADC makes: its ``cols_per_adc`` columns in every input cycle."""
+    return hw.cols_per_adc / cycle_ns(hw, tech)
+
+
 def drive_squared(input_activity: float, dac_bits: int) -> float:
     """Mean of ``(chunk / (2**dac_bits - 1))**2`` when every input bit is '1' with probability ``input_activity``.
 
@@ -118,7 +123,8 @@ def _layer_costs(layout: LayerLayout, hw: HardwareConfig, tech: Tech, activity: 
                  level: float) -> dict[str, tuple[float, float]]:
     """{component: (energy_pj per inference, area_um2)} for one layer."""
     e_scale, a_scale = tech.energy_scale, tech.area_scale
-    cell, adc = tech["cell"], tech["adc." + tech.adc_model]
+    cell = tech["cell"]
+    rate_gsps = adc_rate_gsps(hw, tech)
 
     # --- action counts per inference ---
     input_cycles = layout.mvms_per_inference * hw.cycles          # cycles every crossbar of the layer runs
@@ -150,7 +156,7 @@ def _layer_costs(layout: LayerLayout, hw: HardwareConfig, tech: Tech, activity: 
         "cells": cells_pj,
         "dac": row_drives * t["dac"]["energy_pj"] * dac_units * e_scale,
         "sample_hold": conversions * t["sample_hold"]["energy_pj"] * e_scale,
-        "adc": conversions * adc_energy_pj(hw.adc_bits, tech.adc_model, adc) * e_scale,
+        "adc": conversions * adc_energy_pj(hw.adc_bits, rate_gsps, tech) * e_scale,
         "shift_add": conversions * t["shift_add"]["energy_pj"] * e_scale,
         "input_register": row_drives * hw.dac_bits * t["input_register"]["energy_pj_per_bit"] * e_scale,
         "output_register": conversions * t["output_register"]["energy_pj"] * e_scale,
@@ -167,7 +173,7 @@ def _layer_costs(layout: LayerLayout, hw: HardwareConfig, tech: Tech, activity: 
         "cells": layout.crossbars * hw.rows * hw.cols * cell_area_um2,
         "dac": layout.crossbars * hw.rows * t["dac"]["area_um2"] * dac_units * a_scale,
         "sample_hold": layout.crossbars * hw.cols * t["sample_hold"]["area_um2"] * a_scale,
-        "adc": adcs * adc_area_um2(hw.adc_bits, tech.adc_model, adc) * a_scale,
+        "adc": adcs * adc_area_um2(hw.adc_bits, rate_gsps, tech) * a_scale,
         "shift_add": layout.crossbars * t["shift_add"]["units_per_crossbar"] * t["shift_add"]["area_um2"] * a_scale,
         "input_register": layout.crossbars * hw.rows * hw.input_bits
         * t["input_register"]["area_um2_per_bit"] * a_scale,
@@ -188,6 +194,7 @@ class CostReport:
     latency_ns             one inference, layers one after another (ns)
     pipeline_interval_ns   steady-state time between inferences, layers pipelined (ns)
     cycle_ns               one input cycle (ns)
+    adc_rate_gsps          conversions per ns each ADC makes (cols_per_adc per cycle)
     crossbars              crossbars used, spare crossbars included
     spare_crossbars        crossbars added only to hold redundant copies
     adc_conversions        conversions per inference, copies included
@@ -204,6 +211,7 @@ class CostReport:
     latency_ns: float
     pipeline_interval_ns: float
     cycle_ns: float
+    adc_rate_gsps: float
     crossbars: int
     spare_crossbars: int
     adc_conversions: int
@@ -248,6 +256,7 @@ class CostReport:
             "latency_ns": self.latency_ns,
             "pipeline_interval_ns": self.pipeline_interval_ns,
             "cycle_ns": self.cycle_ns,
+            "adc_rate_gsps": self.adc_rate_gsps,
             "crossbars": self.crossbars,
             "spare_crossbars": self.spare_crossbars,
             "adc_conversions": self.adc_conversions,
@@ -274,7 +283,7 @@ def cost(
     """Energy per inference, area and latency of ``layouts`` mapped on ``hw``.
 
     tech            preset name, .toml path or loaded ``Tech`` (default: ``hw.tech``)
-    adc_model       override the preset's ADC model ("isaac-sar", "flash", "murmann")
+    adc_model       override the preset's ADC model (one of ``ADC_MODELS``)
     node_nm         override the preset's technology node (one of its scaling table's nodes)
     input_activity  fraction of '1' input bits: one number or {layer name: number} (measured per
                     layer); layers left out, or None, take the preset's ``cell.input_activity``
@@ -324,6 +333,7 @@ def cost(
         latency_ns=float(per_layer["latency_ns"].sum()),
         pipeline_interval_ns=float(per_layer["latency_ns"].max()),
         cycle_ns=cycle,
+        adc_rate_gsps=adc_rate_gsps(hw, tech),
         crossbars=int(per_layer["crossbars"].sum()),
         spare_crossbars=int(per_layer["spare_crossbars"].sum()),
         adc_conversions=int(per_layer["adc_conversions"].sum()),

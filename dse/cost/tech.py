@@ -21,7 +21,7 @@ from typing import Any, Mapping
 from dse.config import HardwareConfig
 
 TECH_DIR = Path(__file__).resolve().parent.parent / "tech"
-ADC_MODELS = ("isaac-sar", "flash", "murmann")
+ADC_MODELS = ("isaac-sar", "flash", "murmann", "hwcomponents")
 
 # Every key a preset defines, by table ("" = top level). Units are in the names; what one action is
 # for each component is written next to it in the TOML files.
@@ -33,10 +33,15 @@ SCHEMA: dict[str, tuple[str, ...]] = {
     "timing": ("f_adc_gsps", "t_sample_hold_ns"),
     "cell": ("r_on_ohm", "r_off_ohm", "v_read_v", "t_read_ns", "area_f2", "input_activity",
              "level_fraction"),
-    "adc": ("model",),
+    "adc": ("model", "corner_gsps_at_8_bits", "corner_ratio_per_bit", "energy_rate_exponent"),
     "adc.isaac-sar": ("energy_pj_per_bit", "energy_pj_per_level", "area_um2_per_bit", "area_um2_per_level"),
     "adc.flash": ("energy_pj_per_comparator", "area_um2_per_comparator"),
-    "adc.murmann": ("fom_schreier_db", "fom_walden_fj", "area_um2_per_bit", "area_um2_per_level"),
+    "adc.murmann": ("energy_floor_pj", "fom_walden_fj", "fom_schreier_db", "area_um2_per_bit",
+                    "area_um2_per_level"),
+    "adc.hwcomponents": ("fom_intercept_db", "fom_per_ln_hz_db", "fom_cap_intercept_db", "fom_cap_per_bit_db",
+                         "fom_cap_max_bits", "energy_intercept", "energy_per_ln_node", "energy_per_ln_bits",
+                         "energy_residual", "area_intercept", "area_per_ln_node", "area_per_ln_hz",
+                         "area_per_ln_energy_pj"),
     "dac": ("energy_pj", "area_um2"),
     "sample_hold": ("energy_pj", "area_um2"),
     "shift_add": ("energy_pj", "area_um2", "units_per_crossbar"),
@@ -59,6 +64,10 @@ OPTIONAL: dict[str, tuple[str, ...]] = {
 }
 _STRINGS = {("", "name"), ("", "description"), ("adc", "model"), ("architecture", "mapping")}
 _LISTS = {("scaling", "node_nm"), ("scaling", "energy"), ("scaling", "area")}
+# Fit coefficients, which may be negative (every other number is a physical quantity >= 0).
+_SIGNED = {("adc.hwcomponents", key) for key in SCHEMA["adc.hwcomponents"]}
+# Divisors: must be > 0.
+_POSITIVE = {("adc", "corner_gsps_at_8_bits"), ("adc", "corner_ratio_per_bit")}
 
 
 def available_presets() -> tuple[str, ...]:
@@ -170,6 +179,12 @@ def _check(source: str, tables: dict[str, dict[str, Any]]) -> None:
             elif (table, key) in _LISTS:
                 if not isinstance(value, list) or not value or not all(_is_number(v) for v in value):
                     raise ValueError(f"{source}: {where} must be a non-empty list of numbers, got {value!r}")
+            elif (table, key) in _SIGNED:
+                if not _is_number(value):
+                    raise ValueError(f"{source}: {where} must be a number, got {value!r}")
+            elif (table, key) in _POSITIVE:
+                if not _is_number(value) or value <= 0:
+                    raise ValueError(f"{source}: {where} must be a number > 0, got {value!r}")
             elif not _is_number(value) or value < 0:
                 raise ValueError(f"{source}: {where} must be a number >= 0, got {value!r}")
         extra = sorted(set(present) - set(keys))
