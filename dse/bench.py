@@ -5,13 +5,18 @@ the work a bit-sliced, bit-serial crossbar does, whatever the implementation.
 """
 from __future__ import annotations
 
+import dataclasses
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 from dse.config import FaultScenario, HardwareConfig, _check_int
+from dse.study import load_study, run_study
+from dse.study.trial import ObjectiveFn
 from kernels import (
     apply_faults,
     crossbar_mvm,
@@ -297,3 +302,27 @@ def bench_float_point(point: KernelPoint, hw: HardwareConfig, repeats: int = 5, 
     # Float sums in another order can round a conversion the other way: report how many outputs differ.
     result["numpy_float_mismatch"] = float(np.mean(outputs["float_variation"] != outputs["baseline_float"]))
     return result
+
+
+# --------------------------------------------------------------------------------------------------
+# Studies (called by `dse bench study`)
+# --------------------------------------------------------------------------------------------------
+
+def bench_study(study: str | Path = "studies/quickstart.toml", *, trials: int | None = 16,
+                workers: tuple[int, ...] = (1, 2), objective: ObjectiveFn | None = None) -> dict:
+    """Trials per minute of a study with 1, 2, ... workers, each run from scratch in a temp folder.
+
+    ``trials`` overrides the study's budget (None keeps it); the timeout is dropped so every run does
+    the same work. Start-up (spawning workers, loading the workload) counts, as it does for users.
+    Returns ``{"study", "trials", "runs": [{"workers", "trials", "wall_s", "trials_per_min"}]}``.
+    """
+    spec = dataclasses.replace(load_study(study).with_overrides(trials=trials), timeout_s=None)
+    runs = []
+    for count in workers:
+        with tempfile.TemporaryDirectory(prefix="dse-bench-") as tmp:
+            summary = run_study(spec, workers=count, results=tmp, objective=objective, progress=False)
+        done = sum(s.new_trials for s in summary.scenarios)
+        wall = sum(s.wall_s for s in summary.scenarios)
+        runs.append({"workers": count, "trials": done, "wall_s": wall,
+                     "trials_per_min": 60.0 * done / wall if wall else 0.0})
+    return {"study": spec.name, "trials": spec.trials, "runs": runs}

@@ -18,7 +18,7 @@ import pyarrow as pa
 from dse import __version__
 from dse.config import FaultScenario, HardwareConfig, Protection
 from dse.mapping import map_network
-from dse.results import write_atomic
+from dse.study.results import write_atomic
 from dse.simulate import evaluate
 from dse.workloads.workload import Workload
 
@@ -116,7 +116,7 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_sweep(table: pd.DataFrame, path: Path) -> None:
-    """Write the sweep table atomically (temporary file and rename; see :func:`dse.results.write_atomic`)."""
+    """Write the sweep table atomically (temporary file and rename; see :func:`dse.study.results.write_atomic`)."""
     write_atomic(pa.Table.from_pandas(table, preserve_index=False), path)
 
 

@@ -11,7 +11,8 @@ import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 
-from dse import cli, results
+from dse import cli
+from dse.study import results
 from dse.query import QueryError, select
 
 FRAME = pd.DataFrame({"trial_number": [0, 1, 2, 3], "accuracy_mean": [0.5, 0.9, 0.97, np.nan],

@@ -36,8 +36,9 @@ from hypothesis import strategies as st
 from optuna.trial import TrialState
 
 from dse import cli
-from dse.objective import TrialResult
-from dse.results import LAYERS_FILE, TRIALS_FILE, read_trials
+from dse.study.objective import TrialResult
+from dse.study.folder import LAYERS_FILE, TRIALS_FILE
+from dse.study.results import read_trials
 from dse.study import (ResultsFolderError, StudyFileError, TrialFunction, SurplusTrial, load_study,
                        open_storage, parse_study, repair_journal, run_study)
 
@@ -124,14 +125,15 @@ def _subprocess_main(argv: list[str]) -> None:
     """
     import io
 
-    import dse.results
-    import dse.study
+    import dse.study.results
+    import dse.study.run
+    import dse.study.storage
     from optuna.storages.journal import _file as journal_file
 
-    dse.study.evaluate_design = quick_objective
-    dse.study.EXPORT_EVERY_S = float(os.environ.get("DSE_TEST_EXPORT_S", "5"))
+    dse.study.run.evaluate_design = quick_objective
+    dse.study.run.EXPORT_EVERY_S = float(os.environ.get("DSE_TEST_EXPORT_S", "5"))
     if os.environ.get("DSE_TEST_HEARTBEAT"):
-        dse.study.HEARTBEAT_S = tuple(int(v) for v in os.environ["DSE_TEST_HEARTBEAT"].split(","))
+        dse.study.storage.HEARTBEAT_S = tuple(int(v) for v in os.environ["DSE_TEST_HEARTBEAT"].split(","))
     kind, _, count = os.environ.get("DSE_TEST_KILL", "").partition(":")
     calls = [0]
 
@@ -140,7 +142,7 @@ def _subprocess_main(argv: list[str]) -> None:
         return calls[0] == int(count)
 
     if kind == "parquet":
-        write_table = dse.results.pq.write_table
+        write_table = dse.study.results.pq.write_table
 
         def killing_write_table(table, where, **kwargs):
             if not due():
@@ -151,7 +153,7 @@ def _subprocess_main(argv: list[str]) -> None:
             where.flush()
             os.kill(os.getpid(), signal.SIGKILL)
 
-        dse.results.pq.write_table = killing_write_table
+        dse.study.results.pq.write_table = killing_write_table
     elif kind == "journal":
         append_logs = journal_file.JournalFileBackend.append_logs
 
@@ -741,7 +743,7 @@ def test_a_read_only_results_folder_gives_a_clear_error(tmp_path, monkeypatch, c
 
 
 def test_a_full_disk_gives_a_clear_error_and_the_run_resumes(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr("dse.study.evaluate_design", quick_objective)  # for the command line
+    monkeypatch.setattr("dse.study.run.evaluate_design", quick_objective)  # for the command line
     results = tmp_path / "r"
     study = write_study(tmp_path, trials=3)
     run_study(load_study(study), results=results, objective=quick_objective, progress=False)

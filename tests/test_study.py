@@ -18,10 +18,13 @@ from hypothesis import strategies as st
 from optuna.trial import TrialState
 
 from dse import cli
-from dse.objective import TrialResult
-from dse.results import (TRIALS_COLUMNS, TRIALS_FILE, hypervolume, pareto_mask, read_layers,
+from dse.study.objective import TrialResult
+from dse.study.folder import TRIALS_FILE
+from dse.study.results import (TRIALS_COLUMNS, hypervolume, pareto_mask, read_layers,
                          read_metadata, read_trials)
-from dse.study import (Range, StudyFileError, _run_lock, bench_study, known_workloads, load_study, open_storage,
+from dse.bench import bench_study
+from dse.study.folder import run_lock as _run_lock
+from dse.study import (Range, StudyFileError, known_workloads, load_study, open_storage,
                        parse_study, run_study)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -210,7 +213,7 @@ def test_cli_rejects_bad_workers_before_writing(tmp_path, capsys):
 # ------------------------------------------------------------------------------------------ running
 
 def test_cli_run_writes_documented_tables(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr("dse.study.evaluate_design", fake_objective)
+    monkeypatch.setattr("dse.study.run.evaluate_design", fake_objective)
     path = write_study(tmp_path)
     results = tmp_path / "results"
     assert cli.main(["run", str(path), "--results", str(results), "--no-progress"]) == 0
@@ -440,7 +443,7 @@ def test_bench_study_prints_a_table(monkeypatch, capsys):
     report = {"study": "quickstart", "trials": 16, "runs": [
         {"workers": 1, "trials": 16, "wall_s": 30.0, "trials_per_min": 32.0},
         {"workers": 2, "trials": 16, "wall_s": 16.0, "trials_per_min": 60.0}]}
-    monkeypatch.setattr("dse.study.bench_study", lambda study: report)
+    monkeypatch.setattr("dse.bench.bench_study", lambda study: report)
     assert cli.main(["bench", "study"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert "quickstart" in lines[0] and lines[1].split() == ["workers", "trials", "wall", "s", "trials/min", "speedup"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 
 from dse import cli
-from dse.results import read_layers, read_trials
+from dse.study.results import read_layers, read_trials
 
 TINY = """
 [study]

@@ -26,8 +26,8 @@ from optuna.trial import TrialState
 from dse import cli
 from dse.cli_options import add_protection_options, protection_from_args
 from dse.config import Protection
-from dse.objective import METRICS, evaluate_design, workload_metrics
-from dse.results import read_layers, read_metadata, read_trials
+from dse.study.objective import METRICS, evaluate_design, workload_metrics
+from dse.study.results import read_layers, read_metadata, read_trials
 from dse.study import StudyFileError, load_study, open_storage, parse_study
 from dse.workloads import Workload, builtin, load_workload, save_model_file
 from dse.workloads.builtin import workload_info

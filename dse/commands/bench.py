@@ -86,7 +86,7 @@ def _run_eval(args, hw) -> int:
 
 
 def _run_study(args) -> int:
-    from dse.study import bench_study
+    from dse.bench import bench_study
 
     result = bench_study(args.study)
     if args.json:

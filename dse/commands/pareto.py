@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dse.plots import plot_pareto
-from dse.results import PARETO_FILE, read_metadata, read_trials
+from dse.study.plots import plot_pareto
+from dse.study.folder import PARETO_FILE
+from dse.study.results import read_metadata, read_trials
 
 
 def add_parser(subparsers) -> None:

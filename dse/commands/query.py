@@ -7,7 +7,7 @@ import pandas as pd
 
 from dse.cli_options import count
 from dse.query import select
-from dse.results import read_layers, read_metadata, read_trials
+from dse.study.results import read_layers, read_metadata, read_trials
 
 
 def add_parser(subparsers) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 
 from dse.cli_options import count
-from dse.results import hypervolume, read_layers, read_metadata, read_trials
+from dse.study.results import hypervolume, read_layers, read_metadata, read_trials
 
 
 def add_parser(subparsers) -> None:

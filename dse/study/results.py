@@ -1,13 +1,8 @@
 """Parquet result tables, regenerated from the Optuna storage (the source of truth).
 
-Layout of ``results/<study>/`` (everything but the trials table starts with ``_`` so that
-``pandas.read_parquet("results/<study>")`` reads exactly the trials table)::
-
-    trials.parquet          one row per completed trial (schema: TRIALS_COLUMNS + docs/studies.md)
-    _layers/layers.parquet  one row per layer per completed trial
-    _study.toml             the study file as it was last run
-    _optuna.journal         the Optuna storage (unless --storage named another)
-    _pareto.png             what ``dse pareto`` draws by default
+``trials.parquet`` holds one row per completed trial (schema: TRIALS_COLUMNS + docs/studies.md),
+``_layers/layers.parquet`` one row per layer per completed trial; where every file of a results folder
+lives is :mod:`dse.study.folder`.
 
 Both tables are rewritten whole from the storage (a dot-named temp file, fsync, then ``os.replace``):
 a killed run leaves the previous complete table, and rows match Optuna's completed trials one to one,
@@ -29,11 +24,8 @@ import pyarrow.parquet as pq
 
 from dse.config import (PER_LAYER_FIELDS, AnalogEffects, FaultScenario, HardwareConfig, Protection, field_type,
                         layer_key)
+from dse.study.folder import LAYERS_FILE, TRIALS_FILE
 
-TRIALS_FILE = "trials.parquet"
-LAYERS_FILE = "_layers/layers.parquet"
-STUDY_COPY = "_study.toml"
-PARETO_FILE = "_pareto.png"
 METADATA_KEY = b"dse"
 
 _ARROW = {int: pa.int64(), float: pa.float64(), str: pa.string(), bool: pa.bool_()}

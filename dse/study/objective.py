@@ -2,7 +2,7 @@
 
 This composes the three parts of the project: the workload (model and data), the Monte Carlo
 accuracy simulation and the cost model. :func:`evaluate_design` is the default objective of
-:func:`dse.study.run_study`; any function with the same signature and result type can replace it.
+:func:`dse.study.run.run_study`; any function with the same signature and result type can replace it.
 """
 from __future__ import annotations
 
