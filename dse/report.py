@@ -19,6 +19,8 @@ table; :data:`TINY` (few chips, a few test samples) exists so the test suite can
 from __future__ import annotations
 
 import difflib
+import math
+import functools
 import re
 import time
 from dataclasses import dataclass
@@ -35,19 +37,21 @@ class Setting:
     """How much work a table's experiments do.
 
     n_chips   simulated chips per faulty design point of the digits workloads (mean and 95 % CI)
+    analog_chips  the same under analog effects (the float path is slower)
     transformer_chips  the same for the transformer workloads (a chip takes seconds, not milliseconds)
     max_test  test samples per chip (None = the whole test split)
     rates     whether to run the tolerated-fault-rate searches (minutes each)
     """
 
     n_chips: int = 16
+    analog_chips: int = 8
     transformer_chips: int = 8
     max_test: int | None = None
     rates: bool = True
 
 
 FULL = Setting()
-TINY = Setting(n_chips=2, transformer_chips=1, max_test=24, rates=False)
+TINY = Setting(n_chips=2, analog_chips=2, transformer_chips=1, max_test=24, rates=False)
 
 
 @dataclass(frozen=True)
@@ -68,25 +72,43 @@ def _faults(setting: Setting, **rates) -> FaultScenario:
     return FaultScenario(**rates, n_chips=setting.n_chips)
 
 
-def _ideal(workload, hw: HardwareConfig, setting: Setting, protection: Protection | None = None):
+@functools.lru_cache(maxsize=None)
+def _workload(name: str):
+    from dse.workloads import load_workload
+    return load_workload(name)
+
+
+@functools.lru_cache(maxsize=None)
+def _eval(name: str, hw: HardwareConfig, faults: FaultScenario, protection: Protection = Protection(),
+          max_test: int | None = None, analog=None):
+    """One ``evaluate`` per design point per process: tables that share a point share its run."""
     from dse.simulate import evaluate
-    return evaluate(workload, hw, FaultScenario(n_chips=1), protection, max_test=setting.max_test)
+    return evaluate(_workload(name), hw, faults, protection, max_test=max_test, analog=analog)
+
+
+def _ideal(name: str, hw: HardwareConfig, setting: Setting, protection: Protection = Protection()):
+    return _eval(name, hw, FaultScenario(n_chips=1), protection, setting.max_test)
+
+
+def _preset(name: str) -> Protection:
+    from dse.tolerance.presets import PRESETS
+    return PRESETS[name]
+
+
+CHEN = "SA0 1.75 % / SA1 9.04 %"
+DIGITS = ("mlp-digits", "cnn-digits")
 
 
 def readme_adc(setting: Setting) -> str:
     """Accuracy by ADC resolution and range, fault-free, and faulty unprotected at the Chen rates."""
-    from dse.simulate import evaluate
-    from dse.workloads import load_workload
     columns = [(9, "full"), (8, "full"), (6, "full"), (4, "full"), (6, "calibrated"), (4, "calibrated")]
     rows = ["| workload | float | 9-bit ADC (lossless) | 8-bit full | 6-bit full | 4-bit full | 6-bit calibrated "
             "| 4-bit calibrated | faulty, unprotected |", "|---|---|---|---|---|---|---|---|---|"]
-    for name in ("mlp-digits", "cnn-digits"):
-        workload = load_workload(name)
-        cells = [f"{workload.float_accuracy:.4f}"]
+    for name in DIGITS:
+        cells = [f"{_workload(name).float_accuracy:.4f}"]
         for bits, adc_range in columns:
-            hw = HardwareConfig(adc_bits=bits, adc_range=adc_range)
-            cells.append(f"{_ideal(workload, hw, setting).ideal_accuracy:.4f}")
-        faulty = evaluate(workload, HardwareConfig(), _faults(setting, **CHEN2015), max_test=setting.max_test)
+            cells.append(f"{_ideal(name, HardwareConfig(adc_bits=bits, adc_range=adc_range), setting).ideal_accuracy:.4f}")
+        faulty = _eval(name, HardwareConfig(), _faults(setting, **CHEN2015), Protection(), setting.max_test)
         cells.append(f"{faulty.accuracy_mean:.4f} ± {faulty.accuracy_ci95:.4f}")
         rows.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
@@ -99,25 +121,16 @@ README_SCHEMES = [("none", "none"), ("spare columns", "spare-cols"), ("remap", "
 
 def readme_schemes(setting: Setting) -> str:
     """Every preset at the Chen rates on both digits workloads: accuracy, crossbars, conversions."""
-    from dse.simulate import evaluate
-    from dse.tolerance.presets import PRESETS
-    from dse.workloads import load_workload
-    hw = HardwareConfig()
-    results = {}
-    for name in ("mlp-digits", "cnn-digits"):
-        workload = load_workload(name)
-        for _, preset in README_SCHEMES:
-            results[name, preset] = evaluate(workload, hw, _faults(setting, **CHEN2015), PRESETS[preset],
-                                             max_test=setting.max_test)
+    def result(name, preset):
+        return _eval(name, HardwareConfig(), _faults(setting, **CHEN2015), _preset(preset), setting.max_test)
     rows = ["| scheme | mlp-digits accuracy | crossbars | ADC conversions (on copies) | cnn-digits accuracy "
             "| crossbars | ADC conversions (on copies) |", "|---|---|---|---|---|---|---|"]
-    ideal = [f"{results[n, 'none'].ideal_accuracy:.3f} / {results[n, 'prune'].ideal_accuracy:.3f} | | "
-             for n in ("mlp-digits", "cnn-digits")]
+    ideal = [f"{result(n, 'none').ideal_accuracy:.3f} / {result(n, 'prune').ideal_accuracy:.3f} | | " for n in DIGITS]
     rows.append("| fault-free ideal (unpruned / pruned) | " + " | ".join(ideal) + " |")
     for label, preset in README_SCHEMES:
         cells = []
-        for name in ("mlp-digits", "cnn-digits"):
-            r = results[name, preset]
+        for name in DIGITS:
+            r = result(name, preset)
             spare = sum(layout.spare_crossbars for layout in r.layouts)
             crossbars = f"{r.crossbars} (+{spare} spare)" if spare else f"{r.crossbars}"
             cells.append(f"{r.accuracy_mean:.3f} ± {r.accuracy_ci95:.3f} | {crossbars} "
@@ -126,56 +139,164 @@ def readme_schemes(setting: Setting) -> str:
     return "\n".join(rows)
 
 
+def _analog_grid(setting: Setting, adcs, protections, fault_rates, with_spread: bool) -> list[str]:
+    from dse.config import AnalogEffects
+    effects = [None, AnalogEffects(variation=0.02), AnalogEffects(variation=0.05),
+               AnalogEffects(variation=0.05, read_noise=0.02)]
+    rows = []
+    for adc_label, hw in adcs:
+        for preset in protections:
+            for fault_label, rates in fault_rates:
+                cells = []
+                for analog in effects:
+                    r = _eval("mlp-digits", hw, FaultScenario(**rates, n_chips=setting.analog_chips), _preset(preset),
+                              setting.max_test, analog)
+                    cells.append(f"{100 * r.accuracy_mean:.1f} ± {100 * r.accuracy_std:.1f}" if with_spread
+                                 else f"{100 * r.accuracy_mean:.1f}")
+                rows.append((adc_label, preset, fault_label, cells))
+    return rows
+
+
+_ADC8 = ("8-bit full", HardwareConfig())
+_ADC4CAL = ("4-bit calibrated", HardwareConfig(adc_bits=4, adc_range="calibrated"))
+_ADC4FULL = ("4-bit full", HardwareConfig(adc_bits=4))
+
+
 def readme_analog(setting: Setting) -> str:
     """mlp-digits under programming variation and read noise, with and without faults and protection."""
-    from dse.config import AnalogEffects
-    from dse.simulate import evaluate
-    from dse.tolerance.presets import PRESETS
-    from dse.workloads import load_workload
-    workload = load_workload("mlp-digits")
-    effects = [AnalogEffects(), AnalogEffects(variation=0.02), AnalogEffects(variation=0.05),
-               AnalogEffects(variation=0.05, read_noise=0.02)]
     rows = ["| ADC, protection | variation 0 | 2 % | 5 % | 5 % + 2 % read noise |", "|---|---|---|---|---|"]
-    for adc_label, hw in (("8-bit", HardwareConfig()),
-                          ("4-bit calibrated", HardwareConfig(adc_bits=4, adc_range="calibrated"))):
-        for label, rates, preset in (("none, no faults", {}, "none"), ("none, faults", CHEN2015, "none"),
-                                     ("zero-space, faults", CHEN2015, "zero-space")):
-            cells = []
-            for analog in effects:
-                r = evaluate(workload, hw, _faults(setting, **rates), PRESETS[preset], max_test=setting.max_test,
-                             analog=None if analog == AnalogEffects() else analog)
-                cells.append(f"{100 * r.accuracy_mean:.1f}")
-            rows.append(f"| {adc_label}, {label} | " + " | ".join(cells) + " |")
+    for adc, preset, faults, cells in _analog_grid(setting, [_ADC8, _ADC4CAL], ["none", "zero-space"],
+                                                   [("no faults", {}), ("faults", CHEN2015)], False):
+        if preset == "zero-space" and faults == "no faults":
+            continue
+        rows.append(f"| {adc}, {preset}, {faults} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
+
+
+def docs_analog(setting: Setting) -> str:
+    """docs/nonideal.md: the full grid, mean ± standard deviation over chips, in %."""
+    rows = ["| ADC | protection | faults SA0 / SA1 | variation 0 | variation 2 % | variation 5 % "
+            "| 5 % + read noise 2 % |", "|---|---|---|---|---|---|---|"]
+    for adc, preset, faults, cells in _analog_grid(setting, [_ADC8, _ADC4CAL, _ADC4FULL], ["none", "zero-space"],
+                                                   [("none", {}), ("1.75 % / 9.04 %", CHEN2015)], True):
+        rows.append(f"| {adc} | {preset} | {faults} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def _rate_curves(setting: Setting, presets):
+    from dse.tolerance.rates import tolerance_rates
+    return {(name, preset): tolerance_rates(_workload(name), HardwareConfig(), _preset(preset),
+                                            n_chips=setting.n_chips, max_test=setting.max_test)
+            for name in DIGITS for preset in presets} if setting.rates else None
 
 
 def readme_rates(setting: Setting) -> str:
     """Tolerated total fault rate (1 and 5 points below the design's own fault-free accuracy)."""
-    from dse.tolerance.presets import PRESETS
-    from dse.tolerance.rates import tolerance_rates
-    from dse.workloads import load_workload
     schemes = [("none", "none"), ("paper's three parts", "zero-space-paper"),
                ("compensation alone", "compensate"), ("zero-space", "zero-space")]
-    curves = {}
-    for name in ("mlp-digits", "cnn-digits"):
-        workload = load_workload(name)
-        for _, preset in schemes:
-            curves[name, preset] = (tolerance_rates(workload, HardwareConfig(), PRESETS[preset],
-                                                    n_chips=setting.n_chips, max_test=setting.max_test)
-                                    if setting.rates else None)
+    curves = _rate_curves(setting, [p for _, p in schemes])
     rows = ["| scheme | mlp −1 pt | mlp −5 pt | cnn −1 pt | cnn −5 pt |", "|---|---|---|---|---|"]
     for label, preset in schemes:
         cells = []
-        for name in ("mlp-digits", "cnn-digits"):
+        for name in DIGITS:
             for drop in (0.01, 0.05):
-                curve, base = curves[name, preset], curves[name, "none"]
-                if curve is None:
+                if curves is None:
                     cells.append("not run")
                     continue
-                rate = curve.rates[drop]
-                ratio = "" if preset == "none" else f" ({rate / base.rates[drop]:.1f}x)"
-                cells.append(f"{100 * rate:.2f} %{ratio}")
+                rate = curves[name, preset].rates[drop]
+                base = curves[name, "none"].rates[drop]
+                cells.append(f"{100 * rate:.2f} %" + ("" if preset == "none" else f" ({rate / base:.1f}x)"))
         rows.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def docs_rates(setting: Setting) -> str:
+    """docs/tolerance.md: tolerated rates of five schemes with ideal accuracy and crossbars."""
+    presets = ["none", "prune", "zero-space-paper", "compensate", "zero-space"]
+    curves = _rate_curves(setting, presets)
+    rows = ["| workload | scheme | ideal | crossbars | rate at -1 point | rate at -5 points | ratio -1 pt "
+            "| ratio -5 pt |", "|---|---|---|---|---|---|---|---|"]
+    for name in DIGITS:
+        for preset in presets:
+            if curves is None:
+                rows.append(f"| {name} | {preset} | not run | | | | | |")
+                continue
+            curve, base = curves[name, preset], curves[name, "none"]
+            ratios = [f"{curve.rates[d] / base.rates[d]:.1f}x" if base.rates[d] > 0 and math.isfinite(curve.rates[d])
+                      else "n/a" for d in (0.01, 0.05)]
+            rows.append(f"| {name} | {preset} | {curve.ideal:.3f} | {curve.crossbars} | {100 * curve.rates[0.01]:.2f} % "
+                        f"| {100 * curve.rates[0.05]:.2f} % | {ratios[0]} | {ratios[1]} |")
+    return "\n".join(rows)
+
+
+def docs_prune(setting: Setting) -> str:
+    """docs/tolerance.md: pruning alone, both methods, 30 and 50 %: float and fault-free hardware accuracy."""
+    from dse.tolerance.network import pruned_workload
+    rows = ["| workload | method | rows / cols pruned | float accuracy | ideal (fault-free crossbars) | crossbars |",
+            "|---|---|---|---|---|---|"]
+    for name in DIGITS:
+        dense = _ideal(name, HardwareConfig(), setting)
+        rows.append(f"| {name} | dense | 0 / 0 | {_workload(name).float_accuracy:.3f} | {dense.ideal_accuracy:.3f} "
+                    f"| {dense.crossbars} |")
+        for fraction in (0.3, 0.5):
+            for method in ("magnitude", "gates"):
+                protection = Protection(row_prune=fraction, col_prune=fraction, prune_method=method)
+                pruned, _, _ = pruned_workload(_workload(name), protection)
+                r = _ideal(name, HardwareConfig(), setting, protection)
+                rows.append(f"| {name} | {method} | {fraction:.0%} / {fraction:.0%} | {pruned.float_accuracy:.3f} "
+                            f"| {r.ideal_accuracy:.3f} | {r.crossbars} |")
+    return "\n".join(rows)
+
+
+_PRUNE = dict(row_prune=0.3, col_prune=0.3, prune_method="gates")
+_DUP = dict(dup_copies=3, dup_slices=2)
+# (label, protection): the comparison first, then the ablation of the zero-space scheme.
+ABLATION: list[tuple[str, Protection | str]] = [
+    ("none", "none"), ("spare columns (1 MSB copy, test-aware)", "spare-cols"), ("remap rows", "remap"),
+    ("prune 30 %", "prune"),
+    ("prune + dup (median)", Protection(**_PRUNE, **_DUP, vote="median")),
+    ("prune + dup + MSB embed (median) = paper", "zero-space-paper"),
+    ("prune + dup + MSB embed (test-aware)", Protection(**_PRUNE, **_DUP, msb_embed=1, vote="test-aware")),
+    ("compensate alone", "compensate"),
+    ("prune + compensate", Protection(**_PRUNE, compensate=True)),
+    ("MSB embed + compensate (mean)", Protection(msb_embed=1, vote="mean", compensate=True)),
+    ("prune + MSB embed + compensate (mean)", Protection(**_PRUNE, msb_embed=1, vote="mean", compensate=True)),
+    ("prune + dup + MSB embed + test-aware + compensate",
+     Protection(**_PRUNE, **_DUP, msb_embed=1, vote="test-aware", compensate=True)),
+    ("**zero-space** (prune + dup + MSB embed + mean + compensate)", "zero-space"),
+]
+
+
+def _ablation(name: str):
+    def build(setting: Setting) -> str:
+        faults = _faults(setting, **CHEN2015)
+        rows = ["| scheme | ideal | accuracy (± 95 % CI) | below | crossbars | spare | ADC conv. | copies | vs prune |",
+                "|---|---|---|---|---|---|---|---|---|"]
+        pruned = _ideal(name, HardwareConfig(), setting, _preset("prune")).adc_conversions
+        reference = None
+        for label, protection in ABLATION:
+            protection = _preset(protection) if isinstance(protection, str) else protection
+            r = _eval(name, HardwareConfig(), faults, protection, setting.max_test)
+            reference = r.ideal_accuracy if reference is None else reference
+            spare = sum(layout.spare_crossbars for layout in r.layouts)
+            rows.append(f"| {label} | {r.ideal_accuracy:.3f} | {r.accuracy_mean:.3f} ± {r.accuracy_ci95:.3f} "
+                        f"| {100 * (reference - r.accuracy_mean):.1f} | {r.crossbars} | {spare} | {r.adc_conversions} "
+                        f"| {r.extra_adc_conversions} | {100 * (r.adc_conversions / pruned - 1):+.0f} % |")
+        return "\n".join(rows)
+    return build
+
+
+def docs_clustered(setting: Setting) -> str:
+    """docs/tolerance.md: faults clustered along bit lines, four presets."""
+    presets = ["none", "zero-space-paper", "compensate", "zero-space"]
+    rows = ["| workload | " + " | ".join(presets) + " |", "|---" * (len(presets) + 1) + "|"]
+    faults = FaultScenario(**CHEN2015, fault_model="column", n_chips=setting.n_chips)
+    for name in DIGITS:
+        ideal = (_ideal(name, HardwareConfig(), setting).ideal_accuracy,
+                 _ideal(name, HardwareConfig(), setting, _preset("prune")).ideal_accuracy)
+        cells = [f"{_eval(name, HardwareConfig(), faults, _preset(p), setting.max_test).accuracy_mean:.3f}"
+                 for p in presets]
+        rows.append(f"| {name} (ideal {ideal[0]:.3f} / pruned {ideal[1]:.3f}) | " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
 
@@ -193,21 +314,23 @@ def readme_isaac(setting: Setting) -> str:
     return "\n".join(rows)
 
 
+def docs_adc_models(setting: Setting) -> str:
+    """docs/cost.md: every ADC model against the survey fit and measured converters (``dse cost --adc-table``)."""
+    from dse.cost.adc_compare import markdown
+    return markdown()
+
+
 def readme_minilm(setting: Setting) -> str:
     """minilm-l6 at the Chen rates with a lossless 9-bit ADC: crossbars, head accuracy, fidelity, retrieval."""
-    from dse.simulate import evaluate
-    from dse.tolerance.presets import PRESETS
-    from dse.workloads import load_workload
-    workload = load_workload("minilm-l6")
     hw = HardwareConfig(adc_bits=9)
     faults = FaultScenario(**CHEN2015, n_chips=setting.transformer_chips)
-    schemes = [("none", PRESETS["none"]), ("compensate", PRESETS["compensate"]),
-               ("zero-space-paper (30 % pruned, median vote)", PRESETS["zero-space-paper"]),
-               ("zero-space (30 % pruned)", PRESETS["zero-space"]),
-               ("zero-space (no pruning)", PRESETS["zero-space"].replace(row_prune=0.0, col_prune=0.0))]
+    schemes = [("none", _preset("none")), ("compensate", _preset("compensate")),
+               ("zero-space-paper (30 % pruned, median vote)", _preset("zero-space-paper")),
+               ("zero-space (30 % pruned)", _preset("zero-space")),
+               ("zero-space (no pruning)", _preset("zero-space").replace(row_prune=0.0, col_prune=0.0))]
     rows = ["| protection | crossbars | head accuracy | cosine fidelity | paraphrase top-1 |", "|---|---|---|---|---|"]
     for label, protection in schemes:
-        r = evaluate(workload, hw, faults, protection, max_test=setting.max_test)
+        r = _eval("minilm-l6", hw, faults, protection, setting.max_test)
         rows.append(f"| {label} | {r.crossbars} | {r.accuracy_mean:.3f} | {r.metric_mean('cosine_fidelity'):.3f} "
                     f"| {r.metric_mean('paraphrase_top1'):.3f} |")
     return "\n".join(rows)
@@ -220,6 +343,13 @@ TABLES: dict[str, Table] = {t.name: t for t in (
     Table("readme-analog", "README.md", readme_analog, "mlp-digits under variation and read noise"),
     Table("readme-minilm", "README.md", readme_minilm, "minilm-l6 under faults, five protections (slow)"),
     Table("readme-isaac", "README.md", readme_isaac, "ISAAC IMA and tile against the paper"),
+    Table("docs-prune", "docs/tolerance.md", docs_prune, "pruning alone, magnitude and gates, 30 and 50 %"),
+    Table("docs-ablation-mlp", "docs/tolerance.md", _ablation("mlp-digits"), "schemes and ablation, mlp-digits"),
+    Table("docs-ablation-cnn", "docs/tolerance.md", _ablation("cnn-digits"), "schemes and ablation, cnn-digits"),
+    Table("docs-clustered", "docs/tolerance.md", docs_clustered, "faults clustered along bit lines"),
+    Table("docs-rates", "docs/tolerance.md", docs_rates, "tolerated fault rates of five schemes (slow)"),
+    Table("docs-analog", "docs/nonideal.md", docs_analog, "mlp-digits analog grid, three ADCs"),
+    Table("docs-adc-models", "docs/cost.md", docs_adc_models, "ADC models against the survey fit and measured ADCs"),
 )}
 
 

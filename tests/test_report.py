@@ -10,7 +10,7 @@ from dse.cli import main
 from dse.report import TABLES, TINY, Table, blocks, replace_block, run_tables
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = [ROOT / "README.md"]
+DOCS = [ROOT / "README.md", ROOT / "docs" / "tolerance.md", ROOT / "docs" / "nonideal.md"]
 
 
 def _doc(tmp_path: Path, body: str = "| a | b |\n|---|---|\n| 1 | 2 |") -> Path:
