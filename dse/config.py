@@ -67,6 +67,8 @@ class HardwareConfig:
     adc_bits         ADC resolution; ``adc_range`` full (power-of-two step over the largest possible
                      column sum), calibrated (step from calibration sums) or clip (step 1, saturating)
     adc_percentile   percentile of calibration column sums that sets the calibrated full scale
+    weight_flip      ISAAC's encoding (``kernels/flip.py``): per row tile, bit lines whose levels sum above
+                     half their maximum store the complement, corrected digitally with the tile's input sum
     mapping          differential (two arrays) or offset (one array, digital offset correction)
     cols_per_adc     bit lines multiplexed onto one ADC (sets ADC count, area and latency); at most
                      ``cols``; left out, 128 (ISAAC's sharing) or ``cols`` when the crossbar is narrower
@@ -82,6 +84,7 @@ class HardwareConfig:
     adc_bits: int = 8
     adc_range: str = "full"
     adc_percentile: float = 99.99
+    weight_flip: bool = False
     mapping: str = "differential"
     cols_per_adc: int | None = field(default=None, metadata={"default": "min(128, cols)"})  # resolved on creation
     tech: str = "default"
@@ -96,6 +99,8 @@ class HardwareConfig:
         _check_int(self, "adc_bits", 1, 24)
         _check_choice(self, "adc_range", ADC_RANGES)
         _check_float(self, "adc_percentile", 50.0, 100.0)
+        if not isinstance(self.weight_flip, bool):
+            raise ValueError(f"weight_flip must be true or false, got {self.weight_flip!r}")
         _check_choice(self, "mapping", MAPPINGS)
         if self.cols_per_adc is None:  # the default follows narrow crossbars (searching cols needs no pairing)
             object.__setattr__(self, "cols_per_adc", min(DEFAULT_COLS_PER_ADC, self.cols))

@@ -10,7 +10,7 @@ MSB embedding, baselines) changes what is mapped; :mod:`dse.tolerance` builds th
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
@@ -32,6 +32,7 @@ from kernels import (
     slice_levels,
 )
 from kernels.crossbar import adc_step_for
+from kernels.flip import flip_mask, flipped_levels
 from kernels.quantize import activation_scale
 
 # Activation scales use a high percentile of |activation| on calibration data, not the maximum, so
@@ -57,8 +58,9 @@ class MappedLayer:
     w_scale         (out',) float64 per-column weight scale
     x_scale         float, input activation scale: ``x ~= x_int * x_scale``
     signed_inputs   whether the layer's inputs go negative (two's complement, 1-bit DAC)
-    bitline_levels  (in', B) uint8 fault-free cell levels of every physical bit line
-    groups          how bit lines combine into the out' outputs (copies and votes)
+    bitline_levels  (in', B) uint8 fault-free cell levels of every physical bit line (logical: the
+                    levels a flipped bit line stores are their complement, ``groups.flip``)
+    groups          how bit lines combine into the out' outputs (copies, votes, flipped bit lines)
     adc_step        ADC step (full-range power of two, 1 for clip, or calibrated)
     layout          the physical footprint (crossbars, bit lines, conversions)
     chip_hook       optional per-chip adjustment once the chip's faults are known
@@ -151,13 +153,24 @@ def input_quantisation(cols: np.ndarray, hw: HardwareConfig, name: str) -> tuple
     return activation_scale(peak, hw.input_bits, signed), signed
 
 
-def calibrate_adc_step(bitline_levels: np.ndarray, x_int: np.ndarray, hw: HardwareConfig) -> float:
+def programmed_groups(bitline_levels: np.ndarray, groups: BitlineGroups, hw: HardwareConfig) -> BitlineGroups:
+    """``groups`` with the bit lines ``hw.weight_flip`` stores complemented (``kernels/flip.py``), decided
+    once on the fault-free levels ``bitline_levels`` (in, B) and kept for every chip."""
+    if not hw.weight_flip:
+        return groups
+    return replace(groups, flip=flip_mask(bitline_levels, hw.rows, hw.cell_bits))
+
+
+def calibrate_adc_step(bitline_levels: np.ndarray, x_int: np.ndarray, hw: HardwareConfig,
+                       flip: np.ndarray | None = None) -> float:
     """ADC step for ``hw``: the full-range power of two, 1 for ``clip``, or ``max(1, q / (2**adc_bits - 1))``
-    with ``q`` the ``adc_percentile`` of the fault-free column sums the calibration inputs produce."""
+    with ``q`` the ``adc_percentile`` of the fault-free column sums the calibration inputs produce (on the
+    stored levels: complemented where ``flip`` says)."""
     if hw.adc_range != "calibrated":
-        return adc_step_for(hw.rows, hw.cell_bits, hw.dac_bits, hw.adc_bits, hw.adc_range, None)
+        return adc_step_for(hw.rows, hw.cell_bits, hw.dac_bits, hw.adc_bits, hw.adc_range, None, hw.weight_flip)
+    stored = flipped_levels(bitline_levels, flip, hw.rows, hw.cell_bits)
     counts, width = column_sum_histogram(
-        pack_inputs(x_int, hw.rows, hw.input_bits, hw.dac_bits), pack_levels(bitline_levels, hw.rows, hw.cell_bits),
+        pack_inputs(x_int, hw.rows, hw.input_bits, hw.dac_bits), pack_levels(stored, hw.rows, hw.cell_bits),
         input_bits=hw.input_bits, dac_bits=hw.dac_bits, cell_bits=hw.cell_bits,
         full_scale=full_scale(hw.rows, hw.cell_bits, hw.dac_bits),
     )
@@ -179,13 +192,14 @@ def map_layer(
     x_scale, signed = input_quantisation(calib_cols[:, keep_rows], hw, layer.name)
     levels = slice_levels(w_int, hw.cell_bits, hw.weight_bits, hw.mapping)
     bitline_levels, groups = plain_bitlines(levels, hw.cell_bits, hw.mapping)
+    groups = programmed_groups(bitline_levels, groups, hw)
     x_calib = quantize_activations(calib_cols[:ADC_CALIBRATION_SAMPLES * mvms_per_inference][:, keep_rows],
                                    x_scale, hw.input_bits, signed)
     return MappedLayer(
         index=index, name=layer.name, keep_rows=keep_rows, keep_cols=keep_cols, w_int=w_int,
         w_scale=np.broadcast_to(w_scale, (len(keep_cols),)).astype(np.float64), x_scale=x_scale,
         signed_inputs=signed, bitline_levels=bitline_levels, groups=groups,
-        adc_step=calibrate_adc_step(bitline_levels, x_calib, hw),
+        adc_step=calibrate_adc_step(bitline_levels, x_calib, hw, groups.flip),
         layout=plain_layout(layer.name, len(keep_rows), len(keep_cols), hw, mvms_per_inference),
     )
 

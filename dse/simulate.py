@@ -30,6 +30,7 @@ from dse.workloads.workload import Workload
 from dse.workloads.layers import Conv2d, Linear
 from kernels import BitlineGroups, apply_faults, mvm_int, mvm_packed, pack_levels
 from kernels.analog import AnalogPlanes, mvm_float
+from kernels.flip import flipped_levels, logical_faults
 from kernels.layer_io import dequantize_fold, dequantize_fold_pool, pack_layer_inputs
 
 
@@ -62,25 +63,32 @@ def chip_layers(net: MappedNetwork, faults: FaultScenario | None, chip: int | No
     result = {}
     for index, mapped in net.layers.items():
         levels, groups = mapped.bitline_levels, mapped.groups
+        flip = groups.flip  # weight flipping: cells store the complement there, faults hit what is stored
         fault_map = None
         if chip is not None and faults is not None and faults.total_rate > 0:  # post_test_rate needs one too
             stuck = sample_chip_faults(levels.shape, faults, chip, index, hw.rows)
             fault_map = stuck.actual
             if mapped.chip_hook is None and not with_analog:  # faults applied while packing: one pass
-                result[index] = ChipLayer(pack_levels(levels, hw.rows, hw.cell_bits, faults=fault_map), groups)
+                stored = flipped_levels(levels, flip, hw.rows, hw.cell_bits)
+                result[index] = ChipLayer(pack_levels(stored, hw.rows, hw.cell_bits, faults=fault_map), groups)
                 continue
+            # Protection reasons about logical levels: a stuck stored cell of a flipped bit line reads as the
+            # other extreme there.
             if mapped.chip_hook is None:
-                levels = apply_faults(levels, fault_map, hw.cell_bits)
+                levels = apply_faults(levels, logical_faults(fault_map, flip, hw.rows), hw.cell_bits)
             else:
-                unseen = stuck.unseen if faults.hidden_faults else None
-                levels, groups, fault_map = mapped.chip_hook(
-                    apply_faults(levels, stuck.known, hw.cell_bits), stuck.known, unseen=unseen)
+                known = logical_faults(stuck.known, flip, hw.rows)
+                unseen = logical_faults(stuck.unseen, flip, hw.rows) if faults.hidden_faults else None
+                levels, groups, fault_map = mapped.chip_hook(apply_faults(levels, known, hw.cell_bits), known,
+                                                             unseen=unseen)
+                fault_map = logical_faults(fault_map, flip, hw.rows)  # back to the stored cells' faults
+        stored = flipped_levels(levels, flip, hw.rows, hw.cell_bits)
         if with_analog:
-            planes = chip_planes(levels, fault_map, hw, analog or AnalogEffects(), faults.seed, chip, index,
+            planes = chip_planes(stored, fault_map, hw, analog or AnalogEffects(), faults.seed, chip, index,
                                  stuck_level_spread=faults.stuck_level_spread)
             result[index] = ChipLayer(None, groups, planes)
             continue
-        result[index] = ChipLayer(pack_levels(levels, hw.rows, hw.cell_bits), groups)
+        result[index] = ChipLayer(pack_levels(stored, hw.rows, hw.cell_bits), groups)
     return result
 
 

@@ -37,6 +37,7 @@ from kernels.analog import (
     sample_adcs,
 )
 from kernels.dac import cycle_weights, input_chunks
+from kernels.flip import flipped_levels
 from kernels.rng import standard_normals
 from tests.test_simulate import tiny_workload
 
@@ -274,15 +275,17 @@ def _effects_free_chip(net, faults, chip):
     for index, mapped in net.layers.items():
         rng = np.random.default_rng([faults.seed, chip, index])
         fault_map = sample_faults(mapped.bitline_levels.shape, faults.sa0_rate, faults.sa1_rate, rng, rows=net.hw.rows)
-        levels = apply_faults(mapped.bitline_levels, fault_map, net.hw.cell_bits)
+        stored = flipped_levels(mapped.bitline_levels, mapped.groups.flip, net.hw.rows, net.hw.cell_bits)
+        levels = apply_faults(stored, fault_map, net.hw.cell_bits)  # faults hit the (flipped) stored cells
         floats[index] = ChipLayer(None, integer[index].groups, chip_planes(levels, fault_map, net.hw, zero,
                                                                            faults.seed, chip, index))
     return integer, floats
 
 
-def test_network_on_the_float_path_with_zero_effects_equals_the_integer_chip():
+@pytest.mark.parametrize("hw", [HardwareConfig(adc_bits=6),
+                                HardwareConfig(adc_bits=6, adc_range="clip", mapping="offset", weight_flip=True)])
+def test_network_on_the_float_path_with_zero_effects_equals_the_integer_chip(hw):
     workload = tiny_workload()
-    hw = HardwareConfig(adc_bits=6)
     faults = FaultScenario(0.02, 0.05, n_chips=1, seed=3)
     net = map_network(workload, hw)
     integer, floats = _effects_free_chip(net, faults, 0)

@@ -306,6 +306,9 @@ def assert_chips_equal_the_numpy_composition(workload, hw, protection):
     (HardwareConfig(rows=8, cell_bits=1, adc_bits=3), Protection(row_prune=0.3, col_prune=0.3), False),
     (HardwareConfig(), Protection(col_prune=0.3, dup_copies=3, vote="median"), False),
     (HardwareConfig(), Protection(col_prune=0.3, dup_copies=2, vote="test-aware", remap=True), True),
+    (HardwareConfig(mapping="offset", adc_range="clip", adc_bits=6, weight_flip=True), None, True),
+    (HardwareConfig(mapping="offset", weight_flip=True), Protection(dup_copies=2, vote="test-aware", remap=True,
+                                                                    compensate=True), False),
 ])
 def test_simulator_layers_equal_the_numpy_composition(hw, protection, signed):
     assert_chips_equal_the_numpy_composition(small_cnn(signed), hw, protection)

@@ -18,6 +18,9 @@ shift_add                 one ADC result accumulated                        unit
 input_register            one input bit read into a DAC                     rows x input_bits bits per crossbar
 output_register           one partial-sum update per conversion             outputs x psum_bits bits per crossbar
 vote                      one copy value compared (adc_bits wide)           one unit per ADC stream of copies
+flip                      with ``weight_flip``: per row tile and input cycle,  one unit per crossbar
+                          a popcount of the driven rows (per row counted),
+                          and one subtraction per conversion
 edram                     one bit written or read, 2 x (inputs + outputs)   its share of a tile
 bus, router               one bit moved, inputs + outputs                   its share of a tile
 activation, tile_shift_add, tile_output_register
@@ -42,6 +45,11 @@ Modelling choices (each one a place where a reader could choose otherwise):
   ``crossbars / (crossbars_per_ima * imas_per_tile)`` of the tile-level circuits (eDRAM, bus, router,
   tile digital units), as if the rest of a partly used tile held other work. This keeps area smooth
   in the crossbar count, which a search wants.
+- Weight flipping (``weight_flip``): the periphery needs each row tile's input sum once per input cycle
+  (a popcount of its driven rows, shared by the crossbars of the row tile: they see the same inputs) and
+  subtracts each flipped bit line's code from ``L`` times it. Which bit lines are flipped depends on the
+  weights, so every conversion is charged one subtraction (an upper bound); the unit's area is one per
+  crossbar.
 - Technology node: CMOS energies and areas scale with the preset's Stillmaker-Baas factors; the cell's
   read energy does not (it is device physics), its area is ``area_f2 * F**2`` at the node. Timing is
   not node-scaled.
@@ -68,13 +76,13 @@ from dse.cost.tech import Tech, load_tech
 from dse.layout import LayerLayout, ceil_div, plain_layout
 
 COMPONENTS = (
-    "cells", "dac", "sample_hold", "adc", "shift_add", "input_register", "output_register", "vote",
+    "cells", "dac", "sample_hold", "adc", "shift_add", "input_register", "output_register", "vote", "flip",
     "edram", "bus", "router", "activation", "tile_shift_add", "tile_output_register", "maxpool",
 )
 # The crossbar level: the analog array, its converters, its registers and the voting on its outputs.
-CROSSBAR_COMPONENTS = COMPONENTS[:8]
+CROSSBAR_COMPONENTS = COMPONENTS[:9]
 # Shared by the crossbars of a tile (ISAAC: 8 crossbars per IMA, 12 IMAs per tile).
-TILE_COMPONENTS = COMPONENTS[8:]
+TILE_COMPONENTS = COMPONENTS[9:]
 
 
 def cycle_ns(hw: HardwareConfig, tech: Tech) -> float:
@@ -161,6 +169,8 @@ def _layer_costs(layout: LayerLayout, hw: HardwareConfig, tech: Tech, activity: 
         "input_register": row_drives * hw.dac_bits * t["input_register"]["energy_pj_per_bit"] * e_scale,
         "output_register": conversions * t["output_register"]["energy_pj"] * e_scale,
         "vote": copy_conversions * t["vote"]["energy_pj"] * (hw.adc_bits / 8) * e_scale,
+        "flip": (input_cycles * layout.in_features * t["flip"]["popcount_pj_per_row"]
+                 + conversions * t["flip"]["subtract_pj"]) * e_scale if hw.weight_flip else 0.0,
         "edram": 2 * traffic_bits * t["edram"]["energy_pj_per_bit"] * e_scale,
         "bus": traffic_bits * t["bus"]["energy_pj_per_bit"] * e_scale,
         "router": traffic_bits * t["router"]["energy_pj_per_bit"] * e_scale,
@@ -180,6 +190,7 @@ def _layer_costs(layout: LayerLayout, hw: HardwareConfig, tech: Tech, activity: 
         "output_register": layout.crossbars * outputs_per_crossbar * t["output_register"]["psum_bits"]
         * t["output_register"]["area_um2_per_bit"] * a_scale,
         "vote": vote_units * t["vote"]["area_um2"] * a_scale,
+        "flip": layout.crossbars * t["flip"]["area_um2"] * a_scale if hw.weight_flip else 0.0,
         **{name: tile_share * t[name]["area_um2"] * a_scale for name in TILE_COMPONENTS},
     }
     return {name: (energy[name], area[name]) for name in COMPONENTS}

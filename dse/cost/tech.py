@@ -28,7 +28,7 @@ ADC_MODELS = ("isaac-sar", "flash", "murmann", "hwcomponents")
 SCHEMA: dict[str, tuple[str, ...]] = {
     "": ("name", "description", "node_nm", "source_node_nm"),
     "architecture": ("rows", "cols", "cell_bits", "weight_bits", "input_bits", "dac_bits", "adc_bits",
-                     "cols_per_adc", "mapping"),
+                     "cols_per_adc", "mapping", "weight_flip"),
     "organisation": ("crossbars_per_ima", "imas_per_tile"),
     "timing": ("f_adc_gsps", "t_sample_hold_ns"),
     "cell": ("r_on_ohm", "r_off_ohm", "v_read_v", "t_read_ns", "area_f2", "input_activity",
@@ -48,6 +48,7 @@ SCHEMA: dict[str, tuple[str, ...]] = {
     "input_register": ("energy_pj_per_bit", "area_um2_per_bit"),
     "output_register": ("energy_pj", "area_um2_per_bit", "psum_bits"),
     "vote": ("energy_pj", "area_um2"),
+    "flip": ("popcount_pj_per_row", "subtract_pj", "area_um2"),
     "edram": ("energy_pj_per_bit", "area_um2"),
     "bus": ("energy_pj_per_bit", "area_um2"),
     "router": ("energy_pj_per_bit", "area_um2"),
@@ -63,6 +64,7 @@ OPTIONAL: dict[str, tuple[str, ...]] = {
     "paper": ("ima_power_mw", "ima_area_mm2", "tile_power_mw", "tile_area_mm2"),
 }
 _STRINGS = {("", "name"), ("", "description"), ("adc", "model"), ("architecture", "mapping")}
+_BOOLS = {("architecture", "weight_flip")}
 _LISTS = {("scaling", "node_nm"), ("scaling", "energy"), ("scaling", "area")}
 # Fit coefficients, which may be negative (every other number is a physical quantity >= 0).
 _SIGNED = {("adc.hwcomponents", key) for key in SCHEMA["adc.hwcomponents"]}
@@ -176,6 +178,9 @@ def _check(source: str, tables: dict[str, dict[str, Any]]) -> None:
             if (table, key) in _STRINGS:
                 if not isinstance(value, str):
                     raise ValueError(f"{source}: {where} must be a string, got {value!r}")
+            elif (table, key) in _BOOLS:
+                if not isinstance(value, bool):
+                    raise ValueError(f"{source}: {where} must be true or false, got {value!r}")
             elif (table, key) in _LISTS:
                 if not isinstance(value, list) or not value or not all(_is_number(v) for v in value):
                     raise ValueError(f"{source}: {where} must be a non-empty list of numbers, got {value!r}")

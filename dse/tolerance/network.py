@@ -23,6 +23,7 @@ from dse.mapping import (
     calibrate_adc_step,
     input_quantisation,
     layer_inputs,
+    programmed_groups,
 )
 from dse.tolerance.chip import ChipRepair
 from dse.tolerance.duplication import plan_layer
@@ -94,18 +95,20 @@ def map_protected_layer(index: int, name: str, matrix: np.ndarray, calib_cols: n
         levels = embed_levels(levels, m)
     col_weight = column_weights(sensitivity, w_scale)
     plan = plan_layer(name, levels, hw, protection, col_weight, mvms_per_inference)
+    groups = programmed_groups(plan.bitline_levels, plan.groups, hw)
     hook = None
     if protection.vote == "test-aware" or protection.remap or protection.compensate:
         # Rows that carry no input on calibration data still weigh a little: the test split may drive them.
         row_weight = np.abs(x_calib).mean(axis=0) + 1e-3 * (1 + np.abs(x_calib).max())
         hook = ChipRepair(
-            ideal=plan.bitline_levels, groups=plan.groups, rows=hw.rows, cell_bits=hw.cell_bits,
+            ideal=plan.bitline_levels, groups=groups, rows=hw.rows, cell_bits=hw.cell_bits,
             row_weight=row_weight, col_weight=col_weight, remap=protection.remap,
             test_aware=protection.vote == "test-aware", compensate=protection.compensate,
         )
     return MappedLayer(
         index=index, name=name, keep_rows=np.asarray(keep_rows, dtype=np.int64),
         keep_cols=np.asarray(keep_cols, dtype=np.int64), w_int=w_int, w_scale=w_scale, x_scale=x_scale,
-        signed_inputs=signed, bitline_levels=plan.bitline_levels, groups=plan.groups,
-        adc_step=calibrate_adc_step(plan.bitline_levels, x_calib, hw), layout=plan.layout, chip_hook=hook,
+        signed_inputs=signed, bitline_levels=plan.bitline_levels, groups=groups,
+        adc_step=calibrate_adc_step(plan.bitline_levels, x_calib, hw, groups.flip), layout=plan.layout,
+        chip_hook=hook,
     )
