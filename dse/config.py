@@ -208,6 +208,7 @@ class FaultScenario:
 
 PRUNE_METHODS = ("magnitude", "gates")
 VOTES = ("median", "mean", "test-aware")
+DUP_BUDGETS = ("pruned", "unpruned")
 MAX_PRUNE = 0.9  # the largest fraction of a layer's rows or columns that pruning may remove
 # Protection fields that hold one prune fraction per layer, and the global field each one overrides.
 PER_LAYER_FIELDS = {"row_prune_layers": "row_prune", "col_prune_layers": "col_prune"}
@@ -277,6 +278,9 @@ class Protection:
     prune_method   magnitude (group-norm baseline) or gates (differentiable L0 gates, fine-tuned)
     dup_copies     copies of each protected bit line placed in freed columns (1 = no duplication)
     dup_slices     most significant slices that are duplicated
+    dup_budget     where copies may go: ``pruned`` (the free columns of the crossbars the pruned layer
+                   occupies) or ``unpruned`` (every crossbar the unpruned layer would occupy: the paper's
+                   "zero space", no crossbar beyond the original model's)
     vote           how copies are combined: median, mean, or test-aware (the copy the
                    post-fabrication test found healthy wins)
     msb_embed      most significant slices whose duplicate is embedded in the cells freed by
@@ -297,6 +301,7 @@ class Protection:
     prune_method: str = "magnitude"
     dup_copies: int = 1
     dup_slices: int = 1
+    dup_budget: str = "pruned"
     vote: str = "median"
     msb_embed: int = 0
     spare_cols: int = 0
@@ -311,6 +316,7 @@ class Protection:
         _check_choice(self, "prune_method", PRUNE_METHODS)
         _check_int(self, "dup_copies", 1, 3)
         _check_int(self, "dup_slices", 0, 16)
+        _check_choice(self, "dup_budget", DUP_BUDGETS)
         _check_choice(self, "vote", VOTES)
         _check_int(self, "msb_embed", 0, 8)
         _check_int(self, "spare_cols", 0, 16)

@@ -7,17 +7,22 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dse.analog import chip_planes
 from dse.chip_faults import sample_chip_faults
 from dse.cli import main as cli_main
 from dse.config import AnalogEffects, FaultScenario, HardwareConfig, Protection
+from dse.layout import plain_layout
 from dse.mapping import map_network
 from dse.simulate import chip_layers, evaluate
 from dse.tolerance import PRESETS
 from dse.tolerance.chip import ChipRepair
+from dse.tolerance.duplication import plan_layer
+from dse.tolerance.msb import embed_levels, quantize_embedded
 from dse.workloads import load_workload
-from kernels import SA0, SA1, apply_faults, pack_levels, sample_faults
+from kernels import SA0, SA1, apply_faults, pack_levels, sample_faults, slice_levels
 from kernels.analog import cell_conductances
 
 CHEN = dict(sa0_rate=0.0175, sa1_rate=0.0904)
@@ -31,7 +36,7 @@ def mlp():
 # --- what a protection needs ------------------------------------------------------------------------
 
 def test_needs_fault_map_is_declared_by_the_setting():
-    free = ["none", "prune", "zero-space-paper"]
+    free = ["none", "prune", "zero-space-paper", "zero-space-blind"]
     aware = ["compensate", "remap", "spare-cols", "zero-space"]  # spare-cols picks by the test (test-aware)
     assert [PRESETS[n].needs_fault_map for n in free] == [False] * len(free)
     assert [PRESETS[n].needs_fault_map for n in aware] == [True] * len(aware)
@@ -246,3 +251,71 @@ def test_every_fault_scenario_field_has_its_flag():
     assert {f.name for f in dataclasses.fields(FaultScenario)} <= flags
     args = parser.parse_args(["--test-escape-rate", "0.2", "--post-test-rate", "0.01", "--stuck-level-spread", "0.1"])
     assert (args.test_escape_rate, args.post_test_rate, args.stuck_level_spread) == (0.2, 0.01, 0.1)
+
+
+# --- the paper's space budget ------------------------------------------------------------------------------
+
+@settings(max_examples=60, deadline=None)
+@given(full_in=st.integers(1, 300), full_out=st.integers(1, 80), keep_in=st.floats(0.1, 1.0),
+       keep_out=st.floats(0.1, 1.0), rows=st.sampled_from([16, 64, 128]), cols=st.sampled_from([16, 64, 128]),
+       cell_bits=st.integers(1, 4), mapping=st.sampled_from(["differential", "offset"]),
+       copies=st.integers(1, 3), dup_slices=st.integers(0, 4), embed=st.booleans(),
+       vote=st.sampled_from(["median", "mean", "test-aware"]), seed=st.integers(0, 2**16))
+def test_no_copy_budget_exceeds_the_unpruned_crossbars(full_in, full_out, keep_in, keep_out, rows, cols,
+                                                       cell_bits, mapping, copies, dup_slices, embed, vote, seed):
+    hw = HardwareConfig(rows=rows, cols=cols, cell_bits=cell_bits, mapping=mapping)
+    n_in, n_out = max(1, round(full_in * keep_in)), max(1, round(full_out * keep_out))
+    embed = int(embed and hw.slices >= 2)
+    rng = np.random.default_rng(seed)
+    w = rng.integers(-(1 << (hw.weight_bits - 1)) + 1, 1 << (hw.weight_bits - 1), size=(n_in, n_out))
+    if embed:  # the least significant slice left free
+        w, _ = quantize_embedded(rng.normal(size=(n_in, n_out)), hw, 1)
+    levels = slice_levels(w, hw.cell_bits, hw.weight_bits, hw.mapping)
+    if embed:
+        levels = embed_levels(levels, 1)
+    unpruned = plain_layout("layer", full_in, full_out, hw).crossbars
+    priority = rng.random(n_out)
+    plans = {}
+    for budget in ("pruned", "unpruned"):
+        protection = Protection(dup_copies=copies, dup_slices=dup_slices, msb_embed=embed, vote=vote,
+                                dup_budget=budget)
+        plans[budget] = plan_layer("layer", levels, hw, protection, priority, budget_crossbars=unpruned)
+        assert plans[budget].layout.crossbars <= unpruned
+        assert plans[budget].layout.spare_crossbars == 0
+    assert plans["pruned"].layout.crossbars == plain_layout("layer", n_in, n_out, hw).crossbars
+    assert plans["unpruned"].dup_bitlines >= plans["pruned"].dup_bitlines
+    # The pruned plan is the unpruned plan's prefix: a larger budget only appends copies.
+    k = plans["pruned"].bitline_levels.shape[1]
+    np.testing.assert_array_equal(plans["unpruned"].source[:k], plans["pruned"].source)
+
+
+def test_unpruned_budget_fills_the_original_crossbars_with_costed_copies(mlp):
+    hw = HardwareConfig()
+    none = map_network(mlp, hw, Protection())
+    pruned = map_network(mlp, hw, PRESETS["zero-space-paper"])
+    unpruned = map_network(mlp, hw, PRESETS["zero-space-paper"].replace(dup_budget="unpruned"))
+    copies = [sum(layout.copy_bitlines for layout in net.layouts) for net in (pruned, unpruned)]
+    assert copies[1] > copies[0] and pruned.crossbars < unpruned.crossbars <= none.crossbars
+    for mine, original in zip(unpruned.layouts, none.layouts):
+        assert mine.crossbars <= original.crossbars and mine.spare_crossbars == 0
+    from dse.cost import cost
+
+    energy = [cost(net.layouts, hw).energy_pj for net in (pruned, unpruned)]
+    assert energy[1] > energy[0]  # every copy is converted every cycle: it costs ADC energy
+
+
+def test_eval_cli_dup_budget(capsys):
+    def run(*flags):
+        assert cli_main(["eval", "--workload", "mlp-digits", "--sa0", "0.0175", "--sa1", "0.0904", "--chips", "1",
+                         "--max-test", "20", "--json", *flags]) == 0
+        return json.loads(capsys.readouterr().out)
+
+    none = run("--protect", "none")
+    pruned = run("--protect", "zero-space-paper")
+    unpruned = run("--protect", "zero-space-paper", "--dup-budget", "unpruned")
+    assert unpruned["protect"]["dup_budget"] == "unpruned" and unpruned["needs_fault_map"] is False
+    assert unpruned["extra_adc_conversions"] > pruned["extra_adc_conversions"]
+    assert sum(l["copy_bitlines"] for l in unpruned["layers"]) > sum(l["copy_bitlines"] for l in pruned["layers"])
+    assert unpruned["crossbars"] <= none["crossbars"]
+    assert cli_main(["eval", "--workload", "mlp-digits", "--dup-budget", "all"]) == 2
+    assert "dup_budget must be one of pruned, unpruned" in capsys.readouterr().err

@@ -10,9 +10,12 @@ times the vote into output ``j``.
 Sources of copies
 -----------------
 1. MSB embedding (``msb.py``): the bit line of host slice ``k`` joins the group of slice ``S-1-k``.
-2. Duplication in freed columns (zero space): the layer keeps the crossbars its pruned, unprotected
-   matrix needs, ``row_tiles * ceil(B / cols)``; the ``ceil(B / cols) * cols - B`` columns left free in every
-   row tile hold copies. Units ``(slice s, column j)`` (one bit line per array) are copied in decreasing
+2. Duplication in freed columns (zero space): with ``dup_budget = "pruned"`` the layer keeps the
+   crossbars its pruned, unprotected matrix needs, ``row_tiles * ceil(B / cols)``, and the
+   ``ceil(B / cols) * cols - B`` columns left free in every row tile hold copies. With ``"unpruned"`` it
+   may occupy the crossbars of the unpruned layer (``budget_crossbars``), ``floor(budget_crossbars /
+   row_tiles)`` per row tile: pruning then frees whole crossbars for copies, and the layer still uses no
+   crossbar the original model did not. Units ``(slice s, column j)`` (one bit line per array) are copied in decreasing
    *priority* ``importance[j] * 2**(s*cell_bits)``: the output error one level of fault on that bit line
    causes (importance in ``importance.py``), restricted to the top ``dup_slices`` slices that hold weight
    bits. Each unit gets ``dup_copies - 1`` copies while space remains.
@@ -61,10 +64,12 @@ class LayerPlan:
 
 
 def plan_layer(name: str, levels: np.ndarray, hw: HardwareConfig, protection: Protection,
-               priority_cols: np.ndarray, mvms_per_inference: int = 1) -> LayerPlan:
+               priority_cols: np.ndarray, mvms_per_inference: int = 1,
+               budget_crossbars: int | None = None) -> LayerPlan:
     """Lay out one layer's levels (A, S, in, out) with the copies ``protection`` asks for.
 
-    priority_cols  (out,) non-negative importance of each output column (larger = copied first)
+    priority_cols     (out,) non-negative importance of each output column (larger = copied first)
+    budget_crossbars  with ``dup_budget = "unpruned"``: the crossbars of the unpruned layer (required)
     """
     n_arr, n_sl, n_in, n_out = levels.shape
     cb, m = hw.cell_bits, protection.msb_embed
@@ -95,7 +100,13 @@ def plan_layer(name: str, levels: np.ndarray, hw: HardwareConfig, protection: Pr
             source.append((a, s, j))
 
     # Zero-space duplication: copies of the highest-priority (slice, column) units in the free columns.
-    budget = ceil_div(own, hw.cols) * hw.cols - own
+    row_tiles = ceil_div(n_in, hw.rows)
+    wide = ceil_div(own, hw.cols)  # crossbars per row tile of the unprotected layout
+    if protection.dup_budget == "unpruned":
+        if budget_crossbars is None:
+            raise ValueError("dup_budget 'unpruned' needs the crossbar count of the unpruned layer")
+        wide = max(wide, budget_crossbars // row_tiles)
+    budget = wide * hw.cols - own
     dup_slices = [s for s in range(n_sl - 1, m - 1, -1)][: protection.dup_slices]
     units = [(s, j) for s in dup_slices for j in range(n_out)]
     weight = np.array([priority_cols[j] * float(1 << (s * cb)) for s, j in units])
@@ -131,8 +142,7 @@ def plan_layer(name: str, levels: np.ndarray, hw: HardwareConfig, protection: Pr
         vote=vote_mode,
     )
 
-    row_tiles = ceil_div(n_in, hw.rows)
-    base_crossbars = row_tiles * ceil_div(own, hw.cols)
+    base_crossbars = row_tiles * ceil_div(own + dup, hw.cols)  # what the layer holds before spares
     crossbars = row_tiles * ceil_div(len(source), hw.cols)
     embed = n_arr * m * n_out
     layout = LayerLayout(

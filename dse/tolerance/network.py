@@ -7,7 +7,8 @@ protection is not empty. Per weight layer:
 2. Quantisation: per-column weight scales as without protection; with MSB embedding the weights are
    multiples of ``2**(msb_embed * cell_bits)`` (``msb.py``). Input scale and signedness from calibration.
 3. Layout (``duplication.py``): MSB embedding, copies in the free columns of the pruned layer's
-   crossbars (prioritised by ``importance.py``), spare columns.
+   crossbars, or of the unpruned layer's with ``dup_budget = "unpruned"`` (prioritised by
+   ``importance.py``), spare columns.
 4. ADC step calibrated on the laid-out bit lines (copies included), as without protection.
 5. Chip hook (``chip.py``) when the chip's fault map is needed: test-aware vote, remap, compensate.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from dse.config import HardwareConfig, Protection
+from dse.layout import plain_layout
 from dse.mapping import (
     ADC_CALIBRATION_SAMPLES,
     MappedLayer,
@@ -69,18 +71,21 @@ def map_protected_network(workload: Workload, hw: HardwareConfig, protection: Pr
         matrix = layer.matrix()
         rows_kept = np.arange(matrix.shape[0]) if keep_rows is None else keep_rows[index]
         cols_kept = np.arange(matrix.shape[1]) if keep_cols is None else keep_cols[index]
+        unpruned = plain_layout(layer.name, *matrix.shape, hw).crossbars
         layers[index] = map_protected_layer(
             index, layer.name, matrix[np.ix_(rows_kept, cols_kept)], cols[:, rows_kept], rows_kept, cols_kept,
-            sensitivity[index][cols_kept], hw, protection, info[index].mvms_per_inference,
+            sensitivity[index][cols_kept], hw, protection, info[index].mvms_per_inference, unpruned,
         )
     return MappedNetwork(work, hw, layers)
 
 
 def map_protected_layer(index: int, name: str, matrix: np.ndarray, calib_cols: np.ndarray,
                         keep_rows: np.ndarray, keep_cols: np.ndarray, sensitivity: np.ndarray,
-                        hw: HardwareConfig, protection: Protection, mvms_per_inference: int = 1) -> MappedLayer:
+                        hw: HardwareConfig, protection: Protection, mvms_per_inference: int = 1,
+                        unpruned_crossbars: int | None = None) -> MappedLayer:
     """One layer: ``matrix`` (in', out') the kept weights, ``calib_cols`` (mvms, in') its calibration inputs,
-    ``sensitivity`` (out',) the loss sensitivity of its kept columns."""
+    ``sensitivity`` (out',) the loss sensitivity of its kept columns, ``unpruned_crossbars`` the crossbars
+    the layer occupies unpruned and unprotected (the ``dup_budget = "unpruned"`` budget)."""
     m = protection.msb_embed
     if m:
         w_int, w_scale = quantize_embedded(matrix, hw, m)
@@ -94,7 +99,7 @@ def map_protected_layer(index: int, name: str, matrix: np.ndarray, calib_cols: n
     if m:
         levels = embed_levels(levels, m)
     col_weight = column_weights(sensitivity, w_scale)
-    plan = plan_layer(name, levels, hw, protection, col_weight, mvms_per_inference)
+    plan = plan_layer(name, levels, hw, protection, col_weight, mvms_per_inference, unpruned_crossbars)
     groups = programmed_groups(plan.bitline_levels, plan.groups, hw)
     hook = None
     if protection.vote == "test-aware" or protection.remap or protection.compensate:
