@@ -8,7 +8,8 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from dse import cli, results
+from dse import cli
+from dse.study import results
 from dse.bench import MAX_SIZE, KernelPoint
 
 

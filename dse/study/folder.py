@@ -17,43 +17,33 @@ import contextlib
 import errno
 import fcntl
 import os
-import tempfile
 import time
 from pathlib import Path
 
 TRIALS_FILE = "trials.parquet"
-LAYERS_FILE = "_layers/layers.parquet"
+LAYERS_DIR = "_layers"
+LAYERS_FILE = f"{LAYERS_DIR}/layers.parquet"
 STUDY_COPY = "_study.toml"
 PARETO_FILE = "_pareto.png"
 RUN_LOCK = "_run.lock"
 JOURNAL_FILE = "_optuna.journal"
 WRITERS_LOCK = "_writers.lock"  # every process writing a results folder holds it shared
-
-
 WRITERS_WAIT_S = 30.0  # how long a run waits for the processes of a killed run to exit
+
+
+def journal_writers_lock(journal: Path) -> Path:
+    """The lock every process writing a journal file outside the results folder holds shared (other
+    runs may share that journal; the one holding it exclusively may repair it)."""
+    return journal.with_name(f"{journal.name}.writers.lock")
+
 
 class ResultsFolderError(ValueError):
     """The results folder cannot be used: another study owns it, it is not writable, the disk is full."""
 
 
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to a dot-named temporary file beside ``path``, fsync it, rename it over ``path``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def remove_temp_files(out: Path) -> None:
     """Temporary files of writes a killed process never finished (dot-named, so readers skip them)."""
-    for pattern in (".*.tmp", "_layers/.*.tmp"):
+    for pattern in (".*.tmp", f"{LAYERS_DIR}/.*.tmp"):
         for leftover in out.glob(pattern):
             leftover.unlink(missing_ok=True)
 

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from dse import atomic
 from dse.config import (PER_LAYER_FIELDS, AnalogEffects, FaultScenario, HardwareConfig, Protection, field_type,
                         layer_key)
 from dse.study.folder import LAYERS_FILE, TRIALS_FILE
@@ -199,23 +198,10 @@ def _arrow_type(values: list[Any]) -> pa.DataType | None:
 
 
 def write_atomic(table: pa.Table, path: Path) -> None:
-    """Write a Parquet file so that readers only ever see the old or the new complete file.
-
-    The temporary file starts with a dot, which dataset discovery skips, so even one left behind
-    by a killed process never breaks ``pandas.read_parquet`` on the folder.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            pq.write_table(table, handle)
-            handle.flush()
-            os.fsync(handle.fileno())  # the new file's bytes are on disk before its name is
-        os.chmod(tmp, 0o644)  # mkstemp makes it private
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write a Parquet file with :func:`dse.atomic.write_atomic`: readers only ever see the old or the
+    new complete file, and a temporary file left by a killed process is dot-named, which dataset
+    discovery skips, so it never breaks ``pandas.read_parquet`` on the folder."""
+    atomic.write_atomic(path, lambda handle: pq.write_table(table, handle))
 
 
 # --------------------------------------------------------------------------------------------------

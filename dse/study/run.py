@@ -18,11 +18,12 @@ from typing import Any, Callable
 
 import numpy as np
 
+from dse.atomic import write_bytes_atomic
 from dse.study import results as tables
 from dse.study import storage as storages
-from dse.study.folder import (JOURNAL_FILE, RUN_LOCK, STUDY_COPY, TRIALS_FILE, WRITERS_LOCK, WRITERS_WAIT_S,
-                              ResultsFolderError, disk_problem, hold_shared, lock_exclusive, open_lock,
-                              remove_temp_files, run_lock, write_bytes_atomic)
+from dse.study.folder import (JOURNAL_FILE, LAYERS_DIR, RUN_LOCK, STUDY_COPY, TRIALS_FILE, WRITERS_LOCK, WRITERS_WAIT_S,
+                              ResultsFolderError, disk_problem, hold_shared, journal_writers_lock, lock_exclusive, open_lock,
+                              remove_temp_files, run_lock)
 from dse.study.objective import evaluate_design
 from dse.study.samplers import make_sampler
 from dse.study.spec import Scenario, StudySpec, short_repr
@@ -55,7 +56,7 @@ def _check_results_folder(out: Path, spec: StudySpec) -> None:
         entries = set(os.listdir(out))
     except OSError as exc:
         raise ResultsFolderError(f"{out}: cannot read the results folder ({exc.strerror})") from None
-    ours = {TRIALS_FILE, STUDY_COPY, JOURNAL_FILE, "_layers", RUN_LOCK, WRITERS_LOCK}
+    ours = {TRIALS_FILE, STUDY_COPY, JOURNAL_FILE, LAYERS_DIR, RUN_LOCK, WRITERS_LOCK}
     if entries and not entries & ours:
         shown = ", ".join(sorted(entries)[:5]) + (", ..." if len(entries) > 5 else "")
         raise ResultsFolderError(f"{out}: holds files `dse run` did not write ({shown}); give this study "
@@ -213,7 +214,7 @@ def _run(spec: StudySpec, out: Path, workers: int, storage: str | None, objectiv
             locks = [out / WRITERS_LOCK]
             owns_journal = embedded  # only this run's processes can write the folder's own journal
             if journal is not None and not embedded:  # a journal file other runs may share
-                locks.append(journal.with_name(f"{journal.name}.writers.lock"))
+                locks.append(journal_writers_lock(journal))
                 fds.append(open_lock(locks[-1]))
                 owns_journal = lock_exclusive(fds[-1], 0.0)
                 if not owns_journal:

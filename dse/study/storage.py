@@ -12,7 +12,8 @@ import time
 import warnings
 from pathlib import Path
 
-from dse.study.folder import JOURNAL_FILE, write_bytes_atomic
+from dse.atomic import write_bytes_atomic
+from dse.study.folder import JOURNAL_FILE
 from dse.study.spec import clip
 
 # RDB storage: a running trial records a heartbeat every 60 s; one silent for 180 s (its worker or

@@ -42,12 +42,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
+
+from dse.atomic import write_atomic
 
 from dse.workloads.data import split
 from dse.workloads.layers import (
@@ -125,10 +126,10 @@ def write_layers(path: Path, layers: list[Layer], input_shape: Shape, metadata: 
     metadata = {**(metadata or {}), "layers": json.dumps(entries), "input_shape": json.dumps(list(input_shape))}
     if path.suffix == ".npz":
         strings = {key: np.array(value) for key, value in metadata.items()}
-        _atomic_write(path, lambda f: np.savez(f, **arrays, **strings))
+        write_atomic(path, lambda f: np.savez(f, **arrays, **strings))
     elif path.suffix == ".safetensors":
         safetensors_numpy = _import_safetensors()
-        _atomic_write(path, lambda f: f.write(safetensors_numpy.save(arrays, metadata=metadata)))
+        write_atomic(path, lambda f: f.write(safetensors_numpy.save(arrays, metadata=metadata)))
     else:
         raise ValueError(f"{path}: model files end in {' or '.join(SUFFIXES)}")
 
@@ -333,22 +334,3 @@ def _import_safetensors():
             "(or save the model as .npz)"
         ) from None
     return safetensors.numpy
-
-
-def _atomic_write(path: Path, write: Callable) -> None:
-    """Call ``write(file)`` on a temporary file beside ``path``, then rename it onto ``path``.
-
-    os.replace is atomic on one file system, so readers see the old file or the complete new one.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(temporary, 0o644)  # mkstemp makes it private; a cache may be shared
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

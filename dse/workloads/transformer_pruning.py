@@ -35,8 +35,6 @@ import copy
 import dataclasses
 import hashlib
 import json
-import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Mapping
@@ -44,6 +42,7 @@ from typing import Mapping
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from dse.atomic import write_atomic
 from dse.tolerance import pruning as gate_module
 from dse.tolerance.pruning import (
     METHODS,
@@ -244,18 +243,7 @@ def _write(path: Path, key: str, layers, keep_rows, keep_cols) -> None:
     arrays = {f"{i}.{k}": layer.params[k] for i, layer in enumerate(layers) for k in ("weight", "bias")}
     arrays.update({f"rows.{i}": v for i, v in keep_rows.items()})
     arrays.update({f"cols.{i}": v for i, v in keep_cols.items()})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, cache_key=np.array(key), **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)  # atomic: readers see no file or the whole file
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_atomic(path, lambda f: np.savez(f, cache_key=np.array(key), **arrays))
 
 
 def _read(path: Path, key: str, n_layers: int):
