@@ -25,8 +25,11 @@ demo: $(BIN)/.installed
 	$(BIN)/dse run studies/quickstart.toml
 	$(BIN)/dse pareto results/quickstart
 
+# The second run checks the cuda backend's kernels on Numba's CUDA simulator (no GPU needed), which Numba
+# only turns on when the variable is set before it is imported: hence its own process (tests/conftest.py).
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest -q
+	NUMBA_ENABLE_CUDASIM=1 $(BIN)/python -m pytest -q tests/cuda
 
 bench: $(BIN)/.installed
 	$(BIN)/dse bench kernels

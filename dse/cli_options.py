@@ -10,6 +10,7 @@ import dataclasses
 from typing import Any
 
 from dse.config import PER_LAYER_FIELDS, AnalogEffects, FaultScenario, HardwareConfig, Protection, field_type
+from kernels.cuda import require_cuda
 
 
 def _parse_bool(text: str) -> bool:
@@ -88,11 +89,14 @@ def add_hardware_options(parser: argparse.ArgumentParser) -> None:
 
 def hardware_from_args(args: argparse.Namespace) -> HardwareConfig:
     """The design from the hardware flags; ``--tech`` is loaded and checked here, before any work, also
-    by the sub-commands that only record it (a misspelt preset must not pass silently)."""
+    by the sub-commands that only record it (a misspelt preset must not pass silently), and ``--backend
+    cuda`` is refused where it cannot run."""
     from dse.cost import load_tech
 
     hw = _collect(args, HardwareConfig)
     load_tech(hw.tech)
+    if hw.backend == "cuda":
+        require_cuda()
     return hw
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from kernels.adc import ADC_RANGES  # the kernels define what they implement; configs validate against it
+from kernels.cuda import check_backend
 from kernels.faults import FAULT_MODELS
 from kernels.slicing import MAPPINGS
 
@@ -73,6 +74,8 @@ class HardwareConfig:
     cols_per_adc     bit lines multiplexed onto one ADC (sets ADC count, area and latency); at most
                      ``cols``; left out, 128 (ISAAC's sharing) or ``cols`` when the crossbar is narrower
     tech             technology preset name under ``dse/tech/`` (energy and area data)
+    backend          where the simulation runs: ``cpu`` or ``cuda`` (an NVIDIA GPU, the same results bit
+                     for bit; ``kernels.cuda``); not a design parameter, so never searched
     """
 
     rows: int = 128
@@ -88,6 +91,7 @@ class HardwareConfig:
     mapping: str = "differential"
     cols_per_adc: int | None = field(default=None, metadata={"default": "min(128, cols)"})  # resolved on creation
     tech: str = "default"
+    backend: str = "cpu"
 
     def __post_init__(self) -> None:
         _check_int(self, "rows", 1, 4096)
@@ -107,6 +111,7 @@ class HardwareConfig:
         _check_int(self, "cols_per_adc", 1, self.cols)
         if not isinstance(self.tech, str) or not self.tech:
             raise ValueError(f"tech must be a technology preset name, got {self.tech!r}")
+        check_backend(self.backend)
 
     @property
     def arrays(self) -> int:

@@ -28,7 +28,9 @@ from dse.layout import LayerLayout
 from dse.mapping import MappedNetwork, map_network
 from dse.workloads.workload import Workload
 from dse.workloads.layers import Conv2d, Linear
-from kernels import BitlineGroups, apply_faults, mvm_int, mvm_packed, pack_levels
+from kernels import BitlineGroups, apply_faults, mvm_int, mvm_packed, pack_inputs, pack_levels
+from kernels.crossbar import offset_corrected
+from kernels.cuda import require_cuda
 from kernels.analog import AnalogPlanes, mvm_float
 from kernels.flip import flipped_levels, logical_faults
 from kernels.layer_io import dequantize_fold, dequantize_fold_pool, pack_layer_inputs
@@ -39,12 +41,14 @@ class ChipLayer:
     """One mapped layer on one chip: packed (faulty) cell planes and the groups that read them.
 
     With analog effects the layer runs on the float path: ``analog`` holds its conductances and ADC
-    errors (``kernels.analog``) and ``wp`` is None.
+    errors (``kernels.analog``) and ``wp`` is None. On the ``cuda`` backend ``device`` holds the planes and
+    groups on the GPU (``kernels.cuda.mvm.DevicePlanes``), uploaded once for all of the chip's batches.
     """
 
     wp: np.ndarray | None
     groups: BitlineGroups
     analog: AnalogPlanes | None = None
+    device: object | None = None
 
 
 def chip_layers(net: MappedNetwork, faults: FaultScenario | None, chip: int | None,
@@ -60,6 +64,19 @@ def chip_layers(net: MappedNetwork, faults: FaultScenario | None, chip: int | No
     hw = net.hw
     with_analog = (chip is not None and faults is not None
                    and ((analog is not None and analog.active) or faults.stuck_level_spread > 0))
+    result = _pack_chip(net, faults, chip, analog, with_analog)
+    if hw.backend == "cuda":
+        from kernels.cuda.mvm import to_device
+
+        result = {index: ChipLayer(layer.wp, layer.groups, layer.analog,
+                                   to_device(layer.wp, layer.groups, net.layers[index].n_out))
+                  for index, layer in result.items()}
+    return result
+
+
+def _pack_chip(net: MappedNetwork, faults: FaultScenario | None, chip: int | None, analog: AnalogEffects | None,
+               with_analog: bool) -> dict[int, ChipLayer]:
+    hw = net.hw
     result = {}
     for index, mapped in net.layers.items():
         levels, groups = mapped.bitline_levels, mapped.groups
@@ -136,23 +153,25 @@ def run_network(net: MappedNetwork, chip: dict[int, ChipLayer], x: np.ndarray,
                 signed=mapped.signed_inputs, rows=hw.rows, dac_bits=hw.dac_bits,
                 want_sums=hw.mapping == "offset", want_ints=stats is not None)
             start = time.perf_counter()
-            y_int, saturated = mvm_packed(
-                xp, on_chip.wp, on_chip.groups, mapped.n_out, input_bits=hw.input_bits, dac_bits=hw.dac_bits,
-                cell_bits=hw.cell_bits, signed_inputs=mapped.signed_inputs, adc_bits=hw.adc_bits,
-                step=mapped.adc_step)
+            y_int, saturated = _mvm_packed_on(on_chip, xp, mapped, hw)
             if kernel_s is not None:
                 kernel_s[0] += time.perf_counter() - start
             if hw.mapping == "offset":  # as mvm_int does it
                 y_int -= float(1 << (hw.weight_bits - 1)) * row_sums[:, None]
         else:
             x_int = mapped.quantize_inputs(layer.im2col(x), hw)
-            kernel, cells = (mvm_int, on_chip.wp) if on_chip.analog is None else (mvm_float, on_chip.analog)
             start = time.perf_counter()
-            y_int, saturated = kernel(
-                x_int, cells, on_chip.groups, mapped.n_out, rows=hw.rows, input_bits=hw.input_bits,
-                dac_bits=hw.dac_bits, cell_bits=hw.cell_bits, signed_inputs=mapped.signed_inputs,
-                adc_bits=hw.adc_bits, step=mapped.adc_step, mapping=hw.mapping, weight_bits=hw.weight_bits,
-            )
+            if on_chip.device is not None:
+                y_int, saturated = _mvm_packed_on(
+                    on_chip, pack_inputs(x_int, hw.rows, hw.input_bits, hw.dac_bits), mapped, hw)
+                offset_corrected(y_int, x_int, hw.mapping, hw.weight_bits)
+            else:
+                kernel, cells = (mvm_int, on_chip.wp) if on_chip.analog is None else (mvm_float, on_chip.analog)
+                y_int, saturated = kernel(
+                    x_int, cells, on_chip.groups, mapped.n_out, rows=hw.rows, input_bits=hw.input_bits,
+                    dac_bits=hw.dac_bits, cell_bits=hw.cell_bits, signed_inputs=mapped.signed_inputs,
+                    adc_bits=hw.adc_bits, step=mapped.adc_step, mapping=hw.mapping, weight_bits=hw.weight_bits,
+                )
             if kernel_s is not None:
                 kernel_s[0] += time.perf_counter() - start
         if stats is not None:
@@ -164,6 +183,17 @@ def run_network(net: MappedNetwork, chip: dict[int, ChipLayer], x: np.ndarray,
         return _layer_output(mapped, layer, y_int, n, out_hw, relu, pool)
 
     return net.workload.forward_with(x, crossbar, fuse=True)
+
+
+def _mvm_packed_on(on_chip: ChipLayer, xp: np.ndarray, mapped, hw: HardwareConfig) -> tuple[np.ndarray, int]:
+    """The layer's packed inputs through its crossbars, on the GPU when the chip's layer is there."""
+    kw = dict(input_bits=hw.input_bits, dac_bits=hw.dac_bits, signed_inputs=mapped.signed_inputs,
+              adc_bits=hw.adc_bits, step=mapped.adc_step)
+    if on_chip.device is not None:
+        from kernels.cuda.mvm import mvm_packed_cuda
+
+        return mvm_packed_cuda(xp, on_chip.device, **kw)
+    return mvm_packed(xp, on_chip.wp, on_chip.groups, mapped.n_out, cell_bits=hw.cell_bits, **kw)
 
 
 def _layer_output(mapped, layer, y_int: np.ndarray, n: int, out_hw, relu: bool = False, pool=None) -> np.ndarray:
@@ -329,6 +359,20 @@ def _init_worker() -> None:
     numba.set_num_threads(1)  # processes already use the cores; threads inside them would oversubscribe
 
 
+def check_backend_runs(hw: HardwareConfig, faults: FaultScenario, analog: AnalogEffects | None = None) -> None:
+    """Refuse, before any work, what ``hw.backend`` cannot simulate or cannot run here: the float path
+    (analog effects, stuck levels off the ideal ones) has no GPU version, and ``cuda`` needs a GPU."""
+    if hw.backend == "cpu":
+        return
+    if analog is not None and analog.active:
+        raise ValueError(f"backend must be cpu with analog effects (their float path has no GPU version), "
+                         f"got {hw.backend!r}")
+    if faults.stuck_level_spread > 0:
+        raise ValueError(f"stuck_level_spread must be 0 with backend {hw.backend!r} (spread stuck levels run on "
+                         f"the CPU float path), got {faults.stuck_level_spread}")
+    require_cuda()
+
+
 def evaluate(
     workload: Workload,
     hw: HardwareConfig,
@@ -358,6 +402,7 @@ def evaluate(
         raise ValueError(f"max_test must be an integer >= 1 (test samples) or None (all), got {max_test!r}")
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
         raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
+    check_backend_runs(hw, faults, analog)
     with threadpool_limits(1, user_api="blas"):  # idle BLAS threads spinning would steal Numba's cores
         return _evaluate(workload, hw, faults, protection, chips, workers, max_test, progress, mapped, analog)
 

@@ -29,6 +29,7 @@ import numpy as np
 from numba import njit, prange
 
 from kernels.adc import full_range_step
+from kernels.cuda import check_backend, require_cuda
 from kernels.dac import cycle_weights, n_cycles, unsigned_pattern
 from kernels.faults import apply_faults, stuck_level
 from kernels.flip import flip_mask, flipped_levels
@@ -688,7 +689,7 @@ def column_sum_histogram(xp: np.ndarray, wp: np.ndarray, *, input_bits: int, dac
 def crossbar_mvm(
     x_int, w_int, rows=128, cols=128, cell_bits=2, weight_bits=8, input_bits=8, dac_bits=1,
     adc_bits=8, mapping="differential", signed_inputs=False, adc_range="full", adc_step=None,
-    faults=None, weight_flip=False,
+    faults=None, weight_flip=False, backend="cpu",
 ) -> np.ndarray:
     """One simulated ReRAM matrix-vector product ``y = x @ W`` at the bit level.
 
@@ -700,6 +701,7 @@ def crossbar_mvm(
             ``clip`` (step 1, saturating at ``2**adc_bits - 1``)
     weight_flip  ISAAC's encoding (:mod:`kernels.flip`): bit lines whose levels sum above half their
             maximum in a row tile store the complement, corrected digitally with the tile's input sum
+    backend ``cpu`` or ``cuda`` (the same integers on an NVIDIA GPU, :mod:`kernels.cuda`)
     Returns float64 (batch, out) in the integer domain of ``docs/crossbar.md``; with a
     lossless ADC and no faults it equals ``x_int @ w_int`` exactly.
     """
@@ -709,11 +711,12 @@ def crossbar_mvm(
         signed_inputs=signed_inputs, adc_range=adc_range, adc_step=adc_step, faults=faults,
         weight_flip=weight_flip,
     )
+    if check_backend(backend) == "cuda":
+        require_cuda()
     levels = slice_levels(w, cell_bits, weight_bits, mapping)
     if not weight_flip:
         levels = apply_faults(levels, faults, cell_bits)
     bitline_levels, groups = plain_bitlines(levels, cell_bits, mapping)
-    wp = None
     if weight_flip:
         flip = flip_mask(bitline_levels, rows, cell_bits)
         groups = replace(groups, flip=flip)
@@ -721,13 +724,29 @@ def crossbar_mvm(
         # The fault map over bit lines, laid out as plain_bitlines lays out the levels; it hits stored cells.
         fault_bl = None if faults is None else faults.transpose(2, 0, 1, 3).reshape(stored.shape)
         wp = pack_levels(stored, rows, cell_bits, faults=fault_bl)
+    else:
+        wp = pack_levels(bitline_levels, rows, cell_bits)
+    step = adc_step_for(rows, cell_bits, dac_bits, adc_bits, adc_range, adc_step, weight_flip)
+    if backend == "cuda":
+        from kernels.cuda.mvm import mvm_packed_cuda, to_device
+
+        y, _ = mvm_packed_cuda(
+            pack_inputs(x, rows, input_bits, dac_bits), to_device(wp, groups, w.shape[1]), input_bits=input_bits,
+            dac_bits=dac_bits, signed_inputs=signed_inputs, adc_bits=adc_bits, step=step)
+        return offset_corrected(y, x, mapping, weight_bits)
     y, _ = mvm_int(
-        x, pack_levels(bitline_levels, rows, cell_bits) if wp is None else wp, groups, w.shape[1], rows=rows,
+        x, wp, groups, w.shape[1], rows=rows,
         input_bits=input_bits, dac_bits=dac_bits, cell_bits=cell_bits, signed_inputs=signed_inputs,
-        adc_bits=adc_bits,
-        step=adc_step_for(rows, cell_bits, dac_bits, adc_bits, adc_range, adc_step, weight_flip),
-        mapping=mapping, weight_bits=weight_bits,
+        adc_bits=adc_bits, step=step, mapping=mapping, weight_bits=weight_bits,
     )
+    return y
+
+
+def offset_corrected(y: np.ndarray, x_int: np.ndarray, mapping: str, weight_bits: int) -> np.ndarray:
+    """``y`` with the ``offset`` mapping's digital correction ``- 2**(weight_bits-1) * sum_i x_int[i]``
+    subtracted exactly (in place); ``y`` unchanged for ``differential``."""
+    if mapping == "offset":
+        y -= float(1 << (weight_bits - 1)) * np.asarray(x_int, dtype=np.int64).sum(axis=1, keepdims=True)
     return y
 
 
@@ -745,6 +764,4 @@ def mvm_int(
         pack_inputs(x_int, rows, input_bits, dac_bits), wp, groups, n_out, input_bits=input_bits,
         dac_bits=dac_bits, cell_bits=cell_bits, signed_inputs=signed_inputs, adc_bits=adc_bits, step=step,
     )
-    if mapping == "offset":
-        y -= float(1 << (weight_bits - 1)) * np.asarray(x_int, dtype=np.int64).sum(axis=1, keepdims=True)
-    return y, saturated
+    return offset_corrected(y, x_int, mapping, weight_bits), saturated

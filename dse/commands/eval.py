@@ -14,7 +14,7 @@ from dse.cli_options import (
     hardware_from_args,
     protection_from_args,
 )
-from dse.simulate import evaluate
+from dse.simulate import check_backend_runs, evaluate
 
 
 def add_parser(sub) -> None:
@@ -39,6 +39,7 @@ def run(args) -> int:
     protection = protection_from_args(args)
     analog = analog_from_args(args)
     analog.check(hw)
+    check_backend_runs(hw, faults, analog)
     workload = open_workload(args.workload, args.data)
     result = evaluate(workload, hw, faults, protection, workers=args.workers, max_test=args.max_test,
                       progress=not args.json, analog=analog if analog.active else None)

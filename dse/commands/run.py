@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 from dse.cli_options import count
+from dse.config import HardwareConfig
+from dse.simulate import check_backend_runs
 from dse.study import load_study, run_study
 
 
@@ -24,6 +26,10 @@ def add_parser(subparsers) -> None:
 
 def run(args) -> int:
     spec = load_study(args.study).with_overrides(trials=args.trials, timeout_s=args.timeout_s)
+    if spec.hardware.get("backend", "cpu") != "cpu":  # here, not in every trial (where it would read as invalid)
+        hw = HardwareConfig(backend=spec.hardware["backend"])
+        for scenario in spec.scenarios:
+            check_backend_runs(hw, scenario.faults, scenario.analog)
     summary = run_study(spec, workers=args.workers, storage=args.storage, results=args.results,
                         progress=not args.no_progress)
     print(summary.format())

@@ -20,9 +20,9 @@ from dse.workloads.workload import WorkloadInfo
 
 # Every searchable parameter and the config class it belongs to. The per-layer fields
 # (row_prune_layers, col_prune_layers) are tables of layers: each layer is its own parameter
-# ``row_prune_layers.<layer>``.
+# ``row_prune_layers.<layer>``. The backend says where trials run, not what they compute: fixed only.
 SEARCHABLE: dict[str, type] = {
-    **{f.name: HardwareConfig for f in dataclasses.fields(HardwareConfig)},
+    **{f.name: HardwareConfig for f in dataclasses.fields(HardwareConfig) if f.name != "backend"},
     **{f.name: Protection for f in dataclasses.fields(Protection)},
 }
 
@@ -221,7 +221,7 @@ class StudySpec:
         return plain({
             "workload": self.workload if self.model_path is None else
                         f"model file {Path(self.workload).name} (sha256 {self.model_digest[:16]})",
-            "hardware": dict(sorted(self.hardware.items())),
+            "hardware": {k: v for k, v in sorted(self.hardware.items()) if k != "backend"},  # same numbers
             "protection": dict(sorted(self.protection.items())),
             "faults": {s.name: {**dataclasses.asdict(s.faults), **dataclasses.asdict(s.analog)}
                        for s in self.scenarios},
