@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-REFERENCE_MARGIN = 0.1  # a first-export reference lies this share of the ideal-to-worst span beyond the worst
+REFERENCE_MARGIN = 1.0  # a first-export reference lies this share of the ideal-to-worst span beyond the worst
 
 
 def default_ideal(directions: list[str]) -> list[float]:
@@ -29,8 +29,11 @@ def _signed(values, directions: list[str]) -> np.ndarray:
 
 
 def default_reference(values: np.ndarray, directions: list[str], ideal: list[float]) -> list[float]:
-    """A reference point just beyond the worst of ``values`` (points x objectives) in every objective.
+    """A reference point well beyond the worst of ``values`` (points x objectives) in every objective.
 
+    A maximised fraction (ideal 1, values in [0, 1], e.g. ``accuracy_mean``) gets 0, the worst it can be.
+    Otherwise the reference lies ``REFERENCE_MARGIN`` times the ideal-to-worst span beyond the worst value,
+    so designs somewhat worse than the first ones still count (a cost: twice the worst first value).
     An objective whose points all sit at the ideal gets a span of 1 (or of its ideal's magnitude).
     """
     points = _signed(values, directions)
@@ -39,8 +42,13 @@ def default_reference(values: np.ndarray, directions: list[str], ideal: list[flo
     worst = points.max(axis=0) if len(points) else best
     span = worst - best
     span = np.where(span > 0, span, np.maximum(np.abs(best), 1.0))
-    reference = (worst + REFERENCE_MARGIN * span) * _signed(np.ones(len(directions)), directions)[0]
-    return [float(r) for r in reference]
+    reference = [float(r) for r in (worst + REFERENCE_MARGIN * span) * _signed(np.ones(len(directions)), directions)[0]]
+    raw = np.asarray(values, dtype=float).reshape(-1, len(directions))
+    for i, direction in enumerate(directions):
+        column = raw[np.isfinite(raw[:, i]), i]
+        if direction == "maximize" and ideal[i] == 1.0 and len(column) and column.min() >= 0.0:
+            reference[i] = 0.0
+    return reference
 
 
 def hypervolume(values: np.ndarray, directions: list[str], ideal: list[float], reference: list[float]) -> float:

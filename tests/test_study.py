@@ -20,7 +20,7 @@ from optuna.trial import TrialState
 from dse import cli
 from dse.study.objective import TrialResult
 from dse.study.folder import TRIALS_FILE
-from dse.study.results import (TRIALS_COLUMNS, hypervolume, pareto_mask, read_layers,
+from dse.study.results import (TRIALS_COLUMNS, pareto_mask, read_layers,
                          read_metadata, read_trials)
 from dse.bench import bench_study
 from dse.study.folder import run_lock as _run_lock
@@ -516,12 +516,6 @@ def test_pareto_mask_small_example():
     assert pareto_mask(values, ["maximize", "minimize"]).tolist() == [True, True, False, False]
 
 
-def test_hypervolume_two_points_by_hand():
-    # scaled: (0, 1) and (1, 0) with reference 1.1: 0.11 + 0.11 - 0.01
-    values = np.array([[1.0, 0.0], [0.0, 1.0]])
-    assert hypervolume(values, ["minimize", "minimize"]) == pytest.approx(0.21)
-
-
 points = st.lists(st.tuples(*(st.floats(0, 1, allow_nan=False),) * 3), min_size=1, max_size=25)
 
 
@@ -534,22 +528,6 @@ def test_pareto_points_are_not_dominated_and_the_rest_are(rows):
     for i, v in enumerate(values):
         dominated = any(np.all(w <= v) and np.any(w < v) for w in values)
         assert mask[i] == (not dominated)
-
-
-@settings(max_examples=40, deadline=None)
-@given(points)
-def test_hypervolume_matches_a_grid_count(rows):
-    values = np.array(rows)
-    hv = hypervolume(values, ["minimize"] * 3)
-    low, high = values.min(axis=0), values.max(axis=0)
-    scaled = (values - low) / np.where(high > low, high - low, 1.0)
-    axis = (np.arange(44) + 0.5) * 1.1 / 44
-    grid = np.stack(np.meshgrid(axis, axis, axis, indexing="ij"), -1).reshape(-1, 3)
-    covered = np.zeros(len(grid), bool)
-    for p in scaled:
-        covered |= np.all(grid >= p, axis=1)
-    assert 0 <= hv <= 1.1 ** 3 + 1e-9
-    assert math.isclose(hv, covered.mean() * 1.1 ** 3, abs_tol=0.1)
 
 
 def broken_objective(workload, hw, faults, protection, analog=None) -> TrialResult:

@@ -12,7 +12,7 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "pareto", help="draw a study's Pareto front(s)",
         description="One panel per pair of objectives (or --x/--y), dominated designs faded, designs "
-        "non-dominated over all objectives highlighted, normalised hypervolume in the title.",
+        "non-dominated over all objectives highlighted, hypervolume (share of the study's fixed objective box) in the title.",
     )
     parser.add_argument("results", help="results folder, e.g. results/quickstart")
     parser.add_argument("--x", help="column on the x axis (with --y), e.g. energy_pj")
@@ -28,6 +28,7 @@ def run(args) -> int:
     metadata = read_metadata(args.results)
     out = Path(args.output) if args.output else Path(args.results) / PARETO_FILE
     objectives = [tuple(pair) for pair in metadata.get("objectives", [])]
-    path = plot_pareto(frame, objectives, out, title=metadata.get("study", ""), x=args.x, y=args.y)
+    path = plot_pareto(frame, objectives, out, title=metadata.get("study", ""), x=args.x, y=args.y,
+                       hypervolume_box=metadata.get("hypervolume"))
     print(path)
     return 0

@@ -1,10 +1,12 @@
 """``dse show results/<study>``: what a study searched, how far it got, and its best designs."""
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 
 from dse.cli_options import count
-from dse.study.results import hypervolume, read_layers, read_metadata, read_trials
+from dse.study.results import read_layers, read_metadata, read_trials, study_hypervolume
 
 
 def add_parser(subparsers) -> None:
@@ -12,7 +14,43 @@ def add_parser(subparsers) -> None:
                                    description="Summarise a results folder written by `dse run`.")
     parser.add_argument("results", help="results folder, e.g. results/quickstart")
     parser.add_argument("--top", type=count(0), default=10, help="non-dominated designs to list (default 10)")
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON object: the study, its hypervolume box and per scenario the trial "
+                        "counts, the hypervolume in [0, 1] and the best value of each objective")
     parser.set_defaults(func=run)
+
+
+def _hypervolume_text(hv: float | None, metadata: dict) -> str:
+    if hv is None:
+        return "hypervolume not stored (table written before boxes were)" if len(metadata) else ""
+    box = metadata["hypervolume"]
+    return (f"hypervolume {hv:.3f} of the box from ideal {box['ideal']} to reference "
+            f"{[float(f'{r:.4g}') for r in box['reference']]} ({box['source']})")
+
+
+def summary(frame: pd.DataFrame, metadata: dict) -> dict:
+    """The numbers ``dse show --json`` prints: plain JSON (no NaN), one entry per scenario."""
+    objectives = [tuple(o) for o in metadata.get("objectives", [])]
+    metrics = [m for m, _ in objectives]
+    scenarios = []
+    for scenario, part in frame.groupby("scenario", sort=False):
+        feasible = part[part["feasible"]]
+        best = {}
+        for metric, direction in objectives:
+            values = feasible[metric].dropna()
+            if len(values):
+                row = feasible.loc[values.idxmax() if direction == "maximize" else values.idxmin()]
+                best[metric] = {"value": float(row[metric]), "trial_number": int(row["trial_number"])}
+        scenarios.append({"scenario": scenario, "completed": int(len(part)), "feasible": int(len(feasible)),
+                          "non_dominated": int(part["is_pareto"].sum()),
+                          "hypervolume": study_hypervolume(feasible[metrics].to_numpy(float), metadata),
+                          "best": best})
+    out = {"study": metadata.get("study"), "workload": metadata.get("workload"),
+           "objectives": [list(o) for o in objectives], "hypervolume_box": metadata.get("hypervolume"),
+           "scenarios": scenarios}
+    if len(scenarios) == 1:
+        out["hypervolume"] = scenarios[0]["hypervolume"]
+    return out
 
 
 def summarise(frame: pd.DataFrame, metadata: dict, top: int = 10) -> str:
@@ -29,12 +67,12 @@ def summarise(frame: pd.DataFrame, metadata: dict, top: int = 10) -> str:
     for scenario, part in frame.groupby("scenario", sort=False):
         feasible = part[part["feasible"]]
         first = part.iloc[0]
-        hv = hypervolume(feasible[metrics].to_numpy(float), [d for _, d in objectives])
+        hv = study_hypervolume(feasible[metrics].to_numpy(float), metadata)
         lines.append("")
         lines.append(f"scenario {scenario}: sa0_rate {first['sa0_rate']:g}, sa1_rate {first['sa1_rate']:g}, "
                      f"{first['fault_model']} faults, {first['n_chips']} chips, seed {first['seed']}")
         lines.append(f"  {len(part)} completed trial(s), {len(feasible)} feasible, "
-                     f"{int(part['is_pareto'].sum())} non-dominated, normalised hypervolume {hv:.3f}")
+                     f"{int(part['is_pareto'].sum())} non-dominated; {_hypervolume_text(hv, metadata)}")
         for metric, direction in objectives:
             if len(feasible):
                 best = feasible.loc[feasible[metric].idxmax() if direction == "maximize" else feasible[metric].idxmin()]
@@ -61,6 +99,9 @@ def summarise(frame: pd.DataFrame, metadata: dict, top: int = 10) -> str:
 
 def run(args) -> int:
     frame = read_trials(args.results)
+    if args.json:
+        print(json.dumps(summary(frame, read_metadata(args.results)), indent=2, allow_nan=False))
+        return 0
     print(summarise(frame, read_metadata(args.results), args.top))
     layers = read_layers(args.results)
     print(f"\nper-layer table: {len(layers)} row(s) in {args.results}/_layers/")

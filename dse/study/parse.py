@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from dse.config import PER_LAYER_FIELDS, AnalogEffects, FaultScenario, HardwareConfig, Protection, field_type, layer_key, split_layer_key
+from dse.hypervolume import default_ideal
 from dse.study.objective import METRICS, workload_metrics
 from dse.study.spec import (SEARCHABLE, Choice, Constraint, Objective, Param, Range, SamplerSpec, Scenario, StudyFileError,
                             StudySpec, check_positive_int, check_positive_number, clip, make_config, param_class, short_repr)
@@ -37,7 +38,8 @@ DIRECTIONS = ("maximize", "minimize")
 CONSTRAINT_OPS = (">=", "<=")
 DEFAULT_OBJECTIVES = (("accuracy_mean", "maximize"), ("energy_pj", "minimize"), ("area_mm2", "minimize"))
 
-SECTIONS = ("study", "sampler", "hardware", "protection", "faults", "search", "objectives", "constraints")
+SECTIONS = ("study", "sampler", "hardware", "protection", "faults", "search", "objectives", "constraints",
+            "hypervolume")
 STUDY_KEYS = ("name", "workload", "data", "trials", "timeout_s", "description")
 MODEL_SUFFIXES = (".npz", ".safetensors")  # a study's own model file (dse.workloads.model_file)
 MAX_CHOICES = 1000          # values in one searched list
@@ -138,10 +140,13 @@ def parse_study(data: dict[str, Any], *, source: str = "<study>", text: str = ""
                                  f"{MAX_GRID_POINTS}; use fewer values or larger steps, or another sampler")
 
     metrics = _allowed_metrics(info, workload)
+    objectives = _parse_objectives(data, source, metrics)
+    hv_ideal, hv_reference = _parse_hypervolume(data, source, objectives)
     return StudySpec(
         name=name, workload=workload, hardware=dict(hardware), protection=dict(protection),
         scenarios=_parse_scenarios(data, source), search=tuple(search),
-        objectives=_parse_objectives(data, source, metrics), constraints=_parse_constraints(data, source, metrics),
+        objectives=objectives, constraints=_parse_constraints(data, source, metrics),
+        hypervolume_ideal=hv_ideal, hypervolume_reference=hv_reference,
         sampler=sampler, trials=trials, timeout_s=None if timeout_s is None else float(timeout_s),
         description=description, source=source, text=text,
         model_path=model_path, data_path=data_path, model_digest=model_digest, info=info,
@@ -528,6 +533,36 @@ def _parse_objectives(data, source, metrics: tuple[str, tuple[str, ...]] = ("", 
                                  f"{', '.join(DIRECTIONS)}")
         objectives.append(Objective(metric, direction))
     return tuple(objectives)
+
+
+def _parse_hypervolume(data, source, objectives: tuple[Objective, ...]):
+    """``[hypervolume]``: optional ``ideal`` and ``reference`` tables, one number per objective."""
+    table = _table(data, "hypervolume", source)
+    _check_keys(table, ("ideal", "reference"), source, "hypervolume")
+    names = [o.metric for o in objectives]
+    example = "{ " + ", ".join(f"{m} = ..." for m in names) + " }"
+    box = {}
+    for key in ("ideal", "reference"):
+        values = table.get(key)
+        if values is None:
+            box[key] = None
+            continue
+        if not isinstance(values, dict) or set(values) != set(names):
+            raise StudyFileError(source, f"hypervolume.{key}", f"give one number per objective, {example}")
+        for metric in names:
+            value = values[metric]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise StudyFileError(source, f"hypervolume.{key}.{metric}", f"must be a finite number, got "
+                                     f"{short_repr(value)}")
+        box[key] = tuple(float(values[m]) for m in names)
+    ideal = box["ideal"] or tuple(default_ideal([o.direction for o in objectives]))
+    if box["reference"] is not None:
+        for objective, best, worst in zip(objectives, ideal, box["reference"]):
+            if not (worst < best if objective.direction == "maximize" else worst > best):
+                raise StudyFileError(source, f"hypervolume.reference.{objective.metric}",
+                                     f"must be worse than the ideal {best:g} for a {objective.direction}d "
+                                     f"objective, got {worst:g}")
+    return box["ideal"], box["reference"]
 
 
 def _parse_constraints(data, source, metrics: tuple[str, tuple[str, ...]] = ("", METRICS)) -> tuple[Constraint, ...]:

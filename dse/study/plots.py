@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from dse.study.results import hypervolume, pareto_mask
+from dse.hypervolume import hypervolume
+from dse.study.results import pareto_mask
 
 FORMATS = (".png", ".svg", ".pdf")
 COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
@@ -63,12 +64,14 @@ def plot_front(ax, frame: pd.DataFrame, x: str, y: str, x_dir: str, y_dir: str, 
 
 
 def plot_pareto(frame: pd.DataFrame, objectives: list[tuple[str, str]], out: str | Path, *,
-                title: str = "", x: str | None = None, y: str | None = None) -> Path:
+                title: str = "", x: str | None = None, y: str | None = None,
+                hypervolume_box: dict | None = None) -> Path:
     """Save the Pareto front(s) of a trials table: one panel per pair of objectives, one colour per
     scenario, highlighted points non-dominated over all objectives, hypervolume in the title.
 
     ``x`` and ``y`` (both or neither) draw one panel of those two columns instead; their directions
-    come from ``objectives`` (columns that are not objectives count as minimised).
+    come from ``objectives`` (columns that are not objectives count as minimised). ``hypervolume_box``
+    is the study's fixed box (``ideal``, ``reference``: the results metadata's ``hypervolume``).
     """
     out = Path(out)
     if out.suffix.lower() not in FORMATS:
@@ -102,10 +105,13 @@ def plot_pareto(frame: pd.DataFrame, objectives: list[tuple[str, str]], out: str
             on_front = np.zeros(len(part), bool)
             if len(feasible):
                 on_front[part.index.get_indexer(feasible.index)] = pareto_mask(feasible[metrics].to_numpy(float), dirs)
-        hv = hypervolume(feasible[metrics].to_numpy(float), dirs)
         name = "" if len(scenarios) == 1 else f"{scenario}: "
-        notes.append(f"{name}{len(part)} designs, {int(on_front.sum())} non-dominated, "
-                     f"normalised hypervolume {hv:.3f}")
+        note = f"{name}{len(part)} designs, {int(on_front.sum())} non-dominated"
+        if hypervolume_box:
+            hv = hypervolume(feasible[metrics].to_numpy(float), dirs, hypervolume_box["ideal"],
+                             hypervolume_box["reference"])
+            note += f", hypervolume {hv:.3f}"
+        notes.append(note)
         for ax, (a, b) in zip(axes, pairs):
             plot_front(ax, part, a, b, directions.get(a, "minimize"), directions.get(b, "minimize"),
                        highlight=None if x else on_front, colour=colour,

@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 from dse import atomic
 from dse.config import (PER_LAYER_FIELDS, AnalogEffects, FaultScenario, HardwareConfig, Protection, field_type,
                         layer_key)
+from dse.hypervolume import default_ideal, default_reference, hypervolume
 from dse.study.folder import LAYERS_FILE, TRIALS_FILE
 
 METADATA_KEY = b"dse"
@@ -117,6 +118,7 @@ def export(spec, storage, out: str | Path) -> pd.DataFrame:
         "scenarios": [s.name for s in spec.scenarios],
         "searched": [p.name for p in spec.search],
         "owner": spec.owner(),  # what `dse run` checks before it resumes into this folder
+        "hypervolume": _hypervolume_box(spec, trial_rows, out),
     }
     trials = _to_table(trial_rows, trials_columns(spec), metadata)
     write_atomic(_to_table(layer_rows, LAYERS_KEY_COLUMNS, metadata), out / LAYERS_FILE)
@@ -250,31 +252,42 @@ def pareto_mask(values: np.ndarray, directions: list[str]) -> np.ndarray:
     return mask
 
 
-def hypervolume(values: np.ndarray, directions: list[str]) -> float:
-    """Hypervolume of the points after scaling each objective to [0, 1] over these points.
+def _hypervolume_box(spec, rows: list[dict[str, Any]], out: Path) -> dict[str, Any] | None:
+    """The box every hypervolume of this study is measured in, fixed once (module dse.hypervolume).
 
-    Each objective is turned into a minimisation, scaled so the best value is 0 and the worst 1, and
-    the volume dominated up to the reference point 1.1 is measured (1.1**m is the most possible).
-    Relative to the points given, so compare hypervolumes of one study over time, not across studies.
+    The study file's ``[hypervolume]`` wins; otherwise the box stored by an earlier export of this folder
+    is kept; otherwise the reference is fixed now from the feasible designs there are (None until one).
     """
-    points = _as_minimised(values, directions)
-    if len(points) == 0:
-        return 0.0
-    low, high = points.min(axis=0), points.max(axis=0)
-    span = np.where(high > low, high - low, 1.0)
-    scaled = (points - low) / span
-    return _hv(scaled[pareto_mask(scaled, ["minimize"] * scaled.shape[1])], np.full(scaled.shape[1], 1.1))
+    metrics = [o.metric for o in spec.objectives]
+    ideal = list(spec.hypervolume_ideal or default_ideal(spec.directions))
+    if spec.hypervolume_reference is not None:
+        return {"metrics": metrics, "ideal": ideal, "reference": list(spec.hypervolume_reference),
+                "source": "study file"}
+    stored = _stored_box(out)
+    if stored and stored.get("metrics") == metrics and stored.get("ideal") == ideal:
+        return stored
+    values = np.array([[r[m] for m in metrics] for r in rows if r["feasible"]], dtype=float).reshape(-1, len(metrics))
+    finite = values[np.all(np.isfinite(values), axis=1)]
+    if not len(finite):
+        return None
+    return {"metrics": metrics, "ideal": ideal, "reference": default_reference(finite, spec.directions, ideal),
+            "source": "first export"}
 
 
-def _hv(points: np.ndarray, ref: np.ndarray) -> float:
-    """Hypervolume of minimisation points below ``ref``, slicing along the last objective."""
-    points = points[np.argsort(points[:, -1], kind="stable")]
-    if points.shape[1] == 2:  # sweep: width of each slice times the best height so far
-        widths = np.diff(np.append(points[:, 1], ref[1]))
-        return float(np.sum(widths * (ref[0] - np.minimum.accumulate(points[:, 0]))))
-    volume = 0.0
-    for i in range(len(points)):
-        upper = points[i + 1, -1] if i + 1 < len(points) else ref[-1]
-        if upper > points[i, -1]:
-            volume += _hv(points[: i + 1, :-1], ref[:-1]) * (upper - points[i, -1])
-    return volume
+def _stored_box(out: Path) -> dict[str, Any] | None:
+    try:
+        return read_metadata(out).get("hypervolume")
+    except (OSError, ValueError, pa.ArrowException):  # no table yet, or one `dse run` is about to rebuild
+        return None
+
+
+def study_hypervolume(values: np.ndarray, metadata: dict[str, Any]) -> float | None:
+    """Hypervolume in [0, 1] of ``values`` (points x objectives, the study's objective order) in the
+    study's fixed box; None for a table written before boxes were stored, or before any feasible design."""
+    box = metadata.get("hypervolume")
+    if not box:
+        return None
+    directions = [d for _, d in metadata["objectives"]]
+    return hypervolume(values, directions, box["ideal"], box["reference"])
+
+

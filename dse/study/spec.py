@@ -183,6 +183,10 @@ class StudySpec:
     data_path: str | None = None
     model_digest: str = ""            # sha256 of the model and data files (a changed model is a new study)
     info: WorkloadInfo | None = None  # the workload's layer and metric names (checked against the file)
+    # [hypervolume]: the box the hypervolume is measured in, one value per objective in objective order
+    # (None: ideal 1 for maximised and 0 for minimised objectives; reference fixed at the first export)
+    hypervolume_ideal: tuple[float, ...] | None = None
+    hypervolume_reference: tuple[float, ...] | None = None
 
     def layer_columns(self) -> list[str]:
         """The per-layer columns of the trials table (``row_prune_layers.<layer>``, then
