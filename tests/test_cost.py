@@ -63,7 +63,7 @@ def test_isaac_adcs_are_58_percent_of_tile_power_and_31_percent_of_tile_area():
 
 
 def test_isaac_crossbar_energy_per_16_bit_mac():
-    # domain.md: about 2.3 pJ per 16-bit MAC at the crossbar level, computed with the text's 100 ns cycle;
+    # ISAAC's text: about 2.3 pJ per 16-bit MAC at the crossbar level, computed with the text's 100 ns cycle;
     # the preset runs the Table's 1.2 GS/s (106.7 ns), which scales the same powers by 1.28 / 1.2.
     tech = load_tech("isaac")
     hw = tech.architecture
@@ -94,7 +94,7 @@ def test_cli_preset_hardware_flag_overrides_the_reference_architecture(capsys):
 
 # --- ADC models --------------------------------------------------------------------------------------
 
-# The ISAAC-derived 32 nm SAR table (Accelergy's library; domain.md section 4).
+# The ISAAC-derived 32 nm SAR table (Accelergy's component library, hwcomponents-library isaac.py).
 SAR_TABLE = {4: (0.79, 361), 5: (0.99, 477), 6: (1.20, 627), 7: (1.42, 845), 8: (1.67, 1200),
              9: (1.97, 1828), 10: (2.38, 3002)}
 

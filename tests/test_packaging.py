@@ -1,4 +1,4 @@
-"""The package declares its licence, and the licence file travels with it."""
+"""The package declares its licence, the licence file travels with it, and its sources are public."""
 from importlib.metadata import metadata
 from pathlib import Path
 
@@ -10,3 +10,19 @@ def test_license_file_and_metadata_agree():
     assert text.startswith("MIT License")
     assert "reram-dse contributors" in text
     assert metadata("reram-dse")["License-Expression"] == "MIT"
+
+
+def test_no_project_file_points_outside_the_repository_for_its_sources():
+    """Users get this repository only: every source a file cites must be public, never a local brief."""
+    import subprocess
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    offending = []
+    for name in tracked:
+        path = ROOT / name
+        if path.suffix not in {".py", ".md", ".toml", ".txt", ".cfg", ""} or not path.is_file():
+            continue
+        text = path.read_text(errors="ignore")
+        if any(marker in text for marker in ("../shared", "/work/shared", "domain.md", "shared/spec")):
+            offending.append(name)
+    offending.remove("tests/test_packaging.py")
+    assert not offending, offending
