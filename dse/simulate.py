@@ -434,7 +434,13 @@ def _evaluate(workload, hw, faults, protection, chips, workers, max_test, progre
         from tqdm import tqdm
 
         bar = tqdm(total=len(chip_ids), desc=f"{workload.name} chips", unit="chip", leave=False)
-    if workers > 1 and len(chip_ids) > 1:
+    if faults.total_rate == 0 and (analog is None or not analog.active):
+        # Without faults or analog effects every chip is the fault-free chip, bit for bit (chip_layers
+        # draws nothing and attaches no hook): its outputs stand for each of them.
+        for c in chip_ids:
+            per_chip[c], chip_metrics[c] = ideal, ideal_metrics
+            merge(ideal_stats)
+    elif workers > 1 and len(chip_ids) > 1:
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker) as pool:
             futures = [pool.submit(_chip_run, net, faults, c, x, y, workload, analog) for c in chip_ids]

@@ -111,6 +111,23 @@ def test_chips_are_independent_of_order_subset_and_workers():
     assert len(set(all_chips)) > 1  # different chips do get different faults
 
 
+def test_fault_free_chips_are_the_ideal_chip_without_rerunning_it():
+    """With no faults and no analog effects every chip is the fault-free chip: evaluate reuses its
+    outputs; a chip simulated by hand (chip_layers with the zero-rate scenario) must agree exactly."""
+    from dse.config import Protection
+
+    workload = tiny_workload(signed=True)
+    for protection in (Protection(), Protection(compensate=True, vote="test-aware", dup_copies=3)):
+        faults = FaultScenario(n_chips=3, sa0_rate=0.0, sa1_rate=0.0, seed=5)
+        net = map_network(workload, HardwareConfig(), protection)
+        result = evaluate(workload, HardwareConfig(), faults, protection, mapped=net)
+        by_hand = [workload.score(run_network(net, chip_layers(net, faults, c), workload.x_test), workload.y_test)
+                   for c in range(3)]
+        np.testing.assert_array_equal(result.accuracy_per_chip, by_hand)
+        pd.testing.assert_frame_equal(result.layers, result.ideal_layers)
+        assert result.accuracy_std == 0.0
+
+
 def test_same_seed_same_numbers_other_seed_other_numbers():
     workload = tiny_workload()
     a = evaluate(workload, HardwareConfig(), FaultScenario(n_chips=3, seed=1, **CHEN)).accuracy_per_chip

@@ -19,8 +19,8 @@ from dse.simulate import check_backend_runs, evaluate
 
 def add_parser(sub) -> None:
     parser = sub.add_parser("eval", help="simulate a workload on faulty crossbars over many chips")
-    parser.add_argument("--workload", required=True, help="built-in workload (mlp-digits, cnn-digits) or a model file (.npz/.safetensors)")
-    parser.add_argument("--data", default=None, help="with a model file: .npz holding x and y")
+    parser.add_argument("--workload", required=True, help="built-in workload (mlp-digits, cnn-digits, minilm-l6, minilm-mr, minilm-snli) or a model file (.npz/.safetensors)")
+    parser.add_argument("--data", default=None, help="with a model file: .npz holding x and y; with minilm-mr / minilm-snli: JSON Lines of your own labelled text as the test split")
     parser.add_argument("--workers", type=count(1), default=1, help="processes simulating chips in parallel")
     parser.add_argument("--max-test", type=count(1), default=None, help="use only the first N test samples")
     parser.add_argument("--json", action="store_true", help="print one JSON object")

@@ -41,13 +41,18 @@ CACHE_ENV = "RERAM_DSE_CACHE"
 Loader = Callable[[Path], Workload]
 _REGISTRY: dict[str, Loader] = {}
 _INFO: dict[str, WorkloadInfo | Callable[[], WorkloadInfo]] = {}
+# Built-ins that take your own test data: (workload, path) -> the workload with that data as its test split
+DataReader = Callable[[Workload, str], Workload]
+_DATA: dict[str, DataReader] = {}
 
 
-def register(name: str, info: WorkloadInfo | Callable[[], WorkloadInfo] | None = None) -> Callable[[Loader], Loader]:
+def register(name: str, info: WorkloadInfo | Callable[[], WorkloadInfo] | None = None,
+             data: DataReader | None = None) -> Callable[[Loader], Loader]:
     """Decorator adding ``loader(cache_dir) -> Workload`` to the built-ins under ``name``.
 
     ``info`` declares the workload's layer and metric names (:class:`WorkloadInfo`, or a cheap function
     returning one) so studies are checked without loading it; without it they load the workload.
+    ``data`` reads a file of your own examples into the workload's test split (``open_workload``).
     """
     def add(loader: Loader) -> Loader:
         if name in _REGISTRY:
@@ -55,8 +60,15 @@ def register(name: str, info: WorkloadInfo | Callable[[], WorkloadInfo] | None =
         _REGISTRY[name] = loader
         if info is not None:
             _INFO[name] = info
+        if data is not None:
+            _DATA[name] = data
         return loader
     return add
+
+
+def takes_data(name: str) -> bool:
+    """Whether the built-in ``name`` takes your own test data (``open_workload(name, data)``)."""
+    return name in _DATA
 
 
 def workload_info(name: str) -> WorkloadInfo:
@@ -201,12 +213,20 @@ def open_workload(spec: str, data: str | os.PathLike | None = None) -> Workload:
 
     spec  a built-in name (``list_workloads()``) or the path of a model file (``.npz`` or
           ``.safetensors``, format in ``dse.workloads.model_file``)
-    data  with a model file: an ``.npz`` holding ``x`` (N, *input_shape) and ``y`` (N,) class indices
+    data  with a model file: an ``.npz`` holding ``x`` (N, *input_shape) and ``y`` (N,) class indices;
+          with a built-in that takes data (the text tasks: JSON Lines, ``text_data.read_jsonl``), its
+          examples replace the test split (calibration stays the workload's own)
     """
     if spec in _REGISTRY:
-        if data is not None:
-            raise ValueError(f"data is only for model files; workload {spec!r} is a built-in with its own data")
-        return load_workload(spec)
+        if data is None:
+            return load_workload(spec)
+        if spec not in _DATA:
+            takers = ", ".join(_DATA) or "none"
+            raise ValueError(f"data is only for model files and the built-ins that take it ({takers}); "
+                             f"workload {spec!r} is a built-in with its own data")
+        if not Path(data).is_file():
+            raise ValueError(f"data file {str(data)!r} does not exist")
+        return _DATA[spec](load_workload(spec), data)
     if not str(spec).endswith(MODEL_SUFFIXES):
         raise ValueError(f"workload must be one of {', '.join(list_workloads())} or a model file "
                          f"({' or '.join(MODEL_SUFFIXES)}); got {spec!r}")

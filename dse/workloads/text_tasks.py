@@ -1,0 +1,593 @@
+"""Real text benchmarks on the MiniLM encoder: ``minilm-mr`` (sentiment) and ``minilm-snli`` (inference).
+
+Both run all-MiniLM-L6-v2 (``transformer.py``) with every one of its 36 linear layers on crossbars, plus a
+task head that is a 37th crossbar layer:
+
+- ``minilm-mr``: the sentence embedding ``u`` (384) -> 2 classes (0 negative, 1 positive);
+- ``minilm-snli``: premise and hypothesis embedded separately (the same encoder, one pass over both), the
+  SentEval / InferSent features ``[u, v, |u - v|, u * v]`` (1536) computed digitally -> 3 classes
+  (0 entailment, 1 neutral, 2 contradiction).
+
+The encoder is frozen (the pretrained weights); the head is a multinomial logistic regression on the
+float features of the training split, its inputs standardised with the training mean and deviation
+(folded into the head's weights and bias, so the crossbar layer is one ``x @ W + b``). Every
+hyperparameter is chosen on the validation split, never the test split (:data:`HEAD_C_GRID`,
+:data:`SMOOTH_ALPHA_GRID`). Data, splits and sources: ``text_data.py``.
+
+Inputs ``x`` are token ids padded with 0: (N, L) for single sentences, (N, 2, L) for pairs. The network's
+output is the head's logits; accuracy is the argmax accuracy, as for the digits classifiers.
+
+Cache (the workloads' cache directory, ``$RERAM_DSE_CACHE/workloads``):
+
+- ``<task>-embeddings-<key>.npy``: float embeddings of the unique sentences of one split, keyed by the
+  weight file's SHA-256, the token ids and :data:`EMBED_FORMAT` (the float path itself is pinned against
+  PyTorch by a stored reference, ``tests/test_transformer.py``);
+- ``<workload>-head-<key>.npz``: the chosen hyperparameters, the smoothing factors and the head, keyed by
+  those embeddings, the labels, the grids and :data:`HEAD_FORMAT`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from dse.workloads.builtin import register
+from dse.workloads.layers import Linear
+from dse.workloads.text_data import TASKS, DataError, TextSet, TextSplits, TextTask, load_mr, load_snli, read_jsonl
+from dse.workloads.transformer import (
+    BLOCKS,
+    LINEAR_KINDS,
+    MODEL_SHA256,
+    TransformerWorkload,
+    _row_key,
+    float_linear,
+)
+from dse.workloads.workload import CrossbarLayer, WorkloadInfo
+
+EMBED_FORMAT = 1
+# Sentences per encoder pass, taken in order of length so a pass pads little: attention and softmax are
+# (sentences, heads, L, L) in float64 and dominate a float pass at larger L.
+CHUNK_SENTENCES = 64
+
+
+def _atomic_write(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)  # readers see no file or the whole file
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def length_chunks(ids: np.ndarray, chunk: int = CHUNK_SENTENCES) -> list[np.ndarray]:
+    """Row indices of ``ids`` (sentences, L) in chunks of ``chunk`` sentences of similar length."""
+    lengths = (np.asarray(ids) != 0).sum(axis=1)
+    order = np.argsort(lengths, kind="stable")
+    return [order[i : i + chunk] for i in range(0, len(order), chunk)]
+
+
+def encode(encoder: TransformerWorkload, ids: np.ndarray, linear=float_linear, progress: str | None = None) -> np.ndarray:
+    """Sentence embeddings (sentences, hidden) of token ids (sentences, L), computed in length-sorted
+    chunks (:func:`length_chunks`) by ``encoder``'s forward pass with ``linear`` for its linear layers."""
+    ids = np.asarray(ids)
+    out = np.empty((len(ids), encoder.hidden))
+    start = time.perf_counter()
+    chunks = length_chunks(ids)
+    for number, rows in enumerate(chunks, start=1):
+        out[rows] = encoder._run(ids[rows], linear, None)
+        if progress and (number % 10 == 0 or number == len(chunks)):
+            print(f"{progress}: {number * CHUNK_SENTENCES if number < len(chunks) else len(ids)}/{len(ids)} "
+                  f"sentences, {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
+    return out
+
+
+def unique_sentences(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(unique sentence rows (U, L), inverse (N,) into them) of ``ids`` (N, L); SNLI premises repeat."""
+    seen: dict[bytes, int] = {}
+    inverse = np.empty(len(ids), dtype=np.int64)
+    first = []
+    for i, row in enumerate(np.asarray(ids)):
+        key = _row_key(row)
+        if key not in seen:
+            seen[key] = len(first)
+            first.append(i)
+        inverse[i] = seen[key]
+    return np.asarray(ids)[first], inverse
+
+
+def embeddings_key(ids: np.ndarray) -> str:
+    ids = np.ascontiguousarray(ids, dtype=np.int64)
+    digest = hashlib.sha256(f"{EMBED_FORMAT}:{MODEL_SHA256}:{ids.shape}".encode())
+    digest.update(ids.tobytes())
+    return digest.hexdigest()
+
+
+def cached_embeddings(encoder: TransformerWorkload, ids: np.ndarray, cache_dir: Path, tag: str) -> np.ndarray:
+    """Float embeddings (N, hidden) of the sentences ``ids`` (N, L), each unique sentence encoded once and
+    the result cached as ``<tag>-embeddings-<key>.npy`` (written atomically; a damaged file is recomputed)."""
+    unique, inverse = unique_sentences(ids)
+    key = embeddings_key(unique)
+    path = Path(cache_dir) / f"{tag}-embeddings-{key[:16]}.npy"
+    table = None
+    if path.exists():
+        try:
+            table = np.load(path, allow_pickle=False)
+            if table.shape != (len(unique), encoder.hidden) or table.dtype != np.float64:
+                raise ValueError(f"shape {table.shape} {table.dtype}, expected ({len(unique)}, {encoder.hidden}) float64")
+        except (OSError, ValueError) as error:
+            print(f"re-encoding: cache file {path} is unusable ({error})", file=sys.stderr)
+            table = None
+    if table is None:
+        table = encode(encoder, unique, progress=f"{tag}: float embeddings")
+        try:
+            _atomic_write(path, lambda handle: np.save(handle, table, allow_pickle=False))
+        except OSError as error:  # a read-only cache only costs the encoding next time
+            print(f"could not cache embeddings at {path}: {error}", file=sys.stderr)
+    return table[inverse]
+
+
+def bare_encoder(root: Path | None = None) -> TransformerWorkload:
+    """The pretrained encoder alone (no data, no head): what the embedding cache encodes with."""
+    from dse.workloads.transformer import load_encoder
+
+    layers, digital, config = load_encoder(root)
+    empty = np.zeros((0, 1), dtype=np.int64)
+    none = np.zeros(0, dtype=np.int64)
+    return TransformerWorkload(
+        name="all-MiniLM-L6-v2", layers=tuple(layers), input_shape=(1,), x_train=empty, y_train=none,
+        x_calib=empty, y_calib=none, x_test=empty, y_test=none, float_accuracy=float("nan"), digital=digital,
+        heads=config["num_attention_heads"], eps=config["layer_norm_eps"])
+
+
+def tokenize_texts(tokenizer, texts, pairs: bool) -> np.ndarray:
+    """Token ids of a :class:`~dse.workloads.text_data.TextSet`'s texts: (N, L) for sentences, (N, 2, L)
+    for (sentence1, sentence2) pairs, each sentence encoded on its own ([CLS] ... [SEP]), padded with 0."""
+    from dse.workloads.transformer import tokenize
+
+    if not pairs:
+        return tokenize(tokenizer, texts)
+    both = tokenize(tokenizer, [a for a, _ in texts] + [b for _, b in texts])
+    n = len(texts)
+    return np.stack([both[:n], both[n:]], axis=1)
+
+
+def sentence_rows(x: np.ndarray) -> np.ndarray:
+    """Every sentence of inputs ``x`` as rows (sentences, L): pairs (N, 2, L) give first all first
+    sentences, then all second ones."""
+    x = np.asarray(x)
+    return x if x.ndim == 2 else np.concatenate([x[:, 0], x[:, 1]])
+
+
+# --- the workloads ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One text benchmark on the encoder.
+
+    data          ``text_data`` task key (``mr``, ``snli``): loader, label names, JSON Lines fields
+    pairs         whether an example is (sentence1, sentence2)
+    train_limit   at most this many training examples for the head (the first of the seeded split):
+                  encoding is the cost, one float pass per sentence on the shared CPUs
+    """
+
+    name: str
+    data: str
+    pairs: bool
+    train_limit: int | None = None
+
+    @property
+    def task(self) -> TextTask:
+        return TASKS[self.data]
+
+    def splits(self) -> TextSplits:
+        splits = load_mr() if self.data == "mr" else load_snli()
+        if self.train_limit is not None and len(splits.train) > self.train_limit:
+            splits = dataclasses.replace(splits, train=splits.train.take(np.arange(self.train_limit)))
+        return splits
+
+
+SPECS = {
+    "minilm-mr": TaskSpec("minilm-mr", "mr", pairs=False),
+    # 10,000 of the 94,866 training pairs (encoding is most of the cost; validation accuracy of the head
+    # trained on 2,500 / 5,000 / 10,000 of them: docs/text-tasks.md).
+    "minilm-snli": TaskSpec("minilm-snli", "snli", pairs=True, train_limit=10000),
+}
+# Inverse regularisation strengths tried for the head (on standardised features), chosen on validation.
+HEAD_C_GRID = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
+# SmoothQuant migration strengths tried (``transformer.smoothing_factors``), chosen on the validation
+# accuracy of the ideal quantised network (8-bit weights and inputs, lossless ADC): ties go to the first.
+SMOOTH_ALPHA_GRID = (0.5, 0.25, 0.75)
+ALPHA_VALIDATION_EXAMPLES = 512  # the first validation examples judge each alpha (a quantised pass each)
+# Calibration examples kept by the workload (``x_calib``): activation and ADC ranges, smoothing. Every
+# linear layer's inputs over them are held in memory while mapping (tokens x features, float64).
+CALIB_EXAMPLES = 128
+
+
+def senteval_features(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """``[u, v, |u - v|, u * v]`` (Conneau et al., EMNLP 2017; Reimers & Gurevych, EMNLP 2019)."""
+    return np.concatenate([u, v, np.abs(u - v), u * v], axis=1)
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class TextTaskWorkload(TransformerWorkload):
+    """The encoder's 36 linear layers plus the task head (``layers[-1]``, named ``head``) on crossbars.
+
+    pairs            inputs are (N, 2, L) sentence pairs, the head reads SentEval features
+    labels           class names, indexed by label
+    x_val, y_val     the validation split (hyperparameters were chosen on it)
+    choices          the chosen hyperparameters and their validation scores (for reports)
+    teacher          (keys, embeddings) of every sentence of every split under the pretrained encoder,
+                     valid while ``layers[:-1]`` is ``teacher_layers`` (pruning replaces the layers)
+    """
+
+    pairs: bool = False
+    labels: tuple[str, ...] = ()
+    x_val: np.ndarray | None = None
+    y_val: np.ndarray | None = None
+    choices: dict = field(default_factory=dict)
+    teacher_layers: tuple | None = None
+
+    metric_names: ClassVar[tuple[str, ...]] = ()
+
+    def __repr__(self) -> str:
+        return (f"TextTaskWorkload({self.name!r}, {len(self.layers)} crossbar matrices, "
+                f"{len(self.x_train)}/{len(self.x_val)}/{len(self.x_calib)}/{len(self.x_test)} "
+                f"train/validation/calibration/test examples, float accuracy {self.float_accuracy:.2%})")
+
+    def __getstate__(self):  # workers judge outputs only; the stored embeddings stay in the parent
+        state = dict(self.__dict__)
+        state["_cache"] = {}
+        state["teacher"] = None
+        return state
+
+    @property
+    def blocks(self) -> int:
+        return (len(self.layers) - 1) // len(LINEAR_KINDS)
+
+    @property
+    def head_index(self) -> int:
+        return len(self.layers) - 1
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.labels)
+
+    def output_shape(self):
+        return (self.n_classes,)
+
+    def forward_with(self, x: np.ndarray, linear, fuse: bool = False) -> np.ndarray:
+        """Head logits (N, classes) of token ids ``x``; every linear layer (the head included) computed by
+        ``linear(index, layer, rows)``. Sentences run in length-sorted chunks."""
+        return self._logits(self._embed(x, linear), linear)
+
+    def _embed(self, x: np.ndarray, linear) -> np.ndarray:
+        x = self._check_inputs(x)
+        rows = sentence_rows(x)
+        if linear is float_linear:
+            stored = self.stored_embeddings(rows)
+            if stored is not None:
+                return stored
+        return encode(self, rows, linear)
+
+    def _check_inputs(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x)
+        want = 3 if self.pairs else 2
+        if x.ndim != want or not np.issubdtype(x.dtype, np.integer) or (self.pairs and x.shape[1] != 2):
+            shape = "(pairs, 2, tokens)" if self.pairs else "(sentences, tokens)"
+            raise ValueError(f"{self.name}: inputs are token ids {shape}, got {x.dtype} {x.shape}")
+        return x
+
+    def features(self, embeddings: np.ndarray) -> np.ndarray:
+        """The head's inputs from the sentence embeddings (pairs: first sentences, then second ones)."""
+        if not self.pairs:
+            return embeddings
+        n = len(embeddings) // 2
+        return senteval_features(embeddings[:n], embeddings[n:])
+
+    def _logits(self, embeddings: np.ndarray, linear) -> np.ndarray:
+        feats = self.features(embeddings)
+        f = self.smoothing.get(self.head_index)
+        return linear(self.head_index, self.layers[-1], feats if f is None else feats / f)
+
+    def stored_embeddings(self, rows: np.ndarray) -> np.ndarray | None:
+        """The pretrained encoder's stored float embeddings of sentence rows, when the encoder is still
+        the pretrained one and every sentence is stored; else None."""
+        if self.teacher is None or self.teacher_layers is None or self.layers[:-1] != self.teacher_layers:
+            return None
+        lookup = self._cache.get("teacher")
+        if lookup is None:
+            lookup = {key: i for i, key in enumerate(self.teacher[0])}
+            self._cache["teacher"] = lookup
+        keys = [_row_key(row) for row in rows]
+        if not all(key in lookup for key in keys):
+            return None
+        return self.teacher[1][[lookup[key] for key in keys]]
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """Float logits (N, classes)."""
+        x = np.ascontiguousarray(x)
+        key = hashlib.sha256(x.tobytes() + str(x.shape).encode()).hexdigest()
+        if key not in self._cache:
+            self._cache[key] = self.forward_with(x, float_linear)
+        return self._cache[key].copy()
+
+    def float_embeddings(self, x: np.ndarray) -> np.ndarray:
+        return self._embed(x, float_linear)
+
+    def score(self, outputs: np.ndarray, y: np.ndarray) -> float:
+        return float(np.mean(np.asarray(outputs).argmax(axis=-1) == y))
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return self.forward(x).argmax(axis=-1)
+
+    def accuracy(self, x: np.ndarray | None = None, y: np.ndarray | None = None) -> float:
+        if x is None:
+            x, y = self.x_test, self.y_test
+        return self.score(self.forward(x), y)
+
+    def metrics(self, outputs, x, y) -> dict[str, float]:
+        return {}
+
+    def info(self) -> WorkloadInfo:
+        return task_info([layer.name for layer in self.layers])
+
+    def tokens_per_sentence(self, x: np.ndarray | None = None) -> float:
+        """Mean tokens per example (both sentences of a pair)."""
+        x = self.x_test if x is None else x
+        tokens = (np.asarray(x) != 0).sum(axis=-1)
+        return float(np.mean(tokens if tokens.ndim == 1 else tokens.sum(axis=1)))
+
+    def crossbar_layers(self) -> list[CrossbarLayer]:
+        """The encoder's 36 matrices at the mean tokens of a test example (rounded), the head once."""
+        mvms = max(1, int(round(self.tokens_per_sentence())))
+        return [CrossbarLayer(i, layer.name, layer.in_features, layer.out_features,
+                              1 if i == self.head_index else mvms)
+                for i, layer in enumerate(self.layers)]
+
+    def with_test(self, texts: TextSet, tokenizer=None) -> "TextTaskWorkload":
+        """This workload with ``texts`` (bring-your-own labelled text) as its test split; calibration,
+        head and hyperparameters stay the workload's own."""
+        from dse.workloads.transformer import load_tokenizer
+
+        x = tokenize_texts(tokenizer or load_tokenizer(), texts.texts, self.pairs)
+        return dataclasses.replace(self, x_test=x, y_test=texts.labels, float_accuracy=float("nan"))
+
+
+def task_info(names) -> WorkloadInfo:
+    """As :func:`transformer.transformer_info`, and the head keeps its columns (the classes)."""
+    names = tuple(names)
+    cols = tuple(n for n in names if not n.endswith(".key") and n != HEAD_NAME)
+    return WorkloadInfo(names, cols, ())
+
+
+HEAD_NAME = "head"
+ENCODER_NAMES = tuple(f"block{b}.{kind}" for b in range(BLOCKS) for kind in LINEAR_KINDS)
+
+
+# --- building: head and smoothing chosen on validation ------------------------------------------------
+
+# Bump when the fitting or the selection changes what the head file holds (the key covers the data, the
+# embeddings, the grids and the calibration rules, not the source: an edit elsewhere here keeps the cache).
+HEAD_FORMAT = 1
+
+
+def fit_standardised_head(train: np.ndarray, labels: np.ndarray, c: float) -> tuple[np.ndarray, np.ndarray]:
+    """Logistic regression on standardised features, folded back: (weight (F, classes), bias (classes,))
+    acting on the raw features. Binary tasks get the two-column softmax form (logits ``[0, z]``)."""
+    from sklearn.linear_model import LogisticRegression
+
+    mean = train.mean(axis=0)
+    std = train.std(axis=0) + 1e-12
+    model = LogisticRegression(C=c, max_iter=2000)
+    model.fit((train - mean) / std, labels)
+    weight, bias = model.coef_.T, model.intercept_
+    if weight.shape[1] == 1:
+        weight = np.concatenate([np.zeros_like(weight), weight], axis=1)
+        bias = np.concatenate([[0.0], bias])
+    weight = weight / std[:, None]
+    return weight, bias - mean @ weight
+
+
+def _accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
+    return float(np.mean(logits.argmax(axis=1) == labels))
+
+
+def quantised_linear(workload: TextTaskWorkload, calib_inputs: dict[int, np.ndarray], hw):
+    """A ``linear`` callback computing each layer as the ideal crossbar does with a lossless ADC: per-column
+    ``weight_bits`` weights, inputs quantised with the scale the mapping calibrates
+    (``dse.mapping.input_quantisation``) from ``calib_inputs`` (``layer_inputs(workload, x_calib)``: what
+    each layer receives, smoothing applied), exact integer products (float64 holds them exactly)."""
+    from dse.mapping import input_quantisation
+    from kernels.quantize import quantize_activations, quantize_weights
+
+    prepared = {}
+    for index, cols in calib_inputs.items():
+        layer = workload.layers[index]
+        w_int, w_scale = quantize_weights(layer.matrix(), hw.weight_bits, per_column=True)
+        x_scale, signed = input_quantisation(cols, hw, layer.name)
+        prepared[index] = (w_int.astype(np.float64), x_scale * w_scale, x_scale, signed)
+
+    def linear(index, layer, rows):
+        w_int, scale, x_scale, signed = prepared[index]
+        x_int = quantize_activations(rows, x_scale, hw.input_bits, signed).astype(np.float64)
+        return (x_int @ w_int) * scale + layer.bias
+
+    return linear
+
+
+def _head_cache_key(spec: TaskSpec, keys: list[str], labels: list[np.ndarray]) -> str:
+    from dse.mapping import ACTIVATION_PERCENTILE
+
+    digest = hashlib.sha256()
+    for array in labels:
+        digest.update(np.ascontiguousarray(array, dtype=np.int64).tobytes())
+    described = {"format": HEAD_FORMAT, "spec": dataclasses.asdict(spec), "embeddings": keys,
+                 "c": HEAD_C_GRID, "alpha": SMOOTH_ALPHA_GRID, "alpha_examples": ALPHA_VALIDATION_EXAMPLES,
+                 "calib": CALIB_EXAMPLES, "percentile": ACTIVATION_PERCENTILE, "content": digest.hexdigest()}
+    return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()
+
+
+def _read_head(path: Path, key: str):
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if str(data["cache_key"]) != key:
+                raise ValueError("its cache key does not match")
+            choices = json.loads(str(data["choices"]))
+            smoothing = {int(k.split(".")[1]): data[k].astype(np.float64) for k in data.files if k.startswith("smooth.")}
+            return choices, data["head_weight"].astype(np.float64), data["head_bias"].astype(np.float64), smoothing
+    except (OSError, ValueError, KeyError) as error:
+        print(f"refitting the head: cache file {path} is unusable ({error})", file=sys.stderr)
+        return None
+
+
+def _write_head(path: Path, key: str, choices: dict, weight, bias, smoothing: dict) -> None:
+    arrays = {f"smooth.{i}": f for i, f in smoothing.items()}
+    _atomic_write(path, lambda handle: np.savez(handle, cache_key=np.array(key), choices=np.array(json.dumps(choices)),
+                                                head_weight=weight, head_bias=bias, **arrays))
+
+
+def task_workload(name: str, cache_dir: Path | None = None, root: Path | None = None,
+                  splits: TextSplits | None = None) -> TextTaskWorkload:
+    """The workload ``name`` (:data:`SPECS`) over ``splits`` (default: the task's own,
+    :meth:`TaskSpec.splits`), built on first use and cached (module docstring).
+
+    The head's ``C`` is the :data:`HEAD_C_GRID` value of best validation accuracy on float features; the
+    SmoothQuant ``alpha`` the :data:`SMOOTH_ALPHA_GRID` value of best validation accuracy of the ideal
+    quantised network (:func:`quantised_linear`, default :class:`~dse.config.HardwareConfig`) over the
+    first :data:`ALPHA_VALIDATION_EXAMPLES` validation examples; smoothing factors come from the
+    calibration examples, as the mapping's scales do.
+    """
+    from dse.config import HardwareConfig
+    from dse.mapping import layer_inputs
+    from dse.workloads.builtin import default_cache_dir
+    from dse.workloads.transformer import load_tokenizer, model_dir
+
+    spec = SPECS[name]
+    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    root = root or model_dir()
+    encoder = bare_encoder(root)
+    tokenizer = load_tokenizer(root)
+    splits = splits or spec.splits()
+    parts = {"train": splits.train, "validation": splits.validation,
+             "calibration": splits.calibration.take(np.arange(min(CALIB_EXAMPLES, len(splits.calibration)))),
+             "test": splits.test}
+    xs = {part: tokenize_texts(tokenizer, texts.texts, spec.pairs) for part, texts in parts.items()}
+    rows = {part: sentence_rows(x) for part, x in xs.items()}
+    embeddings = {part: cached_embeddings(encoder, rows[part], cache_dir, name) for part in parts}
+    ys = {part: texts.labels for part, texts in parts.items()}
+    keys = [embeddings_key(unique_sentences(rows[part])[0]) for part in parts]
+    head_key = _head_cache_key(spec, keys, list(ys.values()))
+    head_path = cache_dir / f"{name}-head-{head_key[:16]}.npz"
+
+    def build(head_weight, head_bias, smoothing, choices) -> TextTaskWorkload:
+        head = Linear(head_weight, head_bias, name=HEAD_NAME)
+        if smoothing:
+            layers = tuple(Linear(layer.matrix() * smoothing[i][:, None], layer.bias, name=layer.name)
+                           for i, layer in enumerate((*encoder.layers, head)))
+        else:
+            layers = (*encoder.layers, head)
+        every = [rows[part] for part in parts]
+        teacher_rows, inverse = unique_sentences(np.concatenate([_pad(r, max(a.shape[1] for a in every)) for r in every]))
+        stacked = np.concatenate([embeddings[part] for part in parts])
+        first = np.full(len(teacher_rows), -1)
+        first[inverse[::-1]] = np.arange(len(inverse))[::-1]
+        teacher = (tuple(_row_key(row) for row in teacher_rows), stacked[first])
+        return TextTaskWorkload(
+            name=name, layers=layers, input_shape=xs["test"].shape[1:], x_train=xs["train"], y_train=ys["train"],
+            x_calib=xs["calibration"], y_calib=ys["calibration"], x_test=xs["test"], y_test=ys["test"],
+            float_accuracy=_accuracy(spec_features(spec, embeddings["test"]) @ head_weight + head_bias, ys["test"]),
+            digital=encoder.digital, heads=encoder.heads, eps=encoder.eps, smoothing=dict(smoothing),
+            teacher=teacher, teacher_layers=layers[:-1], pairs=spec.pairs, labels=spec.task.labels,
+            x_val=xs["validation"], y_val=ys["validation"], choices=choices)
+
+    cached = _read_head(head_path, head_key)
+    if cached is not None:
+        choices, weight, bias, smoothing = cached
+        return build(weight, bias, smoothing, choices)
+
+    feats = {part: spec_features(spec, embeddings[part]) for part in parts}
+    c_scores = {}
+    for c in HEAD_C_GRID:
+        weight, bias = fit_standardised_head(feats["train"], ys["train"], c)
+        c_scores[c] = _accuracy(feats["validation"] @ weight + bias, ys["validation"])
+    best_c = max(HEAD_C_GRID, key=lambda c: (c_scores[c], -c))  # ties: the stronger regularisation
+    weight, bias = fit_standardised_head(feats["train"], ys["train"], best_c)
+    plain = build(weight, bias, {}, {})
+    calib_inputs = layer_inputs(plain, plain.x_calib)
+    peaks = {i: np.maximum(np.abs(cols).max(axis=0), 1e-5) for i, cols in calib_inputs.items()}
+    hw = HardwareConfig()
+    x_val, y_val = xs["validation"][:ALPHA_VALIDATION_EXAMPLES], ys["validation"][:ALPHA_VALIDATION_EXAMPLES]
+    alpha_scores, factors_by_alpha = {}, {}
+    for alpha in SMOOTH_ALPHA_GRID:
+        factors = {i: peaks[i] ** alpha / np.maximum(np.abs(plain.layers[i].matrix()).max(axis=1), 1e-5) ** (1 - alpha)
+                   for i in peaks}
+        candidate = build(weight, bias, factors, {})
+        seen = {i: cols / factors[i] for i, cols in calib_inputs.items()}  # what the smoothed layers receive
+        logits = candidate.forward_with(x_val, quantised_linear(candidate, seen, hw))
+        del seen
+        alpha_scores[alpha] = _accuracy(logits, y_val)
+        factors_by_alpha[alpha] = factors
+        print(f"{name}: smoothing alpha {alpha}: ideal validation accuracy {alpha_scores[alpha]:.4f}",
+              file=sys.stderr, flush=True)
+    best_alpha = max(SMOOTH_ALPHA_GRID, key=lambda a: (alpha_scores[a], -SMOOTH_ALPHA_GRID.index(a)))
+    choices = {"head_c": best_c, "head_c_validation_accuracy": {str(c): s for c, s in c_scores.items()},
+               "smooth_alpha": best_alpha,
+               "smooth_alpha_validation_accuracy": {str(a): s for a, s in alpha_scores.items()},
+               "train_examples": len(parts["train"]), "calibration_examples": len(parts["calibration"])}
+    try:
+        _write_head(head_path, head_key, choices, weight, bias, factors_by_alpha[best_alpha])
+    except OSError as error:  # a read-only cache only costs the fitting next time
+        print(f"could not cache the {name} head at {head_path}: {error}", file=sys.stderr)
+    return build(weight, bias, factors_by_alpha[best_alpha], choices)
+
+
+def spec_features(spec: TaskSpec, embeddings: np.ndarray) -> np.ndarray:
+    if not spec.pairs:
+        return embeddings
+    n = len(embeddings) // 2
+    return senteval_features(embeddings[:n], embeddings[n:])
+
+
+def _pad(ids: np.ndarray, length: int) -> np.ndarray:
+    out = np.zeros((len(ids), length), dtype=np.int64)
+    out[:, : ids.shape[1]] = ids
+    return out
+
+
+def read_task_data(workload: TextTaskWorkload, path) -> TextTaskWorkload:
+    """``workload`` with the JSON Lines file ``path`` (``text_data.read_jsonl``) as its test split."""
+    try:
+        texts = read_jsonl(path, SPECS[workload.name].task)
+    except DataError as error:  # a user's file: the command line reports it in one line
+        raise ValueError(str(error)) from None
+    return workload.with_test(texts)
+
+
+def _loader(name: str):
+    def load(cache_dir: Path) -> TextTaskWorkload:
+        try:
+            return task_workload(name, cache_dir)
+        except DataError as error:  # not fetched yet: the message says how
+            raise ValueError(str(error)) from None
+    return load
+
+
+for _name in SPECS:
+    register(_name, info=task_info((*ENCODER_NAMES, HEAD_NAME)), data=read_task_data)(_loader(_name))
