@@ -158,3 +158,58 @@ def test_length_chunks_cover_every_sentence_once_in_length_order():
     assert np.all(np.diff(lengths[joined]) >= 0)
     unique, inverse = text_tasks.unique_sentences(np.concatenate([ids, ids[:5]]))
     assert len(unique) == len({row.tobytes() for row in ids}) and (inverse[200:] == inverse[:5]).all()
+
+
+STUDY = """
+[study]
+name = "mine"
+workload = "minilm-mr"
+data = "DATA"
+max_test = 50
+
+[faults]
+sa0_rate = 0.0175
+sa1_rate = 0.0904
+n_chips = 2
+
+[search]
+adc_bits = [7, 8]
+
+[objectives]
+accuracy_mean = "maximize"
+energy_pj = "minimize"
+"""
+
+
+def test_study_data_key_checks_every_line_and_max_test_bounds_the_test(tmp_path, monkeypatch):
+    from dse.study.parse import StudyFileError, load_study
+    from dse.study.run import run_study
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "fine", "label": "positive"}\n{"text": "meh", "label": "mixed"}\n')
+    path = tmp_path / "study.toml"
+    path.write_text(STUDY.replace("DATA", "bad.jsonl"))
+    with pytest.raises(StudyFileError, match=r"study.data: .*bad.jsonl:2: unknown label 'mixed'"):
+        load_study(path)
+    path.write_text(STUDY.replace("DATA", "bad.txt"))
+    with pytest.raises(StudyFileError, match=r"study.data: .*JSON Lines"):
+        load_study(path)
+    good = tmp_path / "good.jsonl"
+    good.write_text('{"text": "fine", "label": "positive"}\n')
+    path.write_text(STUDY.replace("DATA", "good.jsonl"))
+    spec = load_study(path)
+    assert spec.data_path == str(good.resolve()) and spec.max_test == 50
+    owner = spec.owner()
+    assert "good.jsonl" in owner["workload"] and owner["max_test"] == 50
+    path.write_text(STUDY.replace("DATA", "good.jsonl").replace("max_test = 50", "max_test = 0"))
+    with pytest.raises(StudyFileError, match="study.max_test"):
+        load_study(path)
+    seen = []
+
+    def objective(workload, hw, faults, protection, *, analog=None, data=None, max_test=None):
+        seen.append((workload, data, max_test))
+        raise ValueError("stop here")  # an invalid design: the study goes on, nothing is evaluated
+
+    path.write_text(STUDY.replace("DATA", "good.jsonl"))
+    run_study(load_study(path), results=tmp_path / "results", objective=objective, progress=False)
+    assert seen and set(seen) == {("minilm-mr", str(good.resolve()), 50)}

@@ -84,14 +84,16 @@ def _workload(name: str, data: str | None = None):
 
 
 def evaluate_design(workload: str, hw: HardwareConfig, faults: FaultScenario, protection: Protection,
-                    *, analog: AnalogEffects | None = None, data: str | None = None) -> TrialResult:
+                    *, analog: AnalogEffects | None = None, data: str | None = None,
+                    max_test: int | None = None) -> TrialResult:
     """Simulate accuracy over ``faults.n_chips`` chips (with ``analog`` effects, if any) and cost the
     mapped layout. ``workload`` is a built-in name or a model file's path; ``data``, with a model
-    file, the ``.npz`` file holding its inputs ``x`` and labels ``y``."""
+    file, the ``.npz`` file holding its inputs ``x`` and labels ``y`` (with a text workload, a JSON
+    Lines test file); ``max_test`` bounds the test examples per chip (the first ones)."""
     from dse.cost import cost
     from dse.simulate import evaluate
 
-    result = evaluate(_workload(workload, data), hw, faults, protection, analog=analog)
+    result = evaluate(_workload(workload, data), hw, faults, protection, analog=analog, max_test=max_test)
     report = cost(result.layouts, hw)
     per_chip = np.asarray(result.accuracy_per_chip, dtype=float)
     metrics: dict[str, float | int] = {

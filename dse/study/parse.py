@@ -40,7 +40,7 @@ DEFAULT_OBJECTIVES = (("accuracy_mean", "maximize"), ("energy_pj", "minimize"), 
 
 SECTIONS = ("study", "sampler", "hardware", "protection", "faults", "search", "objectives", "constraints",
             "hypervolume")
-STUDY_KEYS = ("name", "workload", "data", "trials", "timeout_s", "description")
+STUDY_KEYS = ("name", "workload", "data", "max_test", "trials", "timeout_s", "description")
 MODEL_SUFFIXES = (".npz", ".safetensors")  # a study's own model file (dse.workloads.model_file)
 MAX_CHOICES = 1000          # values in one searched list
 MAX_GRID_POINTS = 100_000   # points of a grid search (Optuna's grid sampler lists them all)
@@ -109,6 +109,9 @@ def parse_study(data: dict[str, Any], *, source: str = "<study>", text: str = ""
     timeout_s = study.get("timeout_s")
     if timeout_s is not None:
         check_positive_number(timeout_s, source, "study.timeout_s")
+    max_test = study.get("max_test")
+    if max_test is not None:  # bounds the test examples per chip: a trial of known cost
+        check_positive_int(max_test, source, "study.max_test")
     description = study.get("description", "")
     if not isinstance(description, str):
         raise StudyFileError(source, "study.description", f"must be text, got {short_repr(description)}")
@@ -149,7 +152,7 @@ def parse_study(data: dict[str, Any], *, source: str = "<study>", text: str = ""
         hypervolume_ideal=hv_ideal, hypervolume_reference=hv_reference,
         sampler=sampler, trials=trials, timeout_s=None if timeout_s is None else float(timeout_s),
         description=description, source=source, text=text,
-        model_path=model_path, data_path=data_path, model_digest=model_digest, info=info,
+        model_path=model_path, data_path=data_path, model_digest=model_digest, info=info, max_test=max_test,
     )
 
 
@@ -207,6 +210,24 @@ def known_workloads() -> tuple[str, ...]:
     return tuple(list_workloads())
 
 
+def _builtin_data(workload: str, data, source: str, base_dir) -> tuple[str, str]:
+    """(path, sha256) of the JSON Lines test file of a text workload, every line checked now
+    (``text_data.read_jsonl``), so a bad line is reported before any trial runs."""
+    from dse.workloads.text_data import DataError, read_jsonl
+    from dse.workloads.text_tasks import SPECS
+
+    if not isinstance(data, str) or not data.endswith(".jsonl"):
+        raise StudyFileError(source, "study.data", f"must be the path of a JSON Lines file (.jsonl) of labelled "
+                             f"text, got {short_repr(data)}")
+    base = Path(base_dir) if base_dir is not None else Path.cwd()
+    path = _existing_file(base, data, source, "study.data", "data file")
+    try:
+        read_jsonl(path, SPECS[workload].task)
+    except DataError as error:
+        raise StudyFileError(source, "study.data", str(error)) from None
+    return str(path), hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def _parse_workload(study: dict, source: str, base_dir) -> tuple[str | None, str | None, str, WorkloadInfo]:
     """(model path, data path, digest, info) of a model-file workload, (None, None, "", info) for a
     built-in; ``info`` (its layer and metric names) is declared by a built-in, read from a model file.
@@ -218,11 +239,13 @@ def _parse_workload(study: dict, source: str, base_dir) -> tuple[str | None, str
     known = known_workloads()
     allowed = f"allowed: {', '.join(known)}, or a model file ({' or '.join(MODEL_SUFFIXES)}) with data"
     if workload in known:
-        if data is not None:
-            raise StudyFileError(source, "study.data", f"only for a model file; {short_repr(workload)} is a built-in "
-                                 "workload with its own data")
-        from dse.workloads.builtin import workload_info
+        from dse.workloads.builtin import takes_data, workload_info
 
+        if data is not None:
+            if not takes_data(workload):
+                raise StudyFileError(source, "study.data", f"only for a model file or a text workload; "
+                                     f"{short_repr(workload)} is a built-in workload with its own data")
+            return (None, *_builtin_data(workload, data, source, base_dir), workload_info(workload))
         return None, None, "", workload_info(workload)
     if workload is None:
         raise StudyFileError(source, "study.workload", f"missing; {allowed}")

@@ -187,6 +187,7 @@ class StudySpec:
     # (None: ideal 1 for maximised and 0 for minimised objectives; reference fixed at the first export)
     hypervolume_ideal: tuple[float, ...] | None = None
     hypervolume_reference: tuple[float, ...] | None = None
+    max_test: int | None = None       # test examples per chip (the first of the test split); None: all
 
     def layer_columns(self) -> list[str]:
         """The per-layer columns of the trials table (``row_prune_layers.<layer>``, then
@@ -222,9 +223,16 @@ class StudySpec:
         """What makes trials of two runs comparable: a results folder and its Optuna studies belong to
         one workload, fixed design, set of scenarios, objectives and constraints. The budget, timeout,
         description, sampler and (compatible) search ranges may change between runs."""
+        if self.model_path is not None:
+            workload = f"model file {Path(self.workload).name} (sha256 {self.model_digest[:16]})"
+        elif self.data_path is not None:
+            workload = f"{self.workload} on {Path(self.data_path).name} (sha256 {self.model_digest[:16]})"
+        else:
+            workload = self.workload
+        test = {} if self.max_test is None else {"max_test": self.max_test}  # a prefix is another test set
         return plain({
-            "workload": self.workload if self.model_path is None else
-                        f"model file {Path(self.workload).name} (sha256 {self.model_digest[:16]})",
+            "workload": workload,
+            **test,
             "hardware": {k: v for k, v in sorted(self.hardware.items()) if k != "backend"},  # same numbers
             "protection": dict(sorted(self.protection.items())),
             "faults": {s.name: {**dataclasses.asdict(s.faults), **dataclasses.asdict(s.analog)}

@@ -13,7 +13,7 @@ from dse.config import HardwareConfig, Protection
 from dse.study.objective import HEADLINE_METRICS, TrialResult
 from dse.study.spec import Scenario, StudySpec, clip, make_config, plain
 
-# objective(workload, hw, faults, protection, *, analog[, data]) -> TrialResult
+# objective(workload, hw, faults, protection, *, analog[, data][, max_test]) -> TrialResult
 ObjectiveFn = Callable[..., TrialResult]
 
 
@@ -66,6 +66,8 @@ class TrialFunction:
         except ValueError as exc:  # e.g. cols_per_adc > cols: not a design, not a bug
             self._invalid(trial, exc)
         extra = {"data": self.spec.data_path} if self.spec.data_path else {}
+        if self.spec.max_test is not None:
+            extra["max_test"] = self.spec.max_test
         started = time.perf_counter()
         try:
             result = self.objective(self.spec.workload_ref, hw, self.scenario.faults, protection,

@@ -30,9 +30,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +38,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from dse.atomic import write_atomic
 from dse.workloads.builtin import register
 from dse.workloads.layers import Linear
 from dse.workloads.text_data import TASKS, DataError, TextSet, TextSplits, TextTask, load_mr, load_snli, read_jsonl
@@ -57,21 +56,6 @@ EMBED_FORMAT = 1
 # Sentences per encoder pass, taken in order of length so a pass pads little: attention and softmax are
 # (sentences, heads, L, L) in float64 and dominate a float pass at larger L.
 CHUNK_SENTENCES = 64
-
-
-def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)  # readers see no file or the whole file
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def length_chunks(ids: np.ndarray, chunk: int = CHUNK_SENTENCES) -> list[np.ndarray]:
@@ -135,7 +119,7 @@ def cached_embeddings(encoder: TransformerWorkload, ids: np.ndarray, cache_dir: 
     if table is None:
         table = encode(encoder, unique, progress=f"{tag}: float embeddings")
         try:
-            _atomic_write(path, lambda handle: np.save(handle, table, allow_pickle=False))
+            write_atomic(path, lambda handle: np.save(handle, table, allow_pickle=False))
         except OSError as error:  # a read-only cache only costs the encoding next time
             print(f"could not cache embeddings at {path}: {error}", file=sys.stderr)
     return table[inverse]
@@ -459,7 +443,7 @@ def _read_head(path: Path, key: str):
 
 def _write_head(path: Path, key: str, choices: dict, weight, bias, smoothing: dict) -> None:
     arrays = {f"smooth.{i}": f for i, f in smoothing.items()}
-    _atomic_write(path, lambda handle: np.savez(handle, cache_key=np.array(key), choices=np.array(json.dumps(choices)),
+    write_atomic(path, lambda handle: np.savez(handle, cache_key=np.array(key), choices=np.array(json.dumps(choices)),
                                                 head_weight=weight, head_bias=bias, **arrays))
 
 
