@@ -168,6 +168,83 @@ def bench_kernels(hw: HardwareConfig | None = None, point: KernelPoint | None = 
     return result
 
 
+CUDA_BATCHES = (256, 4096, 16384)  # the standard point's batch, then the batches a GPU needs to fill up
+
+
+def bench_kernels_cuda(hw: HardwareConfig | None = None, point: KernelPoint | None = None,
+                       batches: tuple[int, ...] = CUDA_BATCHES, repeats: int = 5, cpu_threads: int = 2) -> dict:
+    """The cuda backend against the CPU kernel on the same machine and data, at ``point`` with each batch.
+
+    Per batch: the layer's planes and groups are uploaded once (a chip's preparation, not timed, like the
+    CPU side's packing of the levels); each timed call goes from integer inputs to outputs on the host, so
+    both sides pack the inputs, and the GPU side also moves them to the device and the outputs back.
+    ``cuda_device_s`` times the GPU side from inputs already packed (transfers and kernels only). The CPU
+    kernel runs on ``cpu_threads`` Numba threads (the 2-core machine the README's figures come from) and
+    on every thread of this machine. ``agree``: the GPU's outputs equal the CPU kernel's bit for bit.
+    """
+    import numba
+
+    from kernels.cuda import device_name
+    from kernels.cuda.mvm import mvm_packed_cuda, to_device
+
+    hw = hw or HardwareConfig(backend="cuda")
+    point = point or KernelPoint()
+    step = float(full_range_step(hw.rows, hw.cell_bits, hw.dac_bits, hw.adc_bits))
+    common = dict(input_bits=hw.input_bits, dac_bits=hw.dac_bits, signed_inputs=False, adc_bits=hw.adc_bits,
+                  step=step)
+    all_threads = numba.config.NUMBA_NUM_THREADS
+    rows = []
+    first_call_s = None
+    for batch in batches:
+        p = dataclasses.replace(point, batch=batch)
+        x, _, bitlines, groups = _point_data(p, hw, 0)
+        wp = pack_levels(bitlines, hw.rows, hw.cell_bits)
+        planes = to_device(wp, groups, p.n_out)
+        xp = pack_inputs(x, hw.rows, hw.input_bits, hw.dac_bits)
+
+        def cpu():
+            return mvm_packed(pack_inputs(x, hw.rows, hw.input_bits, hw.dac_bits), wp, groups, p.n_out,
+                              cell_bits=hw.cell_bits, **common)[0]
+
+        def gpu():
+            return mvm_packed_cuda(pack_inputs(x, hw.rows, hw.input_bits, hw.dac_bits), planes, **common)[0]
+
+        def gpu_device():
+            return mvm_packed_cuda(xp, planes, **common)[0]
+
+        start = time.perf_counter()
+        y_gpu = gpu()  # the first call compiles (or loads the cache)
+        if first_call_s is None:
+            first_call_s = time.perf_counter() - start
+        numba.set_num_threads(min(cpu_threads, all_threads))
+        try:
+            y_cpu = cpu()
+            agree = bool(np.array_equal(y_gpu.view(np.int64), y_cpu.view(np.int64)))
+            best = _best_times({"cpu": cpu, "cuda": gpu, "cuda_device": gpu_device}, repeats)
+            numba.set_num_threads(all_threads)
+            best["cpu_all_threads"] = _best_times({"cpu": cpu}, repeats)["cpu"]
+        finally:
+            numba.set_num_threads(all_threads)
+        macs = bit_level_macs(batch, p.n_in, p.n_out, hw)
+        rows.append({
+            "batch": batch, "n_in": p.n_in, "n_out": p.n_out, "bit_level_macs": macs, "agree": agree,
+            **{f"{name}_s": s for name, s in best.items()},
+            **{f"{name}_macs_per_s": macs / s for name, s in best.items()},
+            "speedup_vs_cpu": best["cpu"] / best["cuda"],
+            "speedup_vs_cpu_all_threads": best["cpu_all_threads"] / best["cuda"],
+        })
+    from numba import cuda
+
+    return {
+        "device": device_name(), "cuda_target": getattr(cuda, "implementation", "unknown"), "numba": numba.__version__,
+        "cpu_threads": min(cpu_threads, all_threads), "all_threads": all_threads, "first_call_s": first_call_s,
+        "config": {f: getattr(hw, f) for f in ("rows", "cols", "cell_bits", "weight_bits", "input_bits",
+                                                "dac_bits", "adc_bits", "mapping")},
+        "sa0_rate": point.sa0_rate, "sa1_rate": point.sa1_rate, "points": rows,
+        "agree": all(r["agree"] for r in rows),
+    }
+
+
 def network_bit_level_macs(net, n_samples: int) -> int:
     """Bit-level MACs of one pass of ``n_samples`` through a mapped network (copies included)."""
     hw = net.hw
@@ -189,14 +266,18 @@ def executed_bit_level_macs(net, stats: dict) -> int:
 
 
 def bench_eval(workload_name: str, hw: HardwareConfig | None = None, repeats: int = 5,
-               sa0_rate: float = 0.0175, sa1_rate: float = 0.0904) -> dict:
+               sa0_rate: float = 0.0175, sa1_rate: float = 0.0904, samples: int | None = None) -> dict:
     """End-to-end simulated inference (whole test split, one chip: fault sampling, packing, im2col,
-    quantisation, every layer) against the raw kernel throughput at the standard point."""
+    quantisation, every layer) against the raw kernel throughput at the standard point, both on
+    ``hw.backend``. ``samples``: that many inputs per chip run instead, the test split repeated (a
+    throughput figure: a GPU needs larger batches than a test split may hold)."""
+    if samples is not None and (isinstance(samples, bool) or not isinstance(samples, int) or samples < 1):
+        raise ValueError(f"samples must be an integer >= 1 or None (the test split), got {samples!r}")
     with threadpool_limits(1, user_api="blas"):  # idle BLAS threads spinning would steal Numba's cores
-        return _bench_eval(workload_name, hw, repeats, sa0_rate, sa1_rate)
+        return _bench_eval(workload_name, hw, repeats, sa0_rate, sa1_rate, samples)
 
 
-def _bench_eval(workload_name, hw, repeats, sa0_rate, sa1_rate) -> dict:
+def _bench_eval(workload_name, hw, repeats, sa0_rate, sa1_rate, samples) -> dict:
     from dse.mapping import map_network
     from dse.simulate import chip_layers, run_network
     from dse.workloads import load_workload
@@ -208,6 +289,9 @@ def _bench_eval(workload_name, hw, repeats, sa0_rate, sa1_rate) -> dict:
     map_s = time.perf_counter() - start
     faults = FaultScenario(sa0_rate, sa1_rate, n_chips=1)
     x, y = workload.x_test, workload.y_test
+    if samples is not None:
+        repeat = np.arange(samples) % len(x)
+        x, y = x[repeat], y[repeat]
 
     def one_chip(stats=None, kernel_s=None):
         return workload.score(run_network(net, chip_layers(net, faults, 0), x, stats, kernel_s), y)
@@ -226,10 +310,14 @@ def _bench_eval(workload_name, hw, repeats, sa0_rate, sa1_rate) -> dict:
         if elapsed < chip_s:
             chip_s, kernel_s = elapsed, inside[0]
     macs = executed_bit_level_macs(net, stats)
-    raw = bench_kernel_point(KernelPoint(), hw, repeats=3)
+    if hw.backend == "cuda":  # the same backend's kernel at the standard point
+        point = bench_kernels_cuda(hw, batches=(KernelPoint().batch,), repeats=3)["points"][0]
+        raw = {"kernel_macs_per_s": point["cuda_macs_per_s"]}
+    else:
+        raw = bench_kernel_point(KernelPoint(), hw, repeats=3)
     end_to_end = macs / chip_s
     return {
-        "workload": workload_name, "test_samples": int(len(x)), "bit_level_macs": macs,
+        "workload": workload_name, "backend": hw.backend, "test_samples": int(len(x)), "bit_level_macs": macs,
         "map_s": map_s, "chip_s": chip_s, "chip_runs": runs, "end_to_end_macs_per_s": end_to_end,
         "kernel_macs_per_s": raw["kernel_macs_per_s"],
         "fraction_of_kernel": end_to_end / raw["kernel_macs_per_s"],

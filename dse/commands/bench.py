@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from dse.bench import MAX_BATCH, MAX_SIZE, KernelPoint, bench_eval, bench_kernels
+from dse.bench import MAX_BATCH, MAX_SIZE, KernelPoint, bench_eval, bench_kernels, bench_kernels_cuda
 from dse.cli_options import add_hardware_options, count, hardware_from_args
 
 
@@ -18,6 +18,8 @@ def add_parser(sub) -> None:
     parser.add_argument("--size", type=count(1, MAX_SIZE), default=512, help="square weight matrix size (in = out)")
     parser.add_argument("--no-scaling", action="store_true", help="skip the scaling table")
     parser.add_argument("--repeats", type=count(1), default=5, help="timed repetitions (best is kept)")
+    parser.add_argument("--samples", type=count(1, 1_000_000), default=None,
+                        help="eval: inputs per chip run, the test split repeated (default: the test split)")
     add_hardware_options(parser)
     parser.set_defaults(func=run)
 
@@ -29,6 +31,8 @@ def run(args) -> int:
     if args.target == "study":
         return _run_study(args)
     point = KernelPoint(batch=args.batch, n_in=args.size, n_out=args.size)
+    if hw.backend == "cuda":
+        return _run_kernels_cuda(args, hw, point)
     result = bench_kernels(hw, point, scaling=not args.no_scaling, repeats=args.repeats)
     if args.json:
         print(json.dumps(result))
@@ -65,9 +69,32 @@ def run(args) -> int:
     return 0 if result["agree"] and fp["float_exact_agrees"] else 1
 
 
+def _run_kernels_cuda(args, hw, point) -> int:
+    batches = (point.batch,) if args.no_scaling else tuple(sorted({point.batch, 4096, MAX_BATCH}))
+    result = bench_kernels_cuda(hw, point, batches=batches, repeats=args.repeats)
+    if args.json:
+        print(json.dumps(result))
+        return 0 if result["agree"] else 1
+    cfg = result["config"]
+    print(f"cuda backend on {result['device']} ({result['cuda_target']} CUDA target, numba {result['numba']}): "
+          f"{point.n_in}x{point.n_out} weights, {cfg['rows']}x{cfg['cols']} crossbars, {cfg['weight_bits']}-bit "
+          f"weights on {cfg['cell_bits']}-bit cells, {cfg['input_bits']}-bit inputs, {cfg['dac_bits']}-bit DAC, "
+          f"{cfg['adc_bits']}-bit ADC, {cfg['mapping']}, SA0 {result['sa0_rate']:.2%} / SA1 {result['sa1_rate']:.2%}")
+    print(f"  first call: {result['first_call_s']:.2f} s (compiling or loading the kernels)")
+    print(f"  batch   cuda MAC/s  (device only)  CPU {result['cpu_threads']} threads  CPU {result['all_threads']} threads"
+          "  vs CPU  vs all threads  agree")
+    for r in result["points"]:
+        print(f"  {r['batch']:5d}   {r['cuda_macs_per_s']:.3e}  ({r['cuda_device_macs_per_s']:.3e})  "
+              f"{r['cpu_macs_per_s']:.3e}      {r['cpu_all_threads_macs_per_s']:.3e}     {r['speedup_vs_cpu']:6.1f}x"
+              f"  {r['speedup_vs_cpu_all_threads']:6.1f}x       {r['agree']}")
+    print("  cuda: from integer inputs on the host (packing, transfers both ways, kernels); device only: from\n"
+          "  inputs already packed; planes uploaded once per point, not timed; best of --repeats each")
+    return 0 if result["agree"] else 1
+
+
 def _run_eval(args, hw) -> int:
     names = (args.workload or "mlp-digits,cnn-digits").split(",")
-    results = [bench_eval(name.strip(), hw) for name in names]
+    results = [bench_eval(name.strip(), hw, samples=args.samples) for name in names]
     if args.json:
         print(json.dumps(results if len(results) > 1 else results[0]))
         return 0

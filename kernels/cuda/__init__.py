@@ -60,6 +60,16 @@ def require_cuda() -> None:
                          f"(numba-cuda and the CUDA toolkit wheels: {INSTALL_HINT}); here {reason}")
 
 
+def device_name() -> str:
+    """The GPU the kernels run on (``CUDA simulator`` under the simulator); needs :func:`require_cuda`."""
+    if simulated():
+        return "CUDA simulator"
+    from numba import cuda
+
+    name = cuda.get_current_device().name
+    return name.decode() if isinstance(name, bytes) else str(name)
+
+
 def check_backend(backend) -> str:
     """``backend`` if it is one of :data:`BACKENDS`, else a ValueError naming the field and the choices."""
     if backend not in BACKENDS:

@@ -153,3 +153,13 @@ def test_packed_inputs_that_do_not_match_the_planes_are_refused():
         mvm_packed_cuda(pack_inputs(np.ones((2, 64), np.int64), 64, 4, 1), planes, **kw)
     with pytest.raises(ValueError, match="groups add into outputs"):
         to_device(pack_levels(np.ones((8, 4), np.int64), 64, 2), groups, 1)
+
+
+@pytest.mark.skipif(simulated(), reason="PTX exists only for the real CUDA target")
+def test_compiled_combine_has_no_fused_multiply_add():
+    # NVVM contracts `y + a * b` into fma.rn.f64 (one rounding) unless the operations are the rn intrinsics;
+    # the CPU kernel rounds twice. One compiled signature exists once the tests above have run.
+    from kernels.cuda.mvm import _combine_groups
+
+    ptx = "".join(_combine_groups.inspect_asm().values())
+    assert "mul.rn.f64" in ptx and "fma.rn.f64" not in ptx

@@ -1,4 +1,6 @@
 """Whole chips on the cuda backend: the simulator's outputs and statistics equal the CPU backend's."""
+import json
+
 import numpy as np
 import pytest
 
@@ -33,18 +35,19 @@ PROTECTIONS = {
 }
 
 
-@pytest.mark.parametrize("signed, mapping, adc_range, protect", [
-    (False, "differential", "full", "copies, MSB embedding, mean vote, compensation"),
-    (True, "offset", "calibrated", "spare columns, test-aware vote"),
+@pytest.mark.parametrize("signed, mapping, adc_range, weight_flip, protect", [
+    (False, "differential", "full", True, "copies, MSB embedding, mean vote, compensation"),
+    (True, "offset", "calibrated", False, "spare columns, test-aware vote"),
 ])
-def test_chips_on_cuda_equal_cpu_bit_for_bit(signed, mapping, adc_range, protect):
+def test_chips_on_cuda_equal_cpu_bit_for_bit(signed, mapping, adc_range, weight_flip, protect):
     workload = tiny_workload(signed)
-    hw = HardwareConfig(adc_bits=5, mapping=mapping, adc_range=adc_range)
+    hw = HardwareConfig(adc_bits=5, mapping=mapping, adc_range=adc_range, weight_flip=weight_flip)
     protection = PROTECTIONS[protect]
     cpu_net = map_network(workload, hw, protection)
     cuda_net = map_network(workload, hw.replace(backend="cuda"), protection)
     on_cpu, on_gpu = chip_layers(cpu_net, CHEN, 3), chip_layers(cuda_net, CHEN, 3)
     assert all(layer.device is not None for layer in on_gpu.values())
+    assert all(layer.device.flipped for layer in on_gpu.values()) == weight_flip
     cpu_stats: dict[int, LayerStats] = {}
     gpu_stats: dict[int, LayerStats] = {}
     expected = run_network(cpu_net, on_cpu, workload.x_test, cpu_stats)
@@ -60,3 +63,13 @@ def test_evaluate_on_cuda_reports_the_cpu_numbers():
     gpu = evaluate(workload, hw.replace(backend="cuda"), CHEN, max_test=2)
     np.testing.assert_array_equal(gpu.accuracy_per_chip, cpu.accuracy_per_chip)
     assert gpu.layers.equals(cpu.layers) and gpu.hw.backend == "cuda"
+
+
+def test_kernel_benchmark_runs_on_cuda_and_agrees(capsys):
+    from dse.cli import main
+
+    assert main(["bench", "kernels", "--backend", "cuda", "--batch", "2", "--size", "16", "--no-scaling",
+                 "--repeats", "1", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["agree"] and [p["batch"] for p in result["points"]] == [2]
+    assert result["points"][0]["cuda_s"] > 0 and result["points"][0]["cpu_s"] > 0
