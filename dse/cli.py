@@ -14,7 +14,13 @@ class OneLineParser(argparse.ArgumentParser):
     instead of argparse's usage block: scripts and logs see the flag and what is allowed, ``--help`` the rest."""
 
     def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
+        self.exit(2, f"{self.prog}: error: {one_line(message)} (see {self.prog} --help)\n")
+
+
+def one_line(text: str) -> str:
+    """``text`` with line breaks and other control characters escaped: a refusal stays one line even
+    when it quotes a user's file name or value that holds them."""
+    return "".join(c if c.isprintable() or c == " " else ascii(c)[1:-1] for c in str(text))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,11 +42,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except ValueError as exc:  # validation errors are for the user, not a traceback
-        print(f"dse {args.command}: error: {exc}", file=sys.stderr)
+        print(f"dse {args.command}: error: {one_line(exc)}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # output piped into head and the like
         sys.stderr.close()
         return 0
+    except OSError as exc:  # a file the user named: missing, a folder, unreadable, a name too long, ...
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"dse {args.command}: error: {one_line(where + str(exc.strerror or exc))}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:  # what is stored is safe (atomic writes); no traceback for a Ctrl-C
         print(f"dse {args.command}: interrupted", file=sys.stderr)
         return 130

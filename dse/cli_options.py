@@ -22,6 +22,9 @@ def _parse_bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
+MAX_WORKERS = 1024  # processes; far beyond any machine's cores, and a typo (100000) must not fork that many
+
+
 def count(minimum: int, maximum: int | None = None):
     """An argparse type: an integer in ``minimum..maximum`` (a number of workers, samples, rows, ...)."""
     allowed = f">= {minimum}" if maximum is None else f"in {minimum}..{maximum}"

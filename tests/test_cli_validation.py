@@ -37,7 +37,7 @@ def folder(tmp_path: Path) -> Path:
 @pytest.mark.parametrize("argv, flag, allowed", [
     (["eval", "--workload", "mlp-digits", "--max-test", "0"], "--max-test", ">= 1"),
     (["eval", "--workload", "mlp-digits", "--max-test", "-5"], "--max-test", ">= 1"),
-    (["eval", "--workload", "mlp-digits", "--workers", "0"], "--workers", ">= 1"),
+    (["eval", "--workload", "mlp-digits", "--workers", "0"], "--workers", "in 1..1024"),
     (["eval", "--workload", "mlp-digits", "--chips", "0"], "--n-chips/--chips", ">= 1"),
     (["bench", "kernels", "--size", "-1"], "--size", f"in 1..{MAX_SIZE}"),
     (["bench", "kernels", "--size", "100000"], "--size", f"in 1..{MAX_SIZE}"),
@@ -45,7 +45,7 @@ def folder(tmp_path: Path) -> Path:
     (["bench", "kernels", "--repeats", "0"], "--repeats", ">= 1"),
     (["sweep", "--workload", "mlp-digits", "--chips", "0"], "--chips/--n-chips", ">= 1"),
     (["sweep", "--workload", "mlp-digits", "--seed", "-1"], "--seed", ">= 0"),
-    (["run", "studies/quickstart.toml", "--workers", "-2"], "--workers", ">= 1"),
+    (["run", "studies/quickstart.toml", "--workers", "100000"], "--workers", "in 1..1024"),
     (["run", "studies/quickstart.toml", "--trials", "0"], "--trials", ">= 1"),
     (["query", "RESULTS", "--limit", "-1"], "--limit", ">= 0"),
     (["show", "RESULTS", "--top", "-3"], "--top", ">= 0"),
@@ -121,3 +121,24 @@ def test_library_checks_behind_the_flags():
             evaluate(None, HardwareConfig(), FaultScenario(), max_test=bad)
     with pytest.raises(ValueError, match=r"workers must be an integer >= 1, got 0"):
         evaluate(None, HardwareConfig(), FaultScenario(), workers=0)
+
+
+@pytest.mark.parametrize("argv", [["show", "F"], ["query", "F", "accuracy_mean > 0"], ["query", "F", "--layers"],
+                                  ["pareto", "F"]])
+def test_damaged_parquet_table_says_how_to_rebuild_it(argv, folder, capsys):
+    (folder / "_layers").mkdir()
+    (folder / results.LAYERS_FILE).write_bytes(b"PAR1 cut short")
+    table = folder / results.TRIALS_FILE
+    table.write_bytes(table.read_bytes()[:-20])
+    err = _fail([str(folder) if a == "F" else a for a in argv], capsys)
+    assert "not a readable Parquet table" in err and "rebuilt from the study's journal" in err, err
+    assert f"{folder / results.STUDY_COPY}" in err
+
+
+def test_file_names_with_line_breaks_or_too_long_stay_one_line(tmp_path, capsys):
+    err = _fail(["show", str(tmp_path / "a\nb")], capsys)
+    assert "a\\nb" in err
+    err = _fail(["show", "x" * 5000], capsys)
+    assert "not a results folder (File name too long)" in err
+    err = _fail(["run", str(tmp_path / "line\rbreak.toml")], capsys)
+    assert "line\\rbreak.toml" in err

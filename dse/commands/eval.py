@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 from dse.cli_options import (
+    MAX_WORKERS,
     add_analog_options,
     count,
     add_fault_options,
@@ -21,7 +22,8 @@ def add_parser(sub) -> None:
     parser = sub.add_parser("eval", help="simulate a workload on faulty crossbars over many chips")
     parser.add_argument("--workload", required=True, help="built-in workload (mlp-digits, cnn-digits, minilm-l6, minilm-mr, minilm-snli) or a model file (.npz/.safetensors)")
     parser.add_argument("--data", default=None, help="with a model file: .npz holding x and y; with minilm-mr / minilm-snli: JSON Lines of your own labelled text as the test split")
-    parser.add_argument("--workers", type=count(1), default=1, help="processes simulating chips in parallel")
+    parser.add_argument("--workers", type=count(1, MAX_WORKERS), default=1,
+                        help="processes simulating chips in parallel")
     parser.add_argument("--max-test", type=count(1), default=None, help="use only the first N test samples")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     add_fault_options(parser)

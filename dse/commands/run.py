@@ -1,7 +1,7 @@
 """``dse run STUDY.toml``: run or resume a study, with a progress bar and a summary at the end."""
 from __future__ import annotations
 
-from dse.cli_options import count
+from dse.cli_options import MAX_WORKERS, count
 from dse.config import HardwareConfig
 from dse.simulate import check_backend_runs
 from dse.study import load_study, run_study
@@ -15,7 +15,8 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument("study", help="study file (TOML), e.g. studies/quickstart.toml")
     parser.add_argument("--trials", type=count(1), help="finished trials per scenario (overrides study.trials)")
-    parser.add_argument("--workers", type=count(1), default=1, help="worker processes on this machine (default 1)")
+    parser.add_argument("--workers", type=count(1, MAX_WORKERS), default=1,
+                        help="worker processes on this machine (default 1)")
     parser.add_argument("--storage", help="Optuna storage URL shared by several machines, e.g. "
                         "postgresql://user@host/db (default: a journal file in the results folder)")
     parser.add_argument("--results", default="results", help="parent folder of results/<study>/ (default results)")

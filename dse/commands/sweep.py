@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from dse.cli_options import add_hardware_options, count, hardware_from_args, protection_preset
+from dse.cli_options import MAX_WORKERS, add_hardware_options, count, hardware_from_args, protection_preset
 from dse.sweep import CHEN_SA1_SHARE, plot_sweep, run_sweep, summarize, write_sweep
 
 
@@ -28,7 +28,7 @@ def add_parser(sub) -> None:
     parser.add_argument("--chips", "--n-chips", dest="n_chips", type=count(1), default=8)
     parser.add_argument("--seed", type=count(0), default=0)
     parser.add_argument("--fault-model", default="iid", help="iid or column")
-    parser.add_argument("--workers", type=count(1), default=1)
+    parser.add_argument("--workers", type=count(1, MAX_WORKERS), default=1)
     parser.add_argument("--out", default=None, help="output folder (default results/sweep-<workload>)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     add_hardware_options(parser)

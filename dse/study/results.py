@@ -213,24 +213,51 @@ def write_atomic(table: pa.Table, path: Path) -> None:
 def results_folder(path: str | Path) -> Path:
     """A results folder (``results/<study>``), checked to hold a trials table."""
     path = Path(path)
-    if not (path / TRIALS_FILE).is_file():
+    try:
+        found = (path / TRIALS_FILE).is_file()
+    except OSError as exc:  # a name too long, a path through a file, ...
+        raise ValueError(f"{path}: not a results folder ({exc.strerror})") from None
+    if not found:
         raise ValueError(f"{path}: no {TRIALS_FILE} here; give a results folder such as results/quickstart "
                          "(written by `dse run`)")
     return path
 
 
+class DamagedTableError(ValueError):
+    """A table of a results folder that cannot be read; the message says how to rebuild it."""
+
+
+def _read(path: Path, read):
+    """``read(path)``, a damaged or unreadable table reported as one line that says how to rebuild it."""
+    try:
+        return read(path)
+    except (OSError, pa.ArrowException, ValueError, EOFError) as exc:  # truncated, flipped bytes, a folder, ...
+        why = " ".join(str(getattr(exc, "strerror", None) or exc).split())[:200] or type(exc).__name__
+        folder = path.parent.parent if path.parent.name == "_layers" else path.parent
+        raise DamagedTableError(
+            f"{path}: not a readable Parquet table ({why}); the tables are rebuilt from the study's journal: "
+            f"run the study again (`dse run` on its study file, whose copy is {folder / STUDY_COPY})") from None
+
+
 def read_trials(path: str | Path) -> pd.DataFrame:
-    return pd.read_parquet(results_folder(path) / TRIALS_FILE)
+    return _read(results_folder(path) / TRIALS_FILE, pd.read_parquet)
 
 
 def read_layers(path: str | Path) -> pd.DataFrame:
-    return pd.read_parquet(results_folder(path) / LAYERS_FILE)
+    return _read(results_folder(path) / LAYERS_FILE, pd.read_parquet)
 
 
 def read_metadata(path: str | Path) -> dict[str, Any]:
     """The study facts stored with the trials table: objectives, constraints, scenarios, searched."""
-    schema = pq.read_schema(results_folder(path) / TRIALS_FILE)
-    return json.loads((schema.metadata or {}).get(METADATA_KEY, b"{}"))
+    schema = _read(results_folder(path) / TRIALS_FILE, pq.read_schema)
+    try:
+        metadata = json.loads((schema.metadata or {}).get(METADATA_KEY, b"{}"))
+    except ValueError:
+        metadata = None
+    if not isinstance(metadata, dict):
+        raise DamagedTableError(f"{results_folder(path) / TRIALS_FILE}: its study facts (Parquet metadata "
+                                f"{METADATA_KEY.decode()!r}) are damaged; run the study again to rebuild the table")
+    return metadata
 
 
 # --------------------------------------------------------------------------------------------------

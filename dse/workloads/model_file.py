@@ -88,7 +88,11 @@ def load_model_file(path: str | os.PathLike, x: np.ndarray, y: np.ndarray, name:
     x, y = _check_data(x, y, path.name)
     input_shape = tuple(x.shape[1:])
     if "input_shape" in metadata:
-        stored = tuple(_parse_json(metadata["input_shape"], "input_shape", path.name))
+        stored = _parse_json(metadata["input_shape"], "input_shape", path.name)
+        if not isinstance(stored, list) or not all(type(d) is int and d > 0 for d in stored):
+            raise ValueError(f"{path.name}: 'input_shape' must be a JSON list of positive integers such as "
+                             f"[1, 8, 8], got {str(metadata['input_shape'])[:80]!r}")
+        stored = tuple(stored)
         if stored != input_shape:
             raise ValueError(f"{path.name}: the model expects inputs of shape {stored}, but x has per-sample shape {input_shape}")
     if "layers" not in metadata:

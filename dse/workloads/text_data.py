@@ -56,8 +56,9 @@ DATA_ENV = "RERAM_DSE_CACHE"
 SNLI_LABELS = ("entailment", "neutral", "contradiction")
 
 
-class DataError(RuntimeError):
-    """A missing, mismatching or unreadable external data file (message is one line)."""
+class DataError(ValueError):
+    """A missing, mismatching or unreadable data file (message is one line). A ValueError, like every
+    refusal of a user's input: the `dse` command reports it as one line, not a traceback."""
 
 
 def default_data_dir() -> Path:
