@@ -24,7 +24,7 @@ from dse import atomic
 from dse.config import (PER_LAYER_FIELDS, AnalogEffects, FaultScenario, HardwareConfig, Protection, field_type,
                         layer_key)
 from dse.hypervolume import default_ideal, default_reference, hypervolume
-from dse.study.folder import LAYERS_FILE, TRIALS_FILE
+from dse.study.folder import LAYERS_FILE, STUDY_COPY, TRIALS_FILE
 
 METADATA_KEY = b"dse"
 
