@@ -127,7 +127,7 @@ def faults_from_args(args: argparse.Namespace, **overrides: Any) -> FaultScenari
 
 
 def add_protection_options(parser: argparse.ArgumentParser) -> None:
-    """``--protect NAME`` (a preset from ``dse.tolerance.PRESETS``) plus one flag per Protection field."""
+    """``--protect NAME`` (a preset from ``dse.protection.PRESETS``) plus one flag per Protection field."""
     parser.add_argument("--protect", default="none", metavar="NAME",
                         help="protection preset (none, prune, spare-cols, remap, zero-space, ...); "
                              "the field flags below override its values")
@@ -138,7 +138,7 @@ def protection_preset(name: str) -> Protection:
     """The protection preset ``name``; a ValueError lists the names when it is unknown."""
     if name == "none":
         return Protection()
-    from dse.tolerance import PRESETS
+    from dse.protection import PRESETS
 
     if name not in PRESETS:
         raise ValueError(f"protect must be one of {', '.join(PRESETS)}; got {name!r}")

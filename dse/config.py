@@ -296,7 +296,7 @@ class Protection:
                    value survives its stuck cells where the cell ranges allow (a stuck-ON cell is
                    cancelled in the other array of the differential pair, lower slices fill in); no
                    space, no conversions; needs a linear vote (mean or test-aware) when groups hold 3
-                   copies. See dse/tolerance/chip.py.
+                   copies. See dse/protection/chip.py.
     """
 
     row_prune: float = 0.0

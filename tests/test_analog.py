@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dse.analog import chip_planes
+from dse.simulate.analog import chip_planes
 from dse.cli import main
 from dse.config import AnalogEffects, FaultScenario, HardwareConfig
 from dse.mapping import map_network
@@ -343,7 +343,7 @@ def test_eval_command_reports_accuracy_with_variation_and_read_noise(capsys):
 
 
 def test_float_benchmark_checks_its_paths_and_its_numpy_baselines(monkeypatch):
-    from dse import bench
+    from dse.experiments import bench
     from dse.config import HardwareConfig
     from kernels.baseline import bitplane_float_mvm, bitplane_matmul_mvm
 

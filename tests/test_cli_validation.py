@@ -10,7 +10,7 @@ import pytest
 
 from dse import cli
 from dse.study import results
-from dse.bench import MAX_SIZE, KernelPoint
+from dse.experiments.bench import MAX_SIZE, KernelPoint
 
 
 def _fail(argv: list[str], capsys) -> str:

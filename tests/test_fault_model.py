@@ -10,17 +10,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dse.analog import chip_planes
-from dse.chip_faults import sample_chip_faults
+from dse.simulate.analog import chip_planes
+from dse.simulate.chips import sample_chip_faults
 from dse.cli import main as cli_main
 from dse.config import AnalogEffects, FaultScenario, HardwareConfig, Protection
 from dse.layout import plain_layout
 from dse.mapping import map_network
 from dse.simulate import chip_layers, evaluate
-from dse.tolerance import PRESETS
-from dse.tolerance.chip import ChipRepair
-from dse.tolerance.duplication import plan_layer
-from dse.tolerance.msb import embed_levels, quantize_embedded
+from dse.protection import PRESETS
+from dse.protection.chip import ChipRepair
+from dse.protection.duplication import plan_layer
+from dse.protection.msb import embed_levels, quantize_embedded
 from dse.workloads import load_workload
 from kernels import SA0, SA1, apply_faults, pack_levels, sample_faults, slice_levels
 from kernels.analog import cell_conductances

@@ -442,7 +442,7 @@ def test_short_tile_tables_leave_every_network_output_unchanged(hw, protection, 
 
 
 def test_bench_eval_reports_the_end_to_end_split(monkeypatch):
-    from dse import bench
+    from dse.experiments import bench
 
     monkeypatch.setattr(bench, "PAUSE_S", 0.0)
     result = bench.bench_eval("mlp-digits", repeats=1)

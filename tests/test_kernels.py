@@ -407,7 +407,7 @@ def test_second_process_loads_compiled_kernels_from_cache():
     import subprocess
     import sys
 
-    code = ("import json; from dse.bench import first_call_cost; from dse.config import HardwareConfig; "
+    code = ("import json; from dse.experiments.bench import first_call_cost; from dse.config import HardwareConfig; "
             "print(json.dumps(first_call_cost(HardwareConfig())))")
     runs = [json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                                       check=True).stdout) for _ in range(2)]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from dse.cli import main
-from dse.report import TABLES, TINY, Table, blocks, replace_block, run_tables
+from dse.experiments.report import TABLES, TINY, Table, blocks, replace_block, run_tables
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", ROOT / "docs" / "tolerance.md", ROOT / "docs" / "nonideal.md"]

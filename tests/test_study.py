@@ -22,7 +22,7 @@ from dse.study.objective import TrialResult
 from dse.study.folder import TRIALS_FILE
 from dse.study.results import (TRIALS_COLUMNS, pareto_mask, read_layers,
                          read_metadata, read_trials)
-from dse.bench import bench_study
+from dse.experiments.bench import bench_study
 from dse.study.folder import run_lock as _run_lock
 from dse.study import (Range, StudyFileError, known_workloads, load_study, open_storage,
                        parse_study, run_study)
@@ -443,7 +443,7 @@ def test_bench_study_prints_a_table(monkeypatch, capsys):
     report = {"study": "quickstart", "trials": 16, "runs": [
         {"workers": 1, "trials": 16, "wall_s": 30.0, "trials_per_min": 32.0},
         {"workers": 2, "trials": 16, "wall_s": 16.0, "trials_per_min": 60.0}]}
-    monkeypatch.setattr("dse.bench.bench_study", lambda study: report)
+    monkeypatch.setattr("dse.experiments.bench.bench_study", lambda study: report)
     assert cli.main(["bench", "study"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert "quickstart" in lines[0] and lines[1].split() == ["workers", "trials", "wall", "s", "trials/min", "speedup"]

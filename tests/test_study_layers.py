@@ -37,7 +37,7 @@ MLP_LAYERS = ("fc1", "fc2", "fc3")
 
 
 def kept(n: int, fraction: float) -> int:
-    """Rows a layer of ``n`` rows keeps at ``fraction`` (dse.tolerance.pruning._kept)."""
+    """Rows a layer of ``n`` rows keeps at ``fraction`` (dse.pruning.sequential.kept_count)."""
     return max(1, n - int(round(fraction * n)))
 
 
@@ -124,7 +124,7 @@ def test_per_layer_fraction_overrides_the_global_one_in_the_mapped_network(mlp):
 
 
 def test_pruning_cache_keys_hold_the_per_layer_fractions(mlp, tmp_path, monkeypatch):
-    from dse.tolerance.network import pruned_workload
+    from dse.mapping.protected import pruned_workload
 
     monkeypatch.setenv("RERAM_DSE_CACHE", str(tmp_path))
     cache = tmp_path / "workloads"

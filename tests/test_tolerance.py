@@ -11,12 +11,14 @@ import pytest
 from dse.config import FaultScenario, HardwareConfig, Protection
 from dse.mapping import map_network
 from dse.simulate import evaluate
-from dse.tolerance import PRESETS, prune, tolerance_rates
-from dse.tolerance import pruning as pruning_module
-from dse.tolerance.chip import ChipRepair, recode
-from dse.tolerance.duplication import plan_layer
-from dse.tolerance.msb import check_embed, embed_levels, quantize_embedded
-from dse.tolerance.pruning import feeder_matrix
+from dse.experiments.tolerance import tolerance_rates
+from dse.protection import PRESETS
+from dse.pruning import prune
+from dse.pruning import sequential as pruning_module
+from dse.protection.chip import ChipRepair, recode
+from dse.protection.duplication import plan_layer
+from dse.protection.msb import check_embed, embed_levels, quantize_embedded
+from dse.pruning.sequential import feeder_matrix
 from dse.workloads import load_workload
 from dse.workloads.data import Splits
 from dse.workloads.layers import Linear, ReLU

@@ -192,10 +192,10 @@ def test_backward_matches_finite_differences(small):
 
 @needs_model
 def test_structured_pruning_follows_the_structure(small, tmp_path):
-    from dse.tolerance.pruning import PruneRecipe
+    from dse.pruning import PruneRecipe, prune
 
     recipe = PruneRecipe(gate_epochs=1, finetune_epochs=1, batch_size=20, learning_rate=2e-5, gate_lr=0.1)
-    pruned = small.structured_prune(0.25, 0.25, "gates", recipe=recipe, cache_dir=tmp_path)
+    pruned = prune(small, 0.25, 0.25, "gates", recipe=recipe, cache_dir=tmp_path)
     rows, cols = pruned.keep_rows, pruned.keep_cols
     assert len(rows[0]) == 288 and len(cols[0]) == 288 and len(cols[4]) == 1152
     for base in range(0, 36, 6):
@@ -207,7 +207,7 @@ def test_structured_pruning_follows_the_structure(small, tmp_path):
         assert not np.delete(w, rows[index], axis=0).any() and not np.delete(w, cols[index], axis=1).any()
         assert not np.delete(layer.bias, cols[index]).any()
     assert pruned.workload.teacher is small.teacher  # distillation targets stay the unpruned model's
-    again = small.structured_prune(0.25, 0.25, "gates", recipe=recipe, cache_dir=tmp_path)  # from the cache
+    again = prune(small, 0.25, 0.25, "gates", recipe=recipe, cache_dir=tmp_path)  # from the cache
     for a, b in zip(pruned.workload.layers, again.workload.layers):
         np.testing.assert_array_equal(a.weight, b.weight)
     # the pruned model runs on crossbars like any workload
@@ -269,7 +269,7 @@ def test_missing_extra_says_how_to_install(monkeypatch):
 
 
 def test_bench_counts_the_macs_actually_done():
-    from dse.bench import executed_bit_level_macs, network_bit_level_macs
+    from dse.experiments.bench import executed_bit_level_macs, network_bit_level_macs
     from dse.simulate import LayerStats
     from dse.workloads import load_workload
 

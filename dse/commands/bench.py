@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from dse.bench import MAX_BATCH, MAX_SIZE, KernelPoint, bench_eval, bench_kernels, bench_kernels_cuda
+from dse.experiments.bench import MAX_BATCH, MAX_SIZE, KernelPoint, bench_eval, bench_kernels, bench_kernels_cuda
 from dse.cli_options import add_hardware_options, count, hardware_from_args
 
 
@@ -113,7 +113,7 @@ def _run_eval(args, hw) -> int:
 
 
 def _run_study(args) -> int:
-    from dse.bench import bench_study
+    from dse.experiments.bench import bench_study
 
     result = bench_study(args.study)
     if args.json:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from dse.report import FULL, TABLES, TINY, run_tables, select
+from dse.experiments.report import FULL, TABLES, TINY, run_tables, select
 
 
 def add_parser(subparsers) -> None:

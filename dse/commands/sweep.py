@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 from dse.cli_options import MAX_WORKERS, add_hardware_options, count, hardware_from_args, protection_preset
-from dse.sweep import CHEN_SA1_SHARE, plot_sweep, run_sweep, summarize, write_sweep
+from dse.experiments.sweep import CHEN_SA1_SHARE, plot_sweep, run_sweep, summarize, write_sweep
 
 
 def _rates(text: str) -> list[float]:

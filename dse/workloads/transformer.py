@@ -406,13 +406,6 @@ class TransformerWorkload(Workload):
     def info(self) -> WorkloadInfo:
         return transformer_info([layer.name for layer in self.layers])
 
-    def structured_prune(self, row_prune, col_prune, method: str = "gates", **options):
-        """Prune rows and columns of the linear layers through the transformer's structure and fine-tune
-        (:func:`dse.workloads.transformer_pruning.prune_transformer`): a ``PrunedNetwork``."""
-        from dse.workloads.transformer_pruning import prune_transformer
-
-        return prune_transformer(self, row_prune, col_prune, method, **options)
-
     # -- crossbar view ------------------------------------------------------------------------------
 
     def tokens_per_sentence(self, x: np.ndarray | None = None) -> float:
@@ -612,10 +605,8 @@ def smoothing_factors(workload: TransformerWorkload, x: np.ndarray, alpha: float
     ``f_i = max|x_i|**alpha / max_j |W_ij|**(1 - alpha)``, which moves the outlier channels of the
     activations (LayerNorm outputs of BERT-style models reach 30x their standard deviation in a few
     channels) into the weights, where per-column scales absorb them."""
-    from dse.mapping import layer_inputs
-
     factors = {}
-    for index, cols in layer_inputs(workload, x).items():
+    for index, cols in workload.layer_inputs(x).items():
         act = np.maximum(np.abs(cols).max(axis=0), 1e-5)
         wgt = np.maximum(np.abs(workload.layers[index].matrix()).max(axis=1), 1e-5)
         factors[index] = act**alpha / wgt ** (1.0 - alpha)

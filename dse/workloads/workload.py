@@ -155,6 +155,17 @@ class Workload:
                 index = after + (pool is not None)
         return x
 
+    def layer_inputs(self, x: np.ndarray) -> dict[int, np.ndarray]:
+        """Float crossbar input vectors of every weight layer, (mvms, in_features), for samples ``x``."""
+        inputs: dict[int, list[np.ndarray]] = {}
+
+        def record(index: int, layer: WeightLayer, a: np.ndarray) -> np.ndarray:
+            inputs.setdefault(index, []).append(layer.im2col(a))
+            return layer.forward(a)
+
+        self.forward_with(x, record)
+        return {index: rows[0] if len(rows) == 1 else np.concatenate(rows) for index, rows in sorted(inputs.items())}
+
     def score(self, outputs: np.ndarray, y: np.ndarray) -> float:
         """The accuracy reported for network outputs (what ``EvalResult.accuracy_*`` means): here the
         fraction of samples whose largest logit is their label."""

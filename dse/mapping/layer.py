@@ -4,7 +4,7 @@ A :class:`MappedLayer` is everything the simulator needs for one weight layer, c
 point and shared by every simulated chip: the integer weights and their scales, the activation scale of
 the layer's input, the fault-free cell levels of every physical bit line with the groups that combine
 them into outputs, the ADC step, and the layout the cost model reads. Protection (pruning, duplication,
-MSB embedding, baselines) changes what is mapped; :mod:`dse.tolerance` builds those variants on top of
+MSB embedding, baselines) changes what is mapped; :mod:`dse.mapping.protected` builds those variants on top of
 :func:`map_layer`.
 """
 from __future__ import annotations
@@ -130,18 +130,6 @@ class MappedNetwork:
         return sum(layout.crossbars for layout in self.layouts)
 
 
-def layer_inputs(workload: Workload, x: np.ndarray) -> dict[int, np.ndarray]:
-    """Float crossbar input vectors of every weight layer, (mvms, in_features), for samples ``x``."""
-    inputs: dict[int, list[np.ndarray]] = {}
-
-    def record(index: int, layer: WeightLayer, a: np.ndarray) -> np.ndarray:
-        inputs.setdefault(index, []).append(layer.im2col(a))
-        return layer.forward(a)
-
-    workload.forward_with(x, record)
-    return {index: rows[0] if len(rows) == 1 else np.concatenate(rows) for index, rows in sorted(inputs.items())}
-
-
 def input_quantisation(cols: np.ndarray, hw: HardwareConfig, name: str) -> tuple[float, bool]:
     """(x_scale, signed) for a layer from its calibration inputs."""
     signed = bool(cols.size and cols.min() < 0)
@@ -202,20 +190,3 @@ def map_layer(
         adc_step=calibrate_adc_step(bitline_levels, x_calib, hw, groups.flip),
         layout=plain_layout(layer.name, len(keep_rows), len(keep_cols), hw, mvms_per_inference),
     )
-
-
-def map_network(workload: Workload, hw: HardwareConfig, protection=None) -> MappedNetwork:
-    """Map every weight layer of ``workload`` onto ``hw``, with ``protection`` (``dse.config.Protection``)
-    applied when given and not empty."""
-    if protection is not None and not protection.is_none:
-        from dse.tolerance import map_protected_network  # protection builds on this module
-
-        return map_protected_network(workload, hw, protection)
-    calib = layer_inputs(workload, workload.x_calib)
-    info = {c.index: c for c in workload.crossbar_layers()}
-    layers = {
-        index: map_layer(index, workload.layers[index], cols, hw, mvms_per_inference=info[index].mvms_per_inference)
-        for index, cols in calib.items()
-    }
-    return MappedNetwork(workload, hw, layers)
-

@@ -14,7 +14,7 @@ import numpy as np
 from dse.config import AnalogEffects, HardwareConfig
 from kernels.analog import AnalogPlanes, analog_planes, cell_conductances
 
-# Tags appended to (seed, chip, layer): one independent stream per kind of draw (dse.chip_faults: 5, 6).
+# Tags appended to (seed, chip, layer): one independent stream per kind of draw (dse.simulate.chips: 5, 6).
 VARIATION_STREAM, ADC_STREAM, READ_NOISE_STREAM, STUCK_SPREAD_STREAM = 1, 2, 3, 4
 
 

@@ -23,7 +23,7 @@ from dse.config import FaultScenario
 from kernels import sample_faults
 from kernels.faults import HEALTHY
 
-# Tags appended to (seed, chip, layer); dse.analog uses 1 to 3 and STUCK_SPREAD_STREAM.
+# Tags appended to (seed, chip, layer); dse.simulate.analog uses 1 to 3 and STUCK_SPREAD_STREAM.
 TEST_ESCAPE_STREAM, POST_TEST_STREAM = 5, 6
 
 

@@ -34,7 +34,7 @@ import numpy as np
 
 from dse.config import HardwareConfig, Protection
 from dse.layout import LayerLayout, ceil_div
-from dse.tolerance.msb import host_pairs
+from dse.protection.msb import host_pairs
 from kernels import VOTE_MODES, BitlineGroups
 from kernels.slicing import array_signs
 

@@ -91,7 +91,7 @@ def _ideal(name: str, hw: HardwareConfig, setting: Setting, protection: Protecti
 
 
 def _preset(name: str) -> Protection:
-    from dse.tolerance.presets import PRESETS
+    from dse.protection.presets import PRESETS
     return PRESETS[name]
 
 
@@ -184,7 +184,7 @@ def docs_analog(setting: Setting) -> str:
 
 
 def _rate_curves(setting: Setting, presets):
-    from dse.tolerance.rates import tolerance_rates
+    from dse.experiments.tolerance import tolerance_rates
     return {(name, preset): tolerance_rates(_workload(name), HardwareConfig(), _preset(preset),
                                             n_chips=setting.n_chips, max_test=setting.max_test)
             for name in DIGITS for preset in presets} if setting.rates else None
@@ -231,7 +231,7 @@ def docs_rates(setting: Setting) -> str:
 
 def docs_prune(setting: Setting) -> str:
     """docs/tolerance.md: pruning alone, both methods, 30 and 50 %: float and fault-free hardware accuracy."""
-    from dse.tolerance.network import pruned_workload
+    from dse.mapping.protected import pruned_workload
     rows = ["| workload | method | rows / cols pruned | float accuracy | ideal (fault-free crossbars) | crossbars |",
             "|---|---|---|---|---|---|"]
     for name in DIGITS:

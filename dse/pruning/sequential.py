@@ -151,7 +151,7 @@ def feeder_matrix(workload: Workload, index: int, next_index: int) -> np.ndarray
     return (cols.reshape(n_channels, -1, cols.shape[-1]) != 0).any(axis=1)
 
 
-def _fractions(value: float | Mapping[str, float], names: list[str], what: str) -> dict[str, float]:
+def fractions_by_layer(value: float | Mapping[str, float], names: list[str], what: str) -> dict[str, float]:
     if isinstance(value, Mapping):
         unknown = sorted(set(value) - set(names))
         if unknown:
@@ -165,7 +165,7 @@ def _fractions(value: float | Mapping[str, float], names: list[str], what: str) 
     return values
 
 
-def _kept(n: int, fraction: float) -> int:
+def kept_count(n: int, fraction: float) -> int:
     """How many of ``n`` rows or columns stay at prune ``fraction`` (at least one)."""
     return max(1, n - int(round(fraction * n)))
 
@@ -183,7 +183,7 @@ def _select(scores_rows: dict[int, np.ndarray], scores_cols: dict[int, np.ndarra
             alive = np.arange(n_in)
         else:
             alive = np.flatnonzero(feeders[index][keep_cols[order[pos - 1]]].any(axis=0))
-        k_rows = _kept(n_in, row_frac[index])
+        k_rows = kept_count(n_in, row_frac[index])
         if len(alive) > k_rows:  # dead rows fall short of the target: prune the weakest live rows too
             best = np.argsort(-scores_rows[index][alive], kind="stable")[:k_rows]
             alive = alive[best]
@@ -191,14 +191,14 @@ def _select(scores_rows: dict[int, np.ndarray], scores_cols: dict[int, np.ndarra
         if index == last:
             keep_cols[index] = np.arange(n_out, dtype=np.int64)  # classes are never pruned
         else:
-            k_cols = _kept(n_out, col_frac[index])
+            k_cols = kept_count(n_out, col_frac[index])
             keep_cols[index] = np.sort(np.argsort(-scores_cols[index], kind="stable")[:k_cols]).astype(np.int64)
     return keep_rows, keep_cols
 
 
 # --- training with masks -------------------------------------------------------------------------
 
-class _Params(Layer):
+class Params(Layer):
     """Holder of trainable arrays for :class:`Adam` (which reads ``params`` and ``grads``)."""
 
     def __init__(self, params: dict[str, np.ndarray]) -> None:
@@ -207,7 +207,7 @@ class _Params(Layer):
         self.grads = {k: np.zeros_like(v) for k, v in params.items()}
 
 
-class _MaskedNet:
+class MaskedNet:
     """The network's weight layers with raw (unmasked) weights and per-row / per-column multipliers.
 
     Before each forward pass the layers' effective weights are set to ``z_row[:, None] * W * z_col``
@@ -219,7 +219,7 @@ class _MaskedNet:
         self.layers = layers
         self.order = order
         self.index = {i: _matrix_index(layers[i]) for i in order}
-        self.raw = _Params({f"{i}.{k}": layers[i].params[k].copy() for i in order for k in ("weight", "bias")})
+        self.raw = Params({f"{i}.{k}": layers[i].params[k].copy() for i in order for k in ("weight", "bias")})
 
     def apply(self, z_rows: dict[int, np.ndarray], z_cols: dict[int, np.ndarray]) -> None:
         for i in self.order:
@@ -251,7 +251,7 @@ class _MaskedNet:
         return g_rows, g_cols
 
 
-def _hard_concrete(log_alpha: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def hard_concrete(log_alpha: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """A sample ``z`` in [0, 1] of the hard-concrete gates and ``dz / d log_alpha``."""
     u = rng.uniform(1e-6, 1.0 - 1e-6, size=log_alpha.shape)
     s = 1.0 / (1.0 + np.exp(-(np.log(u) - np.log1p(-u) + log_alpha) / BETA))
@@ -261,12 +261,12 @@ def _hard_concrete(log_alpha: np.ndarray, rng: np.random.Generator) -> tuple[np.
     return z, dz
 
 
-def _p_open(log_alpha: np.ndarray) -> np.ndarray:
+def p_open(log_alpha: np.ndarray) -> np.ndarray:
     """Probability that a hard-concrete gate is non-zero (its expected L0 norm)."""
     return 1.0 / (1.0 + np.exp(-(log_alpha - BETA * np.log(-GAMMA / ZETA))))
 
 
-def _batches(n: int, batch_size: int, rng: np.random.Generator):
+def batches(n: int, batch_size: int, rng: np.random.Generator):
     order = rng.permutation(n)
     for start in range(0, n, batch_size):
         yield order[start : start + batch_size]
@@ -274,10 +274,10 @@ def _batches(n: int, batch_size: int, rng: np.random.Generator):
 
 def _train_gates(layers, order, feeders, x, y, row_keep, col_keep, recipe, rng):
     """Jointly train weights and hard-concrete gates; returns the gates' log_alpha (rows, cols)."""
-    net = _MaskedNet(layers, order)
+    net = MaskedNet(layers, order)
     last = order[-1]
     shapes = {i: layers[i].matrix().shape for i in order}
-    gates = _Params({
+    gates = Params({
         **{f"r{i}": np.full(shapes[i][0], recipe.gate_init) for i in order},
         **{f"c{i}": np.full(shapes[i][1], recipe.gate_init) for i in order if i != last},
     })
@@ -286,12 +286,12 @@ def _train_gates(layers, order, feeders, x, y, row_keep, col_keep, recipe, rng):
     ones = {i: np.ones(shapes[i][1]) for i in order}
     mu = recipe.penalty
     for _ in range(recipe.gate_epochs):
-        for batch in _batches(len(x), recipe.batch_size, rng):
+        for batch in batches(len(x), recipe.batch_size, rng):
             z_rows, dz_rows, z_cols, dz_cols = {}, {}, {}, {}
             for i in order:
-                z_rows[i], dz_rows[i] = _hard_concrete(gates.params[f"r{i}"], rng)
+                z_rows[i], dz_rows[i] = hard_concrete(gates.params[f"r{i}"], rng)
                 if i != last:
-                    z_cols[i], dz_cols[i] = _hard_concrete(gates.params[f"c{i}"], rng)
+                    z_cols[i], dz_cols[i] = hard_concrete(gates.params[f"c{i}"], rng)
                 else:
                     z_cols[i], dz_cols[i] = ones[i], None
             net.apply(z_rows, z_cols)
@@ -304,13 +304,13 @@ def _train_gates(layers, order, feeders, x, y, row_keep, col_keep, recipe, rng):
                 # ... plus the L0 penalty on the expected fraction of live rows above the target. A row
                 # also dies when every column feeding it is pruned: its live probability is its own
                 # gate's times its feeders' (the feeders are held constant in this term).
-                p_r = _p_open(gates.params[f"r{i}"])
-                upstream = (feeders[i] * _p_open(gates.params[f"c{order[pos - 1]}"])[:, None]).max(axis=0) \
+                p_r = p_open(gates.params[f"r{i}"])
+                upstream = (feeders[i] * p_open(gates.params[f"c{order[pos - 1]}"])[:, None]).max(axis=0) \
                     if pos > 0 else np.ones_like(p_r)
                 excess = max(0.0, float(np.mean(p_r * upstream)) - row_keep[i])
                 gates.grads[f"r{i}"] += 2 * mu * excess * upstream * p_r * (1 - p_r) / len(p_r)
                 if i != last:
-                    p_c = _p_open(gates.params[f"c{i}"])
+                    p_c = p_open(gates.params[f"c{i}"])
                     excess = max(0.0, float(np.mean(p_c)) - col_keep[i])
                     gates.grads[f"c{i}"] = g_cols[i] * dz_cols[i] + 2 * mu * excess * p_c * (1 - p_c) / len(p_c)
             weights_opt.step()
@@ -323,7 +323,7 @@ def _train_gates(layers, order, feeders, x, y, row_keep, col_keep, recipe, rng):
             {i: gates.params[f"c{i}"].copy() for i in order if i != last})
 
 
-def _finetune(layers, order, keep_rows, keep_cols, x, y, recipe, rng, train_step=None) -> None:
+def finetune(layers, order, keep_rows, keep_cols, x, y, recipe, rng, train_step=None) -> None:
     """Train the kept weights with the masks fixed; leaves exact zeros in pruned rows and columns.
 
     ``train_step(x_batch, y_batch)`` runs one forward and backward pass through the network (filling the
@@ -334,7 +334,7 @@ def _finetune(layers, order, keep_rows, keep_cols, x, y, recipe, rng, train_step
             _, grad = softmax_cross_entropy(forward_all(layers, xb, train=True), yb)
             backward_all(layers, grad)
 
-    net = _MaskedNet(layers, order)
+    net = MaskedNet(layers, order)
     z_rows, z_cols = {}, {}
     for i in order:
         n_in, n_out = layers[i].matrix().shape
@@ -344,7 +344,7 @@ def _finetune(layers, order, keep_rows, keep_cols, x, y, recipe, rng, train_step
         z_cols[i][keep_cols[i]] = 1.0
     optimiser = Adam([net.raw], recipe.learning_rate)
     for _ in range(recipe.finetune_epochs):
-        for batch in _batches(len(x), recipe.batch_size, rng):
+        for batch in batches(len(x), recipe.batch_size, rng):
             net.apply(z_rows, z_cols)
             train_step(x[batch], y[batch])
             net.backward(z_rows, z_cols, want_gates=False)
@@ -367,7 +367,7 @@ def _prune_layers(workload, order, row_frac, col_frac, method, recipe):
         scores_rows, scores_cols = _train_gates(layers, order, feeders, x, y, row_keep, col_keep, recipe, rng)
         scores_cols[order[-1]] = np.zeros(layers[order[-1]].matrix().shape[1])
     keep_rows, keep_cols = _select(scores_rows, scores_cols, order, feeders, row_frac, col_frac)
-    _finetune(layers, order, keep_rows, keep_cols, x, y, recipe, rng)
+    finetune(layers, order, keep_rows, keep_cols, x, y, recipe, rng)
     return layers, keep_rows, keep_cols
 
 
@@ -394,22 +394,16 @@ def _cache_key(workload: Workload, row_frac, col_frac, method: str, recipe: Prun
     return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()
 
 
-def prune(workload: Workload, row_prune: float | Mapping[str, float], col_prune: float | Mapping[str, float],
+def prune_sequential(workload: Workload, row_prune: float | Mapping[str, float], col_prune: float | Mapping[str, float],
           method: str = "gates", *, recipe: PruneRecipe = PruneRecipe(),
           cache_dir: str | Path | None = None, use_cache: bool = True) -> PrunedNetwork:
-    """Prune ``workload`` structurally and fine-tune it (module docstring); cached on disk.
+    """Prune a sequential ``workload`` structurally and fine-tune it (module docstring); cached on disk.
 
     row_prune, col_prune  fractions in [0, 0.9] of every weight layer's rows / columns, or
                           ``{layer name: fraction}`` (missing layers: 0). The last layer keeps its columns.
     method                ``magnitude`` or ``gates``
     cache_dir             default: the workloads' cache directory (``$RERAM_DSE_CACHE/workloads``)
     """
-    if method not in METHODS:
-        raise ValueError(f"prune method must be one of {', '.join(METHODS)}; got {method!r}")
-    own = getattr(workload, "structured_prune", None)
-    if own is not None:  # a network that is not a plain sequence (the transformer) prunes through its structure
-        options = {} if recipe == PruneRecipe() else {"recipe": recipe}  # default: the workload's own recipe
-        return own(row_prune, col_prune, method, cache_dir=cache_dir, use_cache=use_cache, **options)
     if type(workload).forward_with is not Workload.forward_with:
         raise ValueError(f"structured pruning needs a network that is its layers applied in order; "
                          f"{workload.name!r} is not (prune its matrices through its own structure instead)")
@@ -417,8 +411,8 @@ def prune(workload: Workload, row_prune: float | Mapping[str, float], col_prune:
     if not order:
         raise ValueError(f"workload {workload.name!r} has no crossbar-mapped layer to prune")
     names = [workload.layers[i].name for i in order]
-    row_by_name = _fractions(row_prune, names, "row_prune")
-    col_by_name = _fractions(col_prune, names, "col_prune")
+    row_by_name = fractions_by_layer(row_prune, names, "row_prune")
+    col_by_name = fractions_by_layer(col_prune, names, "col_prune")
     row_frac = {i: row_by_name[workload.layers[i].name] for i in order}
     col_frac = {i: col_by_name[workload.layers[i].name] for i in order}
 

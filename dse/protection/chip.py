@@ -185,7 +185,7 @@ class ChipRepair:
         """``(levels programmed and read, groups, fault map)`` of one chip's layer.
 
         faulty, fault_map  the levels and the stuck cells the post-fabrication test reports
-        unseen   stuck cells the test does not report (escapes, later failures; ``dse.chip_faults``):
+        unseen   stuck cells the test does not report (escapes, later failures; ``dse.simulate.chips``):
                  no decision uses them; they are applied to the programmed levels, in the same
                  (possibly remapped) physical row order, and included in the returned fault map
         """

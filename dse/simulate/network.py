@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from dse.analog import chip_planes
-from dse.chip_faults import sample_chip_faults
+from dse.simulate.analog import chip_planes
+from dse.simulate.chips import sample_chip_faults
 from dse.config import AnalogEffects, FaultScenario, HardwareConfig, Protection
 from dse.layout import LayerLayout
 from dse.mapping import MappedNetwork, map_network
@@ -56,9 +56,9 @@ def chip_layers(net: MappedNetwork, faults: FaultScenario | None, chip: int | No
     """Sample chip ``chip``'s fault maps and pack every layer; ``chip=None`` is the fault-free chip.
 
     A layer with a per-chip hook (a protection that uses the tested fault map) is programmed from the
-    stuck cells the test found; those it missed and those failing after it (``dse.chip_faults``) are
+    stuck cells the test found; those it missed and those failing after it (``dse.simulate.chips``) are
     applied to what it programmed. With ``analog`` effects (any active) or a ``stuck_level_spread``,
-    layers get the chip's analog draws on top of its faults (``dse.analog``) and run on the float path;
+    layers get the chip's analog draws on top of its faults (``dse.simulate.analog``) and run on the float path;
     the fault-free chip stays ideal.
     """
     hw = net.hw

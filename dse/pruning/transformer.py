@@ -1,10 +1,10 @@
 """Structured pruning of the transformer's linear layers: the hard-concrete gates of
-``dse.tolerance.pruning``, through the transformer's own structure.
+``dse.pruning.sequential``, through the transformer's own structure.
 
-:func:`prune_transformer` returns the same :class:`~dse.tolerance.pruning.PrunedNetwork` as
-``dse.tolerance.prune`` (pruned, fine-tuned workload plus kept rows and columns per layer index), so the
-protected mapping (copies in the freed columns, MSB embedding, votes) takes it unchanged. It is what
-:meth:`TransformerWorkload.structured_prune` runs.
+:func:`prune_transformer` returns the same :class:`~dse.pruning.sequential.PrunedNetwork` as
+``dse.pruning.prune`` (pruned, fine-tuned workload plus kept rows and columns per layer index), so the
+protected mapping (copies in the freed columns, MSB embedding, votes) takes it unchanged; ``dse.pruning.prune``
+calls it for a transformer.
 
 Which rows and columns, per block (``q k v o i f`` = query, key, value, attention output, feed-forward
 in and out; rows are word lines = input features, columns are outputs):
@@ -20,7 +20,7 @@ in and out; rows are word lines = input features, columns are outputs):
 
 Gates and weights train together on the transformer's loss (``TransformerWorkload.loss``: the topic
 head's cross-entropy plus the cosine distance to the float model's embeddings, i.e. distillation) with
-the L0 penalty of ``dse.tolerance.pruning`` per layer and kind; then the ``keep`` gates of largest
+the L0 penalty of ``dse.pruning.sequential`` per layer and kind; then the ``keep`` gates of largest
 ``log_alpha`` stay open and the kept weights are fine-tuned with the masks fixed. ``magnitude`` keeps the
 rows and columns of largest L2 norm instead (q and k columns by their summed norms). Fine-tuning a
 pretrained encoder wants a small step: :data:`TRANSFORMER_RECIPE`.
@@ -43,18 +43,19 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from dse.atomic import write_atomic
-from dse.tolerance import pruning as gate_module
-from dse.tolerance.pruning import (
+from dse.pruning import sequential as gate_module
+from dse.pruning.sequential import (
     METHODS,
     PrunedNetwork,
     PruneRecipe,
-    _batches,
-    _fractions,
-    _hard_concrete,
-    _kept,
-    _MaskedNet,
-    _p_open,
-    _Params,
+    batches,
+    finetune,
+    fractions_by_layer,
+    hard_concrete,
+    kept_count,
+    MaskedNet,
+    p_open,
+    Params,
 )
 from dse.workloads import transformer as transformer_module
 from dse.workloads.builtin import default_cache_dir
@@ -88,9 +89,9 @@ class _Structure:
 
 def _train_gates(work, layers, st: _Structure, x, y, row_keep, col_keep, recipe, rng):
     order = st.order()
-    net = _MaskedNet(layers, order)
+    net = MaskedNet(layers, order)
     shapes = {i: layers[i].matrix().shape for i in order}
-    gates = _Params({
+    gates = Params({
         **{f"r{i}": np.full(shapes[i][0], recipe.gate_init) for i in order},
         **{f"c{i}": np.full(shapes[i][1], recipe.gate_init) for i in order if st.col_gate(i) == i},
     })
@@ -98,12 +99,12 @@ def _train_gates(work, layers, st: _Structure, x, y, row_keep, col_keep, recipe,
     gates_opt = Adam([gates], recipe.gate_lr)
     mu = recipe.penalty
     for _ in range(recipe.gate_epochs):
-        for batch in _batches(len(x), recipe.batch_size, rng):
+        for batch in batches(len(x), recipe.batch_size, rng):
             z_rows, dz_rows, z_cols, dz_cols = {}, {}, {}, {}
             for i in order:
-                z_rows[i], dz_rows[i] = _hard_concrete(gates.params[f"r{i}"], rng)
+                z_rows[i], dz_rows[i] = hard_concrete(gates.params[f"r{i}"], rng)
                 if st.col_gate(i) == i:
-                    z_cols[i], dz_cols[i] = _hard_concrete(gates.params[f"c{i}"], rng)
+                    z_cols[i], dz_cols[i] = hard_concrete(gates.params[f"c{i}"], rng)
             for i in order:
                 if st.col_gate(i) != i:
                     z_cols[i] = z_cols[st.col_gate(i)]
@@ -112,14 +113,14 @@ def _train_gates(work, layers, st: _Structure, x, y, row_keep, col_keep, recipe,
             work.backward(grad)
             g_rows, g_cols = net.backward(z_rows, z_cols, want_gates=True)
             for i in order:
-                p_r = _p_open(gates.params[f"r{i}"])
+                p_r = p_open(gates.params[f"r{i}"])
                 feeder = st.feeder(i)
-                upstream = _p_open(gates.params[f"c{feeder}"]) if feeder is not None else np.ones_like(p_r)
+                upstream = p_open(gates.params[f"c{feeder}"]) if feeder is not None else np.ones_like(p_r)
                 excess = max(0.0, float(np.mean(p_r * upstream)) - row_keep[i])
                 gates.grads[f"r{i}"] = g_rows[i] * dz_rows[i] + 2 * mu * excess * upstream * p_r * (1 - p_r) / len(p_r)
                 if st.col_gate(i) == i:
                     g = g_cols[i] + (g_cols[i + 1] if i % 6 == Q else 0.0)  # the keys' share of the tied gate
-                    p_c = _p_open(gates.params[f"c{i}"])
+                    p_c = p_open(gates.params[f"c{i}"])
                     excess = max(0.0, float(np.mean(p_c)) - col_keep[i])
                     gates.grads[f"c{i}"] = g * dz_cols[i] + 2 * mu * excess * p_c * (1 - p_c) / len(p_c)
             weights_opt.step()
@@ -139,13 +140,13 @@ def _select(scores_rows, scores_cols, st: _Structure, row_frac, col_frac):
         if source != i:
             keep_cols[i] = keep_cols[source]
         else:
-            k = _kept(len(scores_cols[i]), col_frac[i])
+            k = kept_count(len(scores_cols[i]), col_frac[i])
             keep_cols[i] = np.sort(np.argsort(-scores_cols[i], kind="stable")[:k]).astype(np.int64)
     for i in st.order():
         n_in = len(scores_rows[i])
         feeder = st.feeder(i)
         alive = keep_cols[feeder] if feeder is not None else np.arange(n_in)
-        k = _kept(n_in, row_frac[i])
+        k = kept_count(n_in, row_frac[i])
         if len(alive) > k:
             alive = alive[np.argsort(-scores_rows[i][alive], kind="stable")[:k]]
         keep_rows[i] = np.sort(alive).astype(np.int64)
@@ -153,11 +154,11 @@ def _select(scores_rows, scores_cols, st: _Structure, row_frac, col_frac):
 
 
 def _finetune(work, layers, st: _Structure, keep_rows, keep_cols, x, y, recipe, rng) -> None:
-    """The tolerance module's masked fine-tuning, driven through the transformer's own loss."""
+    """The sequential pruner's masked fine-tuning, driven through the transformer's own loss."""
     def train_step(xb, yb):
         work.backward(work.loss(work.forward_train(xb), yb)[1])
 
-    gate_module._finetune(layers, st.order(), keep_rows, keep_cols, x, y, recipe, rng, train_step)
+    finetune(layers, st.order(), keep_rows, keep_cols, x, y, recipe, rng, train_step)
 
 
 def _prune(workload, st, row_frac, col_frac, method, recipe):
@@ -214,8 +215,8 @@ def prune_transformer(workload, row_prune: float | Mapping[str, float], col_prun
     recipe = recipe or TRANSFORMER_RECIPE
     st = _Structure(workload.blocks)
     names = [layer.name for layer in workload.layers]
-    row_by_name = _fractions(row_prune, names, "row_prune")
-    col_by_name = _fractions(col_prune, names, "col_prune")
+    row_by_name = fractions_by_layer(row_prune, names, "row_prune")
+    col_by_name = fractions_by_layer(col_prune, names, "col_prune")
     row_frac = {i: row_by_name[n] for i, n in enumerate(names)}
     col_frac = {i: col_by_name[names[st.col_gate(i)]] for i, n in enumerate(names)}
     key = _cache_key(workload, row_by_name, col_by_name, method, recipe)

@@ -337,7 +337,7 @@ def _untiled(a: np.ndarray, n_in: int, rows: int) -> np.ndarray:
 def bench_float_point(point: KernelPoint, hw: HardwareConfig, repeats: int = 5, seed: int = 0) -> dict:
     """Throughput of the float path next to the integer path and numpy baselines.
 
-    Same data as :func:`dse.bench.bench_kernel_point` (sliced, faulted levels from ``seed``; per-chip
+    Same data as :func:`dse.experiments.bench.bench_kernel_point` (sliced, faulted levels from ``seed``; per-chip
     preparation not timed; timed from integer inputs to outputs, in turns, best of ``repeats`` each):
     ``integer`` (popcount kernel), ``float_exact`` (float path, every effect zero; checked equal to the
     integer path), ``float_variation`` (5 % programming variation, on/off ratio 10: static effects),
@@ -347,7 +347,7 @@ def bench_float_point(point: KernelPoint, hw: HardwareConfig, repeats: int = 5, 
     model with variation, without and with read noise (:func:`kernels.baseline.bitplane_float_mvm`),
     the like-for-like reference of ``float_variation`` and ``float_noise`` (``*_vs_numpy_float``).
     """
-    from dse.analog import chip_planes
+    from dse.simulate.analog import chip_planes
     from dse.config import AnalogEffects
     from kernels.analog import mvm_float
     from kernels.baseline import bitplane_float_mvm

@@ -1,16 +1,16 @@
 """Mapping a workload with protection: prune, quantise, lay out copies, attach the per-chip hook.
 
-``map_protected_network(workload, hw, protection)`` is what ``dse.mapping.map_network`` calls when the
-protection is not empty. Per weight layer:
+``map_protected_network(workload, hw, protection)`` is what :func:`dse.mapping.map_network` calls when
+the protection is not empty. Per weight layer:
 
-1. Pruning (``pruning.py``, cached): the fine-tuned pruned workload and the kept rows / columns.
+1. Pruning (:mod:`dse.pruning`, cached): the fine-tuned pruned workload and the kept rows / columns.
 2. Quantisation: per-column weight scales as without protection; with MSB embedding the weights are
-   multiples of ``2**(msb_embed * cell_bits)`` (``msb.py``). Input scale and signedness from calibration.
-3. Layout (``duplication.py``): MSB embedding, copies in the free columns of the pruned layer's
+   multiples of ``2**(msb_embed * cell_bits)`` (``dse/protection/msb.py``). Input scale and signedness from calibration.
+3. Layout (``dse/protection/duplication.py``): MSB embedding, copies in the free columns of the pruned layer's
    crossbars, or of the unpruned layer's with ``dup_budget = "unpruned"`` (prioritised by
-   ``importance.py``), spare columns.
+   ``dse/protection/importance.py``), spare columns.
 4. ADC step calibrated on the laid-out bit lines (copies included), as without protection.
-5. Chip hook (``chip.py``) when the chip's fault map is needed: test-aware vote, remap, compensate.
+5. Chip hook (``dse/protection/chip.py``) when the chip's fault map is needed: test-aware vote, remap, compensate.
 """
 from __future__ import annotations
 
@@ -18,20 +18,19 @@ import numpy as np
 
 from dse.config import HardwareConfig, Protection
 from dse.layout import plain_layout
-from dse.mapping import (
+from dse.mapping.layer import (
     ADC_CALIBRATION_SAMPLES,
     MappedLayer,
     MappedNetwork,
     calibrate_adc_step,
     input_quantisation,
-    layer_inputs,
     programmed_groups,
 )
-from dse.tolerance.chip import ChipRepair
-from dse.tolerance.duplication import plan_layer
-from dse.tolerance.importance import column_sensitivity, column_weights
-from dse.tolerance.msb import check_embed, embed_levels, quantize_embedded
-from dse.tolerance.pruning import prune
+from dse.protection.chip import ChipRepair
+from dse.protection.duplication import plan_layer
+from dse.protection.importance import column_sensitivity, column_weights
+from dse.protection.msb import check_embed, embed_levels, quantize_embedded
+from dse.pruning import prune
 from dse.workloads.workload import Workload
 from kernels import quantize_activations, quantize_weights, slice_levels
 
@@ -62,7 +61,7 @@ def map_protected_network(workload: Workload, hw: HardwareConfig, protection: Pr
     """
     check_embed(hw, protection.msb_embed)
     work, keep_rows, keep_cols = pruned_workload(workload, protection)
-    calib = layer_inputs(work, work.x_calib)
+    calib = work.layer_inputs(work.x_calib)
     sensitivity = column_sensitivity(work)
     info = {c.index: c for c in work.crossbar_layers()}
     layers = {}
