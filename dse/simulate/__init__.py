@@ -6,6 +6,8 @@ split on every simulated chip.
 - ``network``: a chip's layers (fault maps applied, per-chip repair), the network run through the
   crossbar kernels and the digital layers, accuracy over chips.
 """
-from dse.simulate.network import ChipLayer, EvalResult, LayerStats, accuracy, chip_layers, evaluate, run_network
+from dse.simulate.network import (ChipLayer, EvalResult, LayerStats, accuracy, check_backend_runs, chip_layers, evaluate,
+                                  run_network)
 
-__all__ = ["ChipLayer", "EvalResult", "LayerStats", "accuracy", "chip_layers", "evaluate", "run_network"]
+__all__ = ["ChipLayer", "EvalResult", "LayerStats", "accuracy", "check_backend_runs", "chip_layers", "evaluate",
+           "run_network"]

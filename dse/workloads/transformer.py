@@ -667,7 +667,7 @@ def minilm_workload(root: Path | None = None, splits: dict[str, SentenceSplit] |
 
 def transformer_info(names) -> WorkloadInfo:
     """Every linear layer's rows can be pruned, and the columns of all but the keys (a key's columns
-    follow its query's: ``transformer_pruning``)."""
+    follow its query's: ``dse.pruning.transformer``)."""
     names = tuple(names)
     return WorkloadInfo(names, tuple(n for n in names if not n.endswith(".key")), TransformerWorkload.metric_names)
 
