@@ -14,12 +14,15 @@ import pytest
 
 from dse.cli import main
 from dse.config import FaultScenario, HardwareConfig
-from dse.mapping import layer_inputs, map_network
+from dse.mapping import map_network
+from dse.workloads.workload import Workload
 from dse.simulate import chip_layers, evaluate, run_network
 from dse.workloads import text_data, text_tasks
 from dse.workloads.transformer import float_linear
 
 from test_transformer import needs_model
+
+layer_inputs = Workload.layer_inputs  # (workload, x): each weight layer's float inputs
 
 FIXTURES = Path(__file__).parent / "data"
 LOSSLESS = HardwareConfig(adc_bits=9)

@@ -394,9 +394,9 @@ def _accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
 def quantised_linear(workload: TextTaskWorkload, calib_inputs: dict[int, np.ndarray], hw):
     """A ``linear`` callback computing each layer as the ideal crossbar does with a lossless ADC: per-column
     ``weight_bits`` weights, inputs quantised with the scale the mapping calibrates
-    (``dse.mapping.input_quantisation``) from ``calib_inputs`` (``layer_inputs(workload, x_calib)``: what
+    (``dse.mapping.layer.input_quantisation``) from ``calib_inputs`` (``workload.layer_inputs(x_calib)``: what
     each layer receives, smoothing applied), exact integer products (float64 holds them exactly)."""
-    from dse.mapping import input_quantisation
+    from dse.mapping.layer import input_quantisation
     from kernels.quantize import quantize_activations, quantize_weights
 
     prepared = {}
@@ -415,7 +415,7 @@ def quantised_linear(workload: TextTaskWorkload, calib_inputs: dict[int, np.ndar
 
 
 def _head_cache_key(spec: TaskSpec, keys: list[str], labels: list[np.ndarray]) -> str:
-    from dse.mapping import ACTIVATION_PERCENTILE
+    from dse.mapping.layer import ACTIVATION_PERCENTILE
 
     digest = hashlib.sha256()
     for array in labels:
@@ -459,7 +459,6 @@ def task_workload(name: str, cache_dir: Path | None = None, root: Path | None = 
     calibration examples, as the mapping's scales do.
     """
     from dse.config import HardwareConfig
-    from dse.mapping import layer_inputs
     from dse.workloads.builtin import default_cache_dir
     from dse.workloads.transformer import load_tokenizer, model_dir
 
@@ -514,7 +513,7 @@ def task_workload(name: str, cache_dir: Path | None = None, root: Path | None = 
     best_c = max(HEAD_C_GRID, key=lambda c: (c_scores[c], -c))  # ties: the stronger regularisation
     weight, bias = fit_standardised_head(feats["train"], ys["train"], best_c)
     plain = build(weight, bias, {}, {})
-    calib_inputs = layer_inputs(plain, plain.x_calib)
+    calib_inputs = plain.layer_inputs(plain.x_calib)
     peaks = {i: np.maximum(np.abs(cols).max(axis=0), 1e-5) for i, cols in calib_inputs.items()}
     hw = HardwareConfig()
     x_val, y_val = xs["validation"][:ALPHA_VALIDATION_EXAMPLES], ys["validation"][:ALPHA_VALIDATION_EXAMPLES]
