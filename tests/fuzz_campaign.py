@@ -356,7 +356,7 @@ def _actions(command: str):
 def _values_for(action, campaign: Campaign, cwd_files: dict[str, str]) -> st.SearchStrategy[str]:
     """Values for one flag: its type's good and bad values, its choices, and a few files."""
     from dse import cli_options
-    from dse.tolerance import PRESETS
+    from dse.protection import PRESETS
 
     flag = action.option_strings[0]
     named = {
@@ -410,14 +410,14 @@ def _stub_work(monkeypatch) -> None:
     import dse.commands.cost as cost
     import dse.commands.eval as eval_
     import dse.commands.run as run
-    import dse.bench
+    import dse.experiments.bench
     import dse.commands.sweep as sweep
 
     def reached(*args, **kwargs):
         raise Reached
 
     for module, name in ((eval_, "evaluate"), (sweep, "run_sweep"), (bench, "bench_kernels"), (bench, "bench_eval"),
-                         (cost, "workload_layouts"), (run, "run_study"), (dse.bench, "bench_study")):
+                         (cost, "workload_layouts"), (run, "run_study"), (dse.experiments.bench, "bench_study")):
         monkeypatch.setattr(module, name, reached)
 
 
