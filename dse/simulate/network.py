@@ -32,6 +32,7 @@ from kernels import BitlineGroups, apply_faults, mvm_int, mvm_packed, pack_input
 from kernels.crossbar import offset_corrected
 from kernels.cuda import require_cuda
 from kernels.analog import AnalogPlanes, mvm_float
+from kernels.exact import ExactLayer, exact_input_dtype, exact_layer, layer_ints, mvm_exact
 from kernels.flip import flipped_levels, logical_faults
 from kernels.layer_io import dequantize_fold, dequantize_fold_pool, pack_layer_inputs
 
@@ -43,17 +44,24 @@ class ChipLayer:
     With analog effects the layer runs on the float path: ``analog`` holds its conductances and ADC
     errors (``kernels.analog``) and ``wp`` is None. On the ``cuda`` backend ``device`` holds the planes and
     groups on the GPU (``kernels.cuda.mvm.DevicePlanes``), uploaded once for all of the chip's batches.
+    Where its ADC cannot lose information on this chip (CPU backend), ``exact`` holds it as exact products
+    (``kernels.exact``, the same bits as the popcount kernel) and ``wp`` is None.
     """
 
     wp: np.ndarray | None
     groups: BitlineGroups
     analog: AnalogPlanes | None = None
     device: object | None = None
+    exact: ExactLayer | None = None
 
 
 def chip_layers(net: MappedNetwork, faults: FaultScenario | None, chip: int | None,
-                analog: AnalogEffects | None = None) -> dict[int, ChipLayer]:
+                analog: AnalogEffects | None = None, exact: bool = True) -> dict[int, ChipLayer]:
     """Sample chip ``chip``'s fault maps and pack every layer; ``chip=None`` is the fault-free chip.
+
+    A layer whose ADC cannot lose information on this chip (and whose vote the exact path takes) becomes
+    exact products instead of packed planes (``kernels.exact``: bit for bit the popcount kernel's result);
+    ``exact=False`` packs every layer.
 
     A layer with a per-chip hook (a protection that uses the tested fault map) is programmed from the
     stuck cells the test found; those it missed and those failing after it (``dse.simulate.chips``) are
@@ -64,7 +72,7 @@ def chip_layers(net: MappedNetwork, faults: FaultScenario | None, chip: int | No
     hw = net.hw
     with_analog = (chip is not None and faults is not None
                    and ((analog is not None and analog.active) or faults.stuck_level_spread > 0))
-    result = _pack_chip(net, faults, chip, analog, with_analog)
+    result = _pack_chip(net, faults, chip, analog, with_analog, exact and hw.backend == "cpu")
     if hw.backend == "cuda":
         from kernels.cuda.mvm import to_device
 
@@ -75,7 +83,7 @@ def chip_layers(net: MappedNetwork, faults: FaultScenario | None, chip: int | No
 
 
 def _pack_chip(net: MappedNetwork, faults: FaultScenario | None, chip: int | None, analog: AnalogEffects | None,
-               with_analog: bool) -> dict[int, ChipLayer]:
+               with_analog: bool, exact: bool) -> dict[int, ChipLayer]:
     hw = net.hw
     result = {}
     for index, mapped in net.layers.items():
@@ -87,7 +95,7 @@ def _pack_chip(net: MappedNetwork, faults: FaultScenario | None, chip: int | Non
             fault_map = stuck.actual
             if mapped.chip_hook is None and not with_analog:  # faults applied while packing: one pass
                 stored = flipped_levels(levels, flip, hw.rows, hw.cell_bits)
-                result[index] = ChipLayer(pack_levels(stored, hw.rows, hw.cell_bits, faults=fault_map), groups)
+                result[index] = _integer_layer(mapped, hw, stored, groups, fault_map, exact)
                 continue
             # Protection reasons about logical levels: a stuck stored cell of a flipped bit line reads as the
             # other extreme there.
@@ -105,8 +113,20 @@ def _pack_chip(net: MappedNetwork, faults: FaultScenario | None, chip: int | Non
                                  stuck_level_spread=faults.stuck_level_spread)
             result[index] = ChipLayer(None, groups, planes)
             continue
-        result[index] = ChipLayer(pack_levels(stored, hw.rows, hw.cell_bits), groups)
+        result[index] = _integer_layer(mapped, hw, stored, groups, None, exact)
     return result
+
+
+def _integer_layer(mapped, hw: HardwareConfig, stored: np.ndarray, groups: BitlineGroups,
+                   fault_map: np.ndarray | None, exact: bool) -> ChipLayer:
+    """The exact form of a layer where it has one (and ``exact``), else its packed planes."""
+    if exact:
+        layer = exact_layer(stored, groups, mapped.n_out, rows=hw.rows, cell_bits=hw.cell_bits, dac_bits=hw.dac_bits,
+                            adc_bits=hw.adc_bits, step=mapped.adc_step, input_bits=hw.input_bits,
+                            signed_inputs=mapped.signed_inputs, faults=fault_map)
+        if layer is not None:
+            return ChipLayer(None, groups, exact=layer)
+    return ChipLayer(pack_levels(stored, hw.rows, hw.cell_bits, faults=fault_map), groups)
 
 
 @dataclass
@@ -146,7 +166,19 @@ def run_network(net: MappedNetwork, chip: dict[int, ChipLayer], x: np.ndarray,
         on_chip = chip[index]
         gather = mapped.input_index(layer, x.shape[1:]) if on_chip.analog is None else None
         start = 0.0
-        if gather is not None:
+        if on_chip.exact is not None:
+            if gather is not None:  # quantise + im2col in one pass, as the packed path does
+                x_int = layer_ints(x.reshape(n, -1), gather, scale=mapped.x_scale, input_bits=hw.input_bits,
+                                   signed=mapped.signed_inputs, dtype=exact_input_dtype(on_chip.exact))
+            else:
+                x_int = mapped.quantize_inputs(layer.im2col(x), hw)
+            start = time.perf_counter()
+            y_int, saturated = mvm_exact(x_int, on_chip.exact), 0
+            if kernel_s is not None:
+                kernel_s[0] += time.perf_counter() - start
+            if hw.mapping == "offset":  # as mvm_int does it, on the same integers
+                y_int -= float(1 << (hw.weight_bits - 1)) * x_int.sum(axis=1, dtype=np.float64)[:, None]
+        elif gather is not None:
             # Integer path, one pass each way: quantise + im2col + pack, the kernel, dequantise + fold.
             xp, row_sums, x_int = pack_layer_inputs(
                 x.reshape(n, -1), gather, scale=mapped.x_scale, input_bits=hw.input_bits,

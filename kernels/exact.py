@@ -1,0 +1,334 @@
+"""The exact lossless path: a layer whose ADC cannot lose information is ``x_int @ W_eff`` (BLAS).
+
+When no column sum of a layer can be rounded or clipped (ADC step 1 and no bit line of any row tile able
+to sum past the top code: always so for a full-range step of 1, ``docs/crossbar.md``; for ``clip`` and a
+calibrated step of 1 when the chip's levels cannot reach it), the cycle-weighted codes of bit line ``b``
+in row tile ``t`` are exactly ``sum_{i in t} x_int[i] * level[i, b]``: the cycle weights rebuild each input
+from its bit-serial chunks, two's complement included, and a flipped bit line's correction
+(:mod:`kernels.flip`) gives back the logical levels. The periphery's vote is linear in these sums for
+``first``, ``mean`` and ``test-aware`` (the picked copy), so the layer computes ``x_int @ W_eff`` with
+
+    W_eff[i, out[g]] = sum_g coef[g] * sum_m alpha[tile(i), g, m] * level[i, members[g, m]]
+
+over the chip's actual (faulty, compensated, remapped) levels, ``alpha`` 1 for the first or picked copy
+and ``1/size`` for a mean. It is computed that way: one BLAS product instead of ``cycles * slices *
+arrays`` bit-level passes.
+
+Exactness. The popcount path's outputs are sums of integers, or of multiples of ``1/size`` for a mean
+over a power-of-two number of copies; ``scale`` (the largest such size) times ``W_eff`` is an integer
+matrix, and every product and partial sum BLAS forms, in whatever order and with whatever fused
+multiply-adds, is an integer bounded by ``x_max * sum_i |scale * W_eff[i, j]|``. Below ``2**53`` float64
+is exact, so the result equals the popcount path bit for bit; below ``2**24`` on row chunks, float32
+is, and the chunks' products are added in float64 (twice the BLAS throughput). Where a bound fails,
+:func:`exact_layer` returns None and the caller keeps the popcount path.
+
+Non-linear votes. A median of three copies is computed per row tile from its members' sums (one BLAS
+product per tile over just those bit lines, exact in float32 for the column sums of a tile) and voted
+as the kernel votes; the rest of the layer still goes through ``W_eff`` (medians of integers are
+integers, so the order of the adds stays free). A mean over three copies divides by three in every row
+tile: those terms are not exact binary fractions and the popcount path adds them in its own order, so a
+layer with such a group takes per-tile products of every bit line and the kernel's own combine,
+tile by tile in the kernel's order (``replay``): the same float operations on the same integers.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit, prange
+
+from kernels.adc import full_scale
+from kernels.crossbar import VOTE_MEAN, VOTE_MEDIAN, VOTE_PICK, BitlineGroups, _combine
+from kernels.faults import apply_faults
+from kernels.flip import flipped_levels
+from kernels.layer_io import _quantize_one, activation_range
+
+EXACT_F64 = 1 << 53  # integers up to here, and sums staying below it, are exact in float64
+EXACT_F32 = 1 << 24  # ... in float32
+MIN_F32_CHUNK = 256  # rows: shorter float32 chunks lose more to small products than float32 gains
+
+
+@dataclass(frozen=True)
+class ExactLayer:
+    """One chip's layer as exact products (see the module docstring).
+
+    weights      (in, n_out) ``scale * W_eff`` (float32 or float64), or None (``replay``)
+    chunks       row boundaries of the products of ``weights``: each chunk's sums are exact in its dtype
+    inv_scale    ``1 / scale``, a power of two
+    tile_levels  (in, M) levels of the bit lines voted per row tile (median groups, or all in ``replay``)
+    tile_groups  the groups over those M bit lines (members numbered within ``tile_levels``)
+    replay       every bit line per row tile, combined in the popcount kernel's order
+    x_max        the largest ``|x_int|`` the bounds were checked for (from ``input_bits``)
+    """
+
+    n_in: int
+    n_out: int
+    rows: int
+    x_max: int
+    weights: np.ndarray | None
+    chunks: tuple[int, ...]
+    inv_scale: float
+    tile_levels: np.ndarray | None
+    tile_groups: BitlineGroups | None
+    replay: bool
+
+    @property
+    def path(self) -> str:
+        if self.replay:
+            return "exact-replay"
+        kind = "float32" if self.weights.dtype == np.float32 else "float64"
+        return f"exact-{kind}" + ("+median" if self.tile_levels is not None else "")
+
+
+def largest_input(input_bits: int, signed: bool) -> int:
+    lo, hi = activation_range(input_bits, signed)
+    return max(-lo, hi)
+
+
+def is_lossless(stored_levels: np.ndarray, *, rows: int, cell_bits: int, dac_bits: int, adc_bits: int,
+                step: float) -> bool:
+    """Whether no column sum of these (stored, faulty) levels can be rounded or clipped: step 1 and every
+    row tile's bit line summing at most to the top code with every row driven at the top DAC code."""
+    if step != 1.0:
+        return False
+    max_code = (1 << adc_bits) - 1
+    if full_scale(rows, cell_bits, dac_bits) <= max_code:
+        return True  # the full-range argument: no bit line can exceed it, whatever its cells hold
+    levels = np.asarray(stored_levels)
+    n_in = levels.shape[0]
+    dac_top = (1 << dac_bits) - 1
+    for t0 in range(0, n_in, rows):
+        if int(levels[t0:t0 + rows].sum(axis=0, dtype=np.int64).max(initial=0)) * dac_top > max_code:
+            return False
+    return True
+
+
+def exact_layer(
+    bitline_levels: np.ndarray, groups: BitlineGroups, n_out: int, *, rows: int, cell_bits: int, dac_bits: int,
+    adc_bits: int, step: float, input_bits: int, signed_inputs: bool, faults: np.ndarray | None = None,
+) -> ExactLayer | None:
+    """The exact form of a layer whose bit lines hold ``bitline_levels`` (in, B) (stored levels, as
+    ``pack_levels`` takes them; ``faults`` (in, B) applied to them when given), or None when its ADC can
+    lose information or a bound of the module docstring fails. ``mvm_exact`` on it equals ``mvm_packed``
+    on the packed levels bit for bit."""
+    stored = np.asarray(bitline_levels)
+    if faults is not None:
+        stored = apply_faults(stored, faults, cell_bits)
+    if not is_lossless(stored, rows=rows, cell_bits=cell_bits, dac_bits=dac_bits, adc_bits=adc_bits, step=step):
+        return None
+    levels = np.ascontiguousarray(flipped_levels(stored, groups.flip, rows, cell_bits) if groups.flip is not None
+                                  else stored, dtype=np.uint8)
+    n_in = levels.shape[0]
+    tiles = -(-n_in // rows)
+    x_max = largest_input(input_bits, signed_inputs)
+    sizes = groups.sizes
+    vote = groups.vote
+    # As kernels.crossbar.vote_group reads a group: one copy for first and test-aware, a mean for mean
+    # and for a median group of two, the median of the first three copies otherwise.
+    mean_sized = (sizes > 1) & ((vote == VOTE_MEAN) | ((vote == VOTE_MEDIAN) & (sizes == 2)))
+    median = (vote == VOTE_MEDIAN) & (sizes >= 3)
+    if np.any(mean_sized & ((sizes & (sizes - 1)) != 0)):
+        return _replay_layer(levels, groups, n_out, rows, tiles, x_max)
+    scale = int(sizes[mean_sized].max(initial=1))
+    alpha = _member_weights(groups, sizes, mean_sized, median, tiles, scale)
+    segments = groups.plain_segments(n_out)
+    weights = _effective_weights(levels, rows, groups.members, groups.out, groups.coef, alpha, n_out,
+                                 np.int64(segments), float(scale))
+    bound = np.abs(weights).sum(axis=0)
+    tile_levels = tile_groups = None
+    if median.any():
+        tile_levels, tile_groups, median_bound = _median_part(levels, groups, median, n_out, rows, x_max, scale)
+        if tile_levels is None:
+            return None
+        bound += median_bound
+    if x_max * float(bound.max(initial=0.0)) >= EXACT_F64:
+        return None
+    chunks = _f32_chunks(np.abs(weights), x_max)
+    if chunks is not None:
+        weights = weights.astype(np.float32)
+    else:
+        chunks = (0, n_in)
+    return ExactLayer(n_in, n_out, rows, x_max, weights, chunks, 1.0 / scale, tile_levels, tile_groups, False)
+
+
+def _member_weights(groups, sizes, mean_sized, median, tiles, scale) -> np.ndarray:
+    """(tiles, G, C) ``scale * alpha``: each copy's share of its group's read in each row tile (0 for the
+    median groups, which the per-tile part votes)."""
+    n_groups, copies = groups.members.shape
+    alpha = np.zeros((tiles, n_groups, copies))
+    if groups.vote == VOTE_PICK:
+        pick = groups.pick if groups.pick is not None else np.zeros((tiles, n_groups), np.int64)
+        single = sizes == 1
+        t_idx, g_idx = np.nonzero(~single[None, :].repeat(tiles, axis=0))
+        alpha[t_idx, g_idx, np.asarray(pick)[t_idx, g_idx]] = scale
+        alpha[:, single, 0] = scale
+        return alpha
+    first = ~mean_sized & ~median
+    alpha[:, first, 0] = scale
+    for g in np.flatnonzero(mean_sized):
+        alpha[:, g, :sizes[g]] = scale // sizes[g]
+    return alpha
+
+
+@njit(cache=True, parallel=True)
+def _effective_weights(levels, rows, members, out, coef, alpha, n_out, segments, scale):  # pragma: no cover
+    """``scale * W_eff`` (in, n_out) float64 from logical levels (in, B) and the copies' shares."""
+    n_in, n_bl = levels.shape
+    w = np.zeros((n_in, n_out), dtype=np.float64)
+    for i in prange(n_in):
+        row = levels[i]
+        w_row = w[i]
+        if segments > 0:  # plain layout: bit line s * n_out + j feeds output j with one coefficient per s
+            for s in range(segments):
+                c = coef[s * n_out] * scale
+                seg = row[s * n_out:(s + 1) * n_out]
+                for j in range(n_out):
+                    w_row[j] += c * np.float64(seg[j])
+            continue
+        t = i // rows
+        a_t = alpha[t]
+        for g in range(members.shape[0]):
+            for m in range(members.shape[1]):
+                a = a_t[g, m]
+                if a != 0.0:
+                    w_row[out[g]] += coef[g] * a * np.float64(row[members[g, m]])
+    return w
+
+
+def _per_tile_dtype(levels: np.ndarray, rows: int, x_max: int):
+    """float32 where every row tile's column sum times the largest input stays below 2**24, float64 below
+    2**53, else None."""
+    peak = 0
+    for t0 in range(0, levels.shape[0], rows):
+        peak = max(peak, int(levels[t0:t0 + rows].sum(axis=0, dtype=np.int64).max(initial=0)))
+    if x_max * peak < EXACT_F32:
+        return np.float32
+    return np.float64 if x_max * peak < EXACT_F64 else None
+
+
+def _median_part(levels, groups, median, n_out, rows, x_max, scale):
+    """The bit lines of the median groups as a per-tile product and their groups; with the bound on what
+    they add to each output (a median is at most the sum of its copies)."""
+    members = groups.members[median]
+    used = np.unique(members[members >= 0])
+    dtype = _per_tile_dtype(levels[:, used], rows, x_max)
+    if dtype is None:
+        return None, None, None
+    renumber = np.full(levels.shape[1], -1, dtype=np.int64)
+    renumber[used] = np.arange(len(used))
+    sub = BitlineGroups(members=np.where(members >= 0, renumber[np.maximum(members, 0)], -1),
+                        out=groups.out[median], coef=groups.coef[median], vote=VOTE_MEDIAN)
+    col = levels[:, used].sum(axis=0, dtype=np.int64).astype(np.float64)
+    bound = np.zeros(n_out)
+    np.add.at(bound, sub.out, np.abs(sub.coef) * col[sub.members].sum(axis=1) * scale)
+    return np.ascontiguousarray(levels[:, used], dtype=dtype), sub, bound
+
+
+def _replay_layer(levels, groups, n_out, rows, tiles, x_max) -> ExactLayer | None:
+    dtype = _per_tile_dtype(levels, rows, x_max)
+    if dtype is None:
+        return None
+    plain = BitlineGroups(groups.members, groups.out, groups.coef, groups.vote, groups.pick)  # logical levels
+    return ExactLayer(levels.shape[0], n_out, rows, x_max, None, (), 1.0, np.ascontiguousarray(levels, dtype=dtype),
+                      plain, True)
+
+
+def _f32_chunks(abs_weights: np.ndarray, x_max: int) -> tuple[int, ...] | None:
+    """Row boundaries of float32 products whose sums stay below 2**24 (blocks of 64 rows, greedy), or None
+    when a chunk would be shorter than :data:`MIN_F32_CHUNK` rows."""
+    n_in = abs_weights.shape[0]
+    limit = EXACT_F32 / max(x_max, 1)
+    bounds, start = [0], 0
+    running = np.zeros(abs_weights.shape[1])
+    for b0 in range(0, n_in, 64):
+        block = abs_weights[b0:b0 + 64].sum(axis=0)
+        if (block >= limit).any():
+            return None
+        if (running + block >= limit).any():
+            if b0 - start < MIN_F32_CHUNK:
+                return None
+            bounds.append(b0)
+            start, running = b0, block
+        else:
+            running += block
+    bounds.append(n_in)
+    return tuple(bounds)
+
+
+@njit(cache=True, parallel=True)
+def _combine_tile(sums, t, members, sizes, out, coef, vote, pick, segments, y):  # pragma: no cover - compiled
+    """Row tile ``t``'s bit-line sums (batch, M) through the kernel's own vote, shift and add into ``y``."""
+    for n in prange(sums.shape[0]):
+        _combine(sums[n], t, members, sizes, out, coef, vote, pick, segments, 1.0, y[n])
+
+
+def exact_input_dtype(layer: ExactLayer):
+    """The float dtype :func:`mvm_exact` multiplies inputs in (no conversion needed when they come in it)."""
+    return layer.weights.dtype if layer.weights is not None else layer.tile_levels.dtype
+
+
+def mvm_exact(x_int: np.ndarray, layer: ExactLayer) -> np.ndarray:
+    """``mvm_packed``'s result (batch, n_out) float64 from integer inputs (batch, in) (any integer or float
+    dtype holding integers), without the offset correction; no conversion saturates."""
+    x = np.asarray(x_int)
+    if x.ndim != 2 or x.shape[1] != layer.n_in:
+        raise ValueError(f"x_int must be (batch, {layer.n_in}), got {x.shape}")
+    if x.size and max(-float(x.min()), float(x.max())) > layer.x_max:
+        raise ValueError(f"x_int values must be within +-{layer.x_max} (the exactness bound), got "
+                         f"{x.min()}..{x.max()}")
+    y = np.zeros((x.shape[0], layer.n_out), dtype=np.float64)
+    if layer.weights is not None:
+        xw = x.astype(layer.weights.dtype, copy=False)
+        c = layer.chunks
+        if len(c) == 2:
+            y[:] = xw @ layer.weights
+        else:
+            for a, b in zip(c[:-1], c[1:]):
+                y += xw[:, a:b] @ layer.weights[a:b]
+        if layer.inv_scale != 1.0:
+            y *= layer.inv_scale
+        y += 0.0  # BLAS may sum negative zeros; the popcount path's outputs start at +0.0
+    if layer.tile_levels is not None:
+        g = layer.tile_groups
+        xt = x.astype(layer.tile_levels.dtype, copy=False)
+        tiles = -(-layer.n_in // layer.rows)
+        pick = g.pick if g.pick is not None else np.zeros((tiles, len(g.out)), np.int64)
+        segments = g.plain_segments(layer.n_out) if layer.replay else 0
+        for t in range(tiles):
+            t0, t1 = t * layer.rows, min(layer.n_in, (t + 1) * layer.rows)
+            sums = np.ascontiguousarray(xt[:, t0:t1] @ layer.tile_levels[t0:t1])
+            _combine_tile(sums, t, g.members, g.sizes, g.out, g.coef, g.vote, np.ascontiguousarray(pick, np.int64),
+                          segments, y)
+    return y
+
+
+@njit(cache=True, parallel=True)
+def _gather_ints(src, index, scale, lo, hi, mask, sign, out):  # pragma: no cover - compiled
+    n_src, n_feat = src.shape
+    positions, n_rows = index.shape
+    for s in prange(n_src):
+        q = np.empty(n_feat + 1, dtype=out.dtype)
+        for i in range(n_feat):
+            # The value the DACs' bit pattern stands for: the quantised input itself, and for a NaN
+            # activation what its pattern drives on the popcount path (not a value outside the range).
+            v = _quantize_one(src[s, i], scale, lo, hi) & mask
+            q[i] = v - 2 * sign if v >= sign > 0 else v
+        q[n_feat] = 0  # padding reads 0
+        for p in range(positions):
+            idx = index[p]
+            o = out[s * positions + p]
+            for r in range(n_rows):
+                o[r] = q[idx[r]]
+
+
+def layer_ints(src: np.ndarray, index: np.ndarray, *, scale: float, input_bits: int, signed: bool,
+               dtype=np.float32) -> np.ndarray:
+    """The integer crossbar inputs ``pack_layer_inputs`` packs, as a (samples * positions, rows) matrix of
+    ``dtype`` for :func:`mvm_exact`: the same quantisation (bit for bit) and gather."""
+    src = np.ascontiguousarray(src, dtype=np.float64)
+    index = np.ascontiguousarray(index, dtype=np.int64)
+    lo, hi = activation_range(input_bits, signed)
+    out = np.empty((src.shape[0] * index.shape[0], index.shape[1]), dtype=dtype)
+    _gather_ints(src, index, float(scale), lo, hi, (1 << input_bits) - 1, (1 << (input_bits - 1)) if signed else 0,
+                 out)
+    return out
