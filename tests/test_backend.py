@@ -67,3 +67,12 @@ def test_study_files_fix_the_backend_but_never_search_it():
         parse_study({**base, "search": {"backend": ["cpu", "cuda"]}})
     with pytest.raises(ValueError, match="hardware.backend: backend must be one of cpu, cuda"):
         parse_study({**base, "hardware": {"backend": "gpu"}})
+
+
+def test_bench_eval_repeats_the_test_split_to_the_samples_asked():
+    from dse.experiments.bench import bench_eval
+
+    result = bench_eval("mlp-digits", HardwareConfig(), repeats=1, samples=7)
+    assert result["test_samples"] == 7 and result["backend"] == "cpu" and result["chip_s"] > 0
+    with pytest.raises(ValueError, match="samples must be an integer >= 1"):
+        bench_eval("mlp-digits", samples=0)
