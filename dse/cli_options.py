@@ -7,10 +7,39 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 from typing import Any
 
-from dse.config import PER_LAYER_FIELDS, AnalogEffects, FaultScenario, HardwareConfig, Protection, field_type
+from dse.config import (CHOICES, PER_LAYER_FIELDS, AnalogEffects, FaultScenario, HardwareConfig, Protection,
+                        field_type)
 from kernels.cuda import require_cuda
+
+# The help of a field flag is the field's description in its dataclass docstring ("name   what it is").
+_DOC_ENTRY = re.compile(r"^    ([a-z0-9_]+(?:, [a-z0-9_]+)*)\s{2,}(\S.*)$")
+
+
+def field_help(cls) -> dict[str, str]:
+    """{field name: its description} from ``cls``'s docstring, continuation lines joined."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    found: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in (cls.__doc__ or "").splitlines():
+        match = _DOC_ENTRY.match(line)
+        if match and set(match.group(1).split(", ")) <= names:
+            current = [match.group(2)]
+            for name in match.group(1).split(", "):
+                found[name] = current
+        elif current is not None and line.startswith("     ") and line.strip():
+            current.append(line.strip())
+        else:
+            current = None
+    return {name: " ".join(parts).replace("``", "") for name, parts in found.items()}
+
+
+def _tech_help() -> str:
+    from dse.cost.tech import available_presets
+
+    return f"technology preset: {', '.join(available_presets())}, or a path to a .toml file"
 
 
 def _parse_bool(text: str) -> bool:
@@ -61,6 +90,7 @@ def _parse_layer_fractions(text: str) -> dict[str, float]:
 
 def _add_fields(parser: argparse.ArgumentParser, cls, title: str, skip: tuple[str, ...] = ()) -> None:
     group = parser.add_argument_group(title)
+    described = field_help(cls)
     for field in dataclasses.fields(cls):
         if field.name in skip:
             continue
@@ -73,9 +103,13 @@ def _add_fields(parser: argparse.ArgumentParser, cls, title: str, skip: tuple[st
             )
             continue
         kind = {int: int, float: float, bool: _parse_bool}.get(field_type(cls, field.name), str)
+        about = _tech_help() if field.name == "tech" else described.get(field.name, "")
+        default = field.metadata.get("default", repr(field.default))
+        choices = CHOICES.get(field.name)
         group.add_argument(
-            "--" + field.name.replace("_", "-"), dest=field.name, type=kind, default=None,
-            metavar=field.name.upper(), help=f"default {field.metadata.get('default', repr(field.default))}",
+            "--" + field.name.replace("_", "-"), dest=field.name, type=kind, default=None, choices=choices,
+            metavar=None if choices else field.name.upper(),
+            help=f"{about} (default {default})" if about else f"default {default}",
         )
 
 
@@ -103,17 +137,24 @@ def hardware_from_args(args: argparse.Namespace) -> HardwareConfig:
     return hw
 
 
-def add_fault_options(parser: argparse.ArgumentParser) -> None:
-    """One flag per ``FaultScenario`` field (``--sa0-rate/--sa0``, ``--sa1-rate/--sa1``, ``--n-chips/--chips``, ...)."""
+def add_fault_options(parser: argparse.ArgumentParser, rates: bool = True) -> None:
+    """One flag per ``FaultScenario`` field (``--sa0-rate/--sa0``, ``--sa1-rate/--sa1``, ``--n-chips/--chips``,
+    ...); without the two rates when ``rates`` is False (a sweep sets them). Defaults are FaultScenario's."""
     group = parser.add_argument_group("faults")
-    group.add_argument("--sa0-rate", "--sa0", dest="sa0_rate", type=float, default=None,
-                       help="probability a cell is stuck OFF (high resistance, level 0)")
-    group.add_argument("--sa1-rate", "--sa1", dest="sa1_rate", type=float, default=None,
-                       help="probability a cell is stuck ON (low resistance, top level)")
-    group.add_argument("--fault-model", dest="fault_model", default=None, help="iid or column")
+    default = {f.name: f.default for f in dataclasses.fields(FaultScenario)}
+    if rates:
+        group.add_argument("--sa0-rate", "--sa0", dest="sa0_rate", type=float, default=None,
+                           help="probability a cell is stuck OFF (high resistance, level 0) (default 0)")
+        group.add_argument("--sa1-rate", "--sa1", dest="sa1_rate", type=float, default=None,
+                           help="probability a cell is stuck ON (low resistance, top level) (default 0)")
+    group.add_argument("--fault-model", dest="fault_model", default=None, choices=CHOICES["fault_model"],
+                       help="iid: every cell independent; column: faults clustered along bit lines "
+                            f"(default {default['fault_model']})")
     group.add_argument("--n-chips", "--chips", dest="n_chips", type=count(1), default=None,
-                       help="simulated chips (Monte Carlo fault maps)")
-    group.add_argument("--seed", dest="seed", type=int, default=None)
+                       help=f"simulated chips (Monte Carlo fault maps) (default {default['n_chips']})")
+    group.add_argument("--seed", dest="seed", type=count(0), default=None,
+                       help=f"chip c draws its fault maps from the generator seeded by (seed, c, layer) "
+                            f"(default {default['seed']})")
     group.add_argument("--test-escape-rate", dest="test_escape_rate", type=float, default=None,
                        help="fraction of stuck cells the post-fabrication test misses (default 0)")
     group.add_argument("--post-test-rate", dest="post_test_rate", type=float, default=None,
@@ -126,11 +167,21 @@ def faults_from_args(args: argparse.Namespace, **overrides: Any) -> FaultScenari
     return _collect(args, FaultScenario, **overrides)
 
 
+# The names of dse.tolerance.PRESETS (importing that package would load the whole protection stack for a
+# --help; a test checks the two agree).
+PROTECT_PRESETS = ("none", "prune", "compensate", "spare-cols", "remap", "zero-space-paper", "zero-space")
+
+
 def add_protection_options(parser: argparse.ArgumentParser) -> None:
     """``--protect NAME`` (a preset from ``dse.protection.PRESETS``) plus one flag per Protection field."""
     parser.add_argument("--protect", default="none", metavar="NAME",
-                        help="protection preset (none, prune, spare-cols, remap, zero-space, ...); "
-                             "the field flags below override its values")
+                        help=f"protection preset: {', '.join(PROTECT_PRESETS)} (default none; "
+                             "docs/tolerance.md); the field flags below override its values")
+    protection_fields_options(parser)
+
+
+def protection_fields_options(parser: argparse.ArgumentParser) -> None:
+    """One flag per Protection field (``--row-prune``, ``--vote``, ...), overriding a preset's values."""
     _add_fields(parser, Protection, "protection")
 
 

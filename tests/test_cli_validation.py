@@ -43,7 +43,7 @@ def folder(tmp_path: Path) -> Path:
     (["bench", "kernels", "--size", "100000"], "--size", f"in 1..{MAX_SIZE}"),
     (["bench", "kernels", "--batch", "0"], "--batch", "in 1.."),
     (["bench", "kernels", "--repeats", "0"], "--repeats", ">= 1"),
-    (["sweep", "--workload", "mlp-digits", "--chips", "0"], "--chips/--n-chips", ">= 1"),
+    (["sweep", "--workload", "mlp-digits", "--chips", "0"], "--n-chips/--chips", ">= 1"),
     (["sweep", "--workload", "mlp-digits", "--seed", "-1"], "--seed", ">= 0"),
     (["run", "studies/quickstart.toml", "--workers", "100000"], "--workers", "in 1..1024"),
     (["run", "studies/quickstart.toml", "--trials", "0"], "--trials", ">= 1"),

@@ -7,14 +7,14 @@ from dse.experiments.bench import MAX_BATCH, MAX_SIZE, KernelPoint, bench_eval, 
 from dse.cli_options import add_hardware_options, count, hardware_from_args
 
 
-def add_parser(sub) -> None:
-    parser = sub.add_parser("bench", help="measure simulator throughput against a numpy baseline")
+def add_parser(sub, help: str) -> None:
+    parser = sub.add_parser("bench", help=help)
     parser.add_argument("target", choices=["kernels", "eval", "study"], help="what to benchmark")
     parser.add_argument("--workload", default=None,
                         help="eval: workload(s), comma-separated (default mlp-digits,cnn-digits)")
     parser.add_argument("--study", default="studies/quickstart.toml", help="study: the study file")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--batch", type=count(1, MAX_BATCH), default=256)
+    parser.add_argument("--batch", type=count(1, MAX_BATCH), default=256, help="inputs per crossbar call (default 256)")
     parser.add_argument("--size", type=count(1, MAX_SIZE), default=512, help="square weight matrix size (in = out)")
     parser.add_argument("--no-scaling", action="store_true", help="skip the scaling table")
     parser.add_argument("--repeats", type=count(1), default=5, help="timed repetitions (best is kept)")

@@ -12,13 +12,12 @@ import json
 
 from dse.cli_options import add_hardware_options, add_protection_options, hardware_from_args, protection_from_args
 from dse.config import HardwareConfig, Protection
-from dse.cost import ADC_MODELS, cost, load_tech, tile_report
-from dse.layout import LayerLayout
+from dse.cost.tech import ADC_MODELS, load_tech
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers, help: str) -> None:
     parser = subparsers.add_parser(
-        "cost", help="energy, area and latency from the technology tables",
+        "cost", help=help,
         description="Cost a preset's reference IMA and tile (--preset) or a workload's crossbar layers "
                     "(--workload) with the energy/area/latency model and the sourced tables in dse/tech/.")
     what = parser.add_mutually_exclusive_group(required=True)
@@ -43,7 +42,7 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-def workload_layouts(name: str, hw: HardwareConfig, protection: Protection | None = None) -> list[LayerLayout]:
+def workload_layouts(name: str, hw: HardwareConfig, protection: Protection | None = None) -> list:
     """The layouts ``dse cost --workload`` costs: every crossbar layer of ``name`` as it is mapped with
     ``protection`` (pruned rows and columns removed, copies and spare crossbars included)."""
     from dse.mapping import map_network
@@ -79,6 +78,8 @@ def _run_preset(args) -> int:
         raise ValueError(f"--tech {args.tech} conflicts with --preset {args.preset}; give one of them")
     tech = load_tech(args.preset, node_nm=args.node_nm, adc_model=args.adc_model)
     hw = _hardware(args, tech.architecture)
+    from dse.cost import tile_report
+
     report = tile_report(tech, hw)
     paper = dict(tech.tables.get("paper", {}))
     if args.json:
@@ -108,6 +109,8 @@ def _run_preset(args) -> int:
 def _run_workload(args) -> int:
     hw = _hardware(args)
     tech = load_tech(hw.tech, node_nm=args.node_nm, adc_model=args.adc_model)  # checked before the workload loads
+    from dse.cost import cost
+
     layouts = workload_layouts(args.workload, hw, protection_from_args(args))
     report = cost(layouts, hw, tech=tech, input_activity=args.input_activity)
     if args.plot:

@@ -15,11 +15,10 @@ from dse.cli_options import (
     hardware_from_args,
     protection_from_args,
 )
-from dse.simulate import check_backend_runs, evaluate
 
 
-def add_parser(sub) -> None:
-    parser = sub.add_parser("eval", help="simulate a workload on faulty crossbars over many chips")
+def add_parser(sub, help: str) -> None:
+    parser = sub.add_parser("eval", help=help)
     parser.add_argument("--workload", required=True, help="built-in workload (mlp-digits, cnn-digits, minilm-l6, minilm-mr, minilm-snli) or a model file (.npz/.safetensors)")
     parser.add_argument("--data", default=None, help="with a model file: .npz holding x and y; with minilm-mr / minilm-snli: JSON Lines of your own labelled text as the test split")
     parser.add_argument("--workers", type=count(1, MAX_WORKERS), default=1,
@@ -34,6 +33,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    from dse.simulate import check_backend_runs, evaluate
     from dse.workloads import open_workload
 
     hw = hardware_from_args(args)

@@ -3,25 +3,26 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dse.study.plots import plot_pareto
-from dse.study.folder import PARETO_FILE
-from dse.study.results import read_metadata, read_trials
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers, help: str) -> None:
     parser = subparsers.add_parser(
-        "pareto", help="draw a study's Pareto front(s)",
+        "pareto", help=help,
         description="One panel per pair of objectives (or --x/--y), dominated designs faded, designs "
         "non-dominated over all objectives highlighted, hypervolume (share of the study's fixed objective box) in the title.",
     )
     parser.add_argument("results", help="results folder, e.g. results/quickstart")
     parser.add_argument("--x", help="column on the x axis (with --y), e.g. energy_pj")
     parser.add_argument("--y", help="column on the y axis (with --x), e.g. accuracy_mean")
-    parser.add_argument("-o", "--output", help=f"PNG, SVG or PDF file (default RESULTS/{PARETO_FILE})")
+    parser.add_argument("-o", "--output", help="PNG, SVG or PDF file (default: the Pareto plot file in RESULTS, dse.study.folder.PARETO_FILE)")
     parser.set_defaults(func=run)
 
 
 def run(args) -> int:
+    from dse.study.folder import PARETO_FILE
+    from dse.study.plots import plot_pareto
+    from dse.study.results import read_metadata, read_trials
+
     frame = read_trials(args.results)
     if frame.empty:
         raise ValueError(f"{args.results}: no completed trials to plot yet")

@@ -3,16 +3,12 @@ from __future__ import annotations
 
 import sys
 
-import pandas as pd
-
 from dse.cli_options import count
-from dse.query import select
-from dse.study.results import read_layers, read_metadata, read_trials
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers, help: str) -> None:
     parser = subparsers.add_parser(
-        "query", help="print the designs of a study that match a filter expression",
+        "query", help=help,
         description="Filter a study's trials table and print the matches. The expression language "
         "(docs/studies.md, dse/query.py): column names (backticks for unusual names), numbers, strings, "
         "comparisons, in [list], and/or/not, arithmetic; nothing else (no calls, attributes or @ names).",
@@ -29,7 +25,7 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-def default_columns(frame: pd.DataFrame, metadata: dict) -> list[str]:
+def default_columns(frame, metadata: dict) -> list[str]:
     objectives = [m for m, _ in metadata.get("objectives", [])]
     wanted = ["trial_number", *(["scenario"] if len(metadata.get("scenarios", [])) > 1 else []),
               *metadata.get("searched", []), *objectives, "feasible", "is_pareto"]
@@ -37,6 +33,11 @@ def default_columns(frame: pd.DataFrame, metadata: dict) -> list[str]:
 
 
 def run(args) -> int:
+    import pandas as pd
+
+    from dse.query import select
+    from dse.study.results import read_layers, read_metadata, read_trials
+
     frame = read_layers(args.results) if args.layers else read_trials(args.results)
     rows = select(frame, args.expr)
     if args.sort:

@@ -7,9 +7,9 @@ from pathlib import Path
 from dse.experiments.report import FULL, TABLES, TINY, run_tables, select
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers, help: str) -> None:
     parser = subparsers.add_parser(
-        "report", help="regenerate or check the number tables of README.md and docs/",
+        "report", help=help,
         description="Each table in README.md and docs/ sits between '<!-- dse report: NAME -->' and "
         "'<!-- end dse report: NAME -->'. --check reruns its experiments and exits 1 if the text differs; "
         "--write replaces it. Tables: " + ", ".join(TABLES) + ".")

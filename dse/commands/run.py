@@ -2,14 +2,11 @@
 from __future__ import annotations
 
 from dse.cli_options import MAX_WORKERS, count
-from dse.config import HardwareConfig
-from dse.simulate import check_backend_runs
-from dse.study import load_study, run_study
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers, help: str) -> None:
     parser = subparsers.add_parser(
-        "run", help="run or resume a study file (search the design space)",
+        "run", help=help,
         description="Run a study file until each fault scenario has its budget of trials. Running the "
         "same study again with the same storage resumes it; raise --trials to extend it.",
     )
@@ -26,6 +23,10 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
+    from dse.config import HardwareConfig
+    from dse.simulate import check_backend_runs
+    from dse.study import load_study, run_study
+
     spec = load_study(args.study).with_overrides(trials=args.trials, timeout_s=args.timeout_s)
     if spec.hardware.get("backend", "cpu") != "cpu":  # here, not in every trial (where it would read as invalid)
         hw = HardwareConfig(backend=spec.hardware["backend"])

@@ -2,16 +2,16 @@
 from __future__ import annotations
 
 import json
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from dse.cli_options import count
-from dse.study.results import read_layers, read_metadata, read_trials, study_hypervolume
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
-def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser("show", help="summarise a study's results",
-                                   description="Summarise a results folder written by `dse run`.")
+def add_parser(subparsers, help: str) -> None:
+    parser = subparsers.add_parser("show", help=help, description="Summarise a results folder written by `dse run`.")
     parser.add_argument("results", help="results folder, e.g. results/quickstart")
     parser.add_argument("--top", type=count(0), default=10, help="non-dominated designs to list (default 10)")
     parser.add_argument("--json", action="store_true",
@@ -30,6 +30,8 @@ def _hypervolume_text(hv: float | None, metadata: dict) -> str:
 
 def summary(frame: pd.DataFrame, metadata: dict) -> dict:
     """The numbers ``dse show --json`` prints: plain JSON (no NaN), one entry per scenario."""
+    from dse.study.results import study_hypervolume
+
     objectives = [tuple(o) for o in metadata.get("objectives", [])]
     metrics = [m for m, _ in objectives]
     scenarios = []
@@ -54,6 +56,10 @@ def summary(frame: pd.DataFrame, metadata: dict) -> dict:
 
 
 def summarise(frame: pd.DataFrame, metadata: dict, top: int = 10) -> str:
+    import pandas as pd
+
+    from dse.study.results import study_hypervolume
+
     objectives = [tuple(o) for o in metadata.get("objectives", [])]
     metrics = [m for m, _ in objectives]
     lines = [f"study {metadata.get('study', '?')} on workload {metadata.get('workload', '?')}",
@@ -98,6 +104,8 @@ def summarise(frame: pd.DataFrame, metadata: dict, top: int = 10) -> str:
 
 
 def run(args) -> int:
+    from dse.study.results import read_layers, read_metadata, read_trials
+
     frame = read_trials(args.results)
     if args.json:
         print(json.dumps(summary(frame, read_metadata(args.results)), indent=2, allow_nan=False))

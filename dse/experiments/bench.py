@@ -10,13 +10,12 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 from dse.config import FaultScenario, HardwareConfig, _check_int
-from dse.study import load_study, run_study
-from dse.study.trial import ObjectiveFn
 from kernels import (
     apply_faults,
     crossbar_mvm,
@@ -31,6 +30,9 @@ from kernels import (
 from kernels.adc import full_range_step
 from kernels.baseline import baseline_levels, bitplane_matmul_mvm
 from kernels.crossbar import _mvm_packed
+
+if TYPE_CHECKING:
+    from dse.study.trial import ObjectiveFn
 
 
 MAX_BATCH = 16384  # inputs per benchmark call; with MAX_SIZE, bounds a point's memory to about a GB per array
@@ -404,6 +406,8 @@ def bench_study(study: str | Path = "studies/quickstart.toml", *, trials: int | 
     the same work. Start-up (spawning workers, loading the workload) counts, as it does for users.
     Returns ``{"study", "trials", "runs": [{"workers", "trials", "wall_s", "trials_per_min"}]}``.
     """
+    from dse.study import load_study, run_study  # the study stack only for this benchmark
+
     spec = dataclasses.replace(load_study(study).with_overrides(trials=trials), timeout_s=None)
     runs = []
     for count in workers:

@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 
 from dse import __version__
-from dse.config import FaultScenario, HardwareConfig, Protection
+from dse.config import AnalogEffects, FaultScenario, HardwareConfig, Protection
 from dse.mapping import map_network
 from dse.study.results import write_atomic
 from dse.simulate import evaluate
@@ -43,8 +43,12 @@ def run_sweep(
     sa1_share: float = CHEN_SA1_SHARE,
     workers: int = 1,
     progress: bool = True,
+    analog: AnalogEffects | None = None,
+    scenario: FaultScenario | None = None,
 ) -> pd.DataFrame:
-    """Evaluate every protection at every total fault rate; one row per chip."""
+    """Evaluate every protection at every total fault rate; one row per chip. ``analog`` effects and the
+    other fault settings of ``scenario`` (test escapes, post-test failures, stuck-level spread; its rates,
+    model, chips and seed are the sweep's) apply to every chip; their values are columns of the table."""
     if not total_rates:
         raise ValueError("total_rate needs at least one rate")
     for rate in total_rates:
@@ -62,18 +66,20 @@ def run_sweep(
         net = map_network(workload, hw, protection)
         for rate in total_rates:
             sa0, sa1 = split_rate(rate, sa1_share)
-            faults = FaultScenario(sa0, sa1, fault_model, n_chips, seed)
-            result = evaluate(workload, hw, faults, protection, workers=workers, mapped=net)
+            faults = dataclasses.replace(scenario or FaultScenario(), sa0_rate=sa0, sa1_rate=sa1,
+                                         fault_model=fault_model, n_chips=n_chips, seed=seed)
+            result = evaluate(workload, hw, faults, protection, workers=workers, mapped=net, analog=analog)
             for chip, acc in enumerate(result.accuracy_per_chip):
                 rows.append({
                     "workload": workload.name, "protect": name, "total_rate": rate,
-                    "sa0_rate": sa0, "sa1_rate": sa1, "fault_model": fault_model, "seed": seed,
+                    **{f.name: getattr(faults, f.name) for f in dataclasses.fields(faults) if f.name != "n_chips"},
                     "chip": chip, "accuracy": acc, "ideal_accuracy": result.ideal_accuracy,
                     "float_accuracy": result.float_accuracy, "crossbars": result.crossbars,
                     "adc_conversions": result.adc_conversions,
                     "extra_adc_conversions": result.extra_adc_conversions,
                     **{f.name: getattr(hw, f.name) for f in dataclasses.fields(hw)},
                     **protection.to_columns(),  # per-layer fractions as row_prune_layers.<layer>
+                    **(analog.to_dict() if analog is not None else {}),
                     "version": __version__,
                 })
             if bar:
