@@ -167,15 +167,17 @@ def faults_from_args(args: argparse.Namespace, **overrides: Any) -> FaultScenari
     return _collect(args, FaultScenario, **overrides)
 
 
-# The names of dse.tolerance.PRESETS (importing that package would load the whole protection stack for a
-# --help; a test checks the two agree).
-PROTECT_PRESETS = ("none", "prune", "compensate", "spare-cols", "remap", "zero-space-paper", "zero-space")
+def protect_presets() -> tuple[str, ...]:
+    """The names ``--protect`` takes (``dse.protection.presets.PRESETS``)."""
+    from dse.protection.presets import PRESETS
+
+    return tuple(PRESETS)
 
 
 def add_protection_options(parser: argparse.ArgumentParser) -> None:
     """``--protect NAME`` (a preset from ``dse.protection.PRESETS``) plus one flag per Protection field."""
     parser.add_argument("--protect", default="none", metavar="NAME",
-                        help=f"protection preset: {', '.join(PROTECT_PRESETS)} (default none; "
+                        help=f"protection preset: {', '.join(protect_presets())} (default none; "
                              "docs/tolerance.md); the field flags below override its values")
     protection_fields_options(parser)
 

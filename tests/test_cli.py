@@ -10,7 +10,6 @@ import sys
 import pytest
 
 from dse import __version__, cli
-from dse.cli_options import PROTECT_PRESETS
 from dse.config import CHOICES, AnalogEffects, FaultScenario, HardwareConfig, Protection
 
 
@@ -74,9 +73,8 @@ def test_choice_flags_list_their_allowed_values(field):
 
 def test_tech_and_protect_help_list_presets():
     from dse.cost.tech import available_presets
-    from dse.tolerance import PRESETS
+    from dse.protection import PRESETS
 
-    assert PROTECT_PRESETS == tuple(PRESETS)
     for name in ("eval", "sweep", "cost"):
         text = " ".join(_subparsers()[name].format_help().split())
         assert all(preset in text for preset in available_presets()), name

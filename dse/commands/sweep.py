@@ -14,6 +14,7 @@ from dse.cli_options import (
     faults_from_args,
     hardware_from_args,
     protection_fields_options,
+    protect_presets,
     protection_from_args,
 )
 
@@ -41,7 +42,7 @@ def add_parser(sub, help: str) -> None:
     add_hardware_options(parser)
     parser.add_argument("--protect", default="none", metavar="NAME,...",
                         help=f"comma-separated protection presets to compare, e.g. none,zero-space; one of "
-                             f"{', '.join(PROTECT_PRESETS)} each (default none); the field flags below "
+                             f"{', '.join(protect_presets())} each (default none); the field flags below "
                              "override the values of every one")
     protection_fields_options(parser)
     add_analog_options(parser)
