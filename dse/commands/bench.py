@@ -47,6 +47,8 @@ def run(args) -> int:
     print(f"  numba kernel     {result['kernel_macs_per_s']:.3e} bit-level MAC/s ({result['kernel_s'] * 1e3:.1f} ms)")
     print(f"  numpy bit planes {result['baseline_macs_per_s']:.3e} bit-level MAC/s ({result['baseline_s'] * 1e3:.1f} ms)")
     print(f"  speedup {result['speedup']:.1f}x, outputs agree: {result['agree']}")
+    print(f"  cpu: {result['cpu_model'] or 'unknown model'}, compiled for {result['cpu_name']} "
+          f"({' '.join(result['cpu_features'])}); popcount path: {result['path']}")
     fp = result["float_path"]
     print("  float path (analog non-idealities), timed in turns with the integer path and the baselines:")
     for name, label, ref in (
@@ -105,10 +107,16 @@ def _run_eval(args, hw) -> int:
         print(f"  {r['workload']:12s} {r['test_samples']:8d}  {r['bit_level_macs']:.3e}   {r['chip_s'] * 1e3:7.1f} ms"
               f"   {r['end_to_end_macs_per_s']:.3e}       {r['kernel_macs_per_s']:.3e}   {r['fraction_of_kernel']:6.0%}"
               f"   {r['kernel_share_of_chip']:8.0%}    {r['layer_kernel_macs_per_s']:.3e}")
+    print("\n  workload      real MACs   real MAC/s  layers on the exact path  peak memory")
+    for r in results:
+        print(f"  {r['workload']:12s} {r['real_macs']:.3e}   {r['real_macs_per_s']:.3e}   {r['exact_layers']:3d} of {r['layers']:3d}"
+              f"              {r['peak_rss_mb']:7.0f} MiB")
     runs = "/".join(str(r["chip_runs"]) for r in results)
     print(f"  chip time: best of {runs} runs of one chip; fraction: end-to-end / kernel at the standard point, both\n"
           "  measured in this process; in kernels: share of the chip time inside the crossbar kernels (short-tile\n"
-          "  tables included), the rest being fault sampling, packing, quantisation, im2col and the digital layers")
+          "  tables included), the rest being fault sampling, packing, quantisation, im2col and the digital layers;\n"
+          "  real MACs: in * out of the layers (8-bit weights and inputs by default), copies not counted; layers whose\n"
+          "  ADC is lossless on the chip run as exact products (kernels/exact.py); peak memory: the whole process")
     return 0
 
 

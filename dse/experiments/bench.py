@@ -148,11 +148,14 @@ def bench_kernels(hw: HardwareConfig | None = None, point: KernelPoint | None = 
                   scaling: bool = True, repeats: int = 5) -> dict:
     """The standard point (issue: batch 256, 512x512, 128x128, 8-bit weights on 2-bit cells, 8-bit
     unsigned inputs, 1-bit DAC, 8-bit ADC, differential, 1.75 % / 9.04 % faults) plus a scaling table."""
+    from kernels.cpu import cpu_report
+
     hw = hw or HardwareConfig()
     point = point or KernelPoint()
     first = first_call_cost(hw)
     result = bench_kernel_point(point, hw, repeats)
     result.update(first)
+    result.update(cpu_report())  # cpu_model, cpu_name, cpu_features, path: the class this run measured
 
     result["float_path"] = bench_float_point(point, hw, repeats)
     result["config"] = {"rows": hw.rows, "cols": hw.cols, "cell_bits": hw.cell_bits,
@@ -267,6 +270,24 @@ def executed_bit_level_macs(net, stats: dict) -> int:
     return total
 
 
+def executed_real_macs(net, stats: dict) -> int:
+    """Multiply-accumulates of the layers themselves (``mvms * in * out`` of the mapped matrices, copies
+    not counted), from ``run_network``'s per-layer ``stats``: the work a digital accelerator would do."""
+    total = 0
+    for index, s in stats.items():
+        layout = net.layers[index].layout
+        mvms = s.conversions // (net.hw.cycles * layout.row_tiles * layout.bitlines)
+        total += mvms * layout.in_features * layout.out_features
+    return total
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far, MiB (Linux reports ``ru_maxrss`` in KiB)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def bench_eval(workload_name: str, hw: HardwareConfig | None = None, repeats: int = 5,
                sa0_rate: float = 0.0175, sa1_rate: float = 0.0904, samples: int | None = None) -> dict:
     """End-to-end simulated inference (whole test split, one chip: fault sampling, packing, im2col,
@@ -312,6 +333,9 @@ def _bench_eval(workload_name, hw, repeats, sa0_rate, sa1_rate, samples) -> dict
         if elapsed < chip_s:
             chip_s, kernel_s = elapsed, inside[0]
     macs = executed_bit_level_macs(net, stats)
+    real = executed_real_macs(net, stats)
+    layers = chip_layers(net, faults, 0)
+    exact_layers = sum(layer.exact is not None for layer in layers.values())
     if hw.backend == "cuda":  # the same backend's kernel at the standard point
         point = bench_kernels_cuda(hw, batches=(KernelPoint().batch,), repeats=3)["points"][0]
         raw = {"kernel_macs_per_s": point["cuda_macs_per_s"]}
@@ -319,7 +343,10 @@ def _bench_eval(workload_name, hw, repeats, sa0_rate, sa1_rate, samples) -> dict
         raw = bench_kernel_point(KernelPoint(), hw, repeats=3)
     end_to_end = macs / chip_s
     return {
-        "workload": workload_name, "backend": hw.backend, "test_samples": int(len(x)), "bit_level_macs": macs,
+        "workload": workload_name, "backend": hw.backend, "test_samples": int(len(x)), "examples": int(len(x)),
+        "bit_level_macs": macs, "real_macs": real, "real_macs_per_s": real / chip_s,
+        # Which path the chip's layers took: exact products where the ADC is lossless, else the kernels.
+        "exact_layers": exact_layers, "layers": len(layers),
         "map_s": map_s, "chip_s": chip_s, "chip_runs": runs, "end_to_end_macs_per_s": end_to_end,
         "kernel_macs_per_s": raw["kernel_macs_per_s"],
         "fraction_of_kernel": end_to_end / raw["kernel_macs_per_s"],
@@ -328,6 +355,7 @@ def _bench_eval(workload_name, hw, repeats, sa0_rate, sa1_rate, samples) -> dict
         "kernel_share_of_chip": kernel_s / chip_s,
         "layer_kernel_macs_per_s": macs / kernel_s if kernel_s > 0 else float("nan"),
         "accuracy_one_chip": one_chip(),
+        "peak_rss_mb": peak_rss_mb(),  # the whole process: workload, mapping, a chip's layers and its run
     }
 
 
