@@ -50,8 +50,9 @@ def _segment_coefs(groups: BitlineGroups, n_out: int) -> np.ndarray:
     """One coefficient per (array, slice) segment of the plain layout: outputs are a reshape and a
     product, not a scatter."""
     segments = groups.plain_segments(n_out)
-    if segments == 0:
-        raise ValueError("the numpy baseline takes the plain bit lines of kernels.plain_bitlines (no copies)")
+    if segments == 0 or groups.flip is not None:
+        raise ValueError("the numpy baseline takes the plain bit lines of kernels.plain_bitlines (no copies, "
+                         "no flipped bit lines)")
     return groups.coef[::n_out].copy()
 
 

@@ -118,3 +118,13 @@ def test_isaac_functional_twin_is_lossless_at_its_8_bit_adc():
     assert not np.array_equal(crossbar_mvm(x, w, **kw).astype(np.int64), exact.astype(np.int64))
     report = tile_report("isaac")  # the Table has no separate line for the correction: still reproduced
     assert report.ima_power_mw == pytest.approx(24.1, rel=0.01)
+
+
+@pytest.mark.slow  # maps mlp-digits: about 10 s on an idle core
+def test_adc_codes_figure_names_a_bad_layer_and_draws_a_good_one(tmp_path, capsys):
+    from dse.experiments.adc_codes import main
+    assert main([str(tmp_path / "bad.png"), "--layer", "fc9"]) == 2
+    assert "layer must be one of fc1, fc2, fc3; got 'fc9'" in capsys.readouterr().err
+    assert main([str(tmp_path / "codes.png")]) == 0
+    out = capsys.readouterr().out
+    assert (tmp_path / "codes.png").stat().st_size > 10_000 and "full range step 2" in out
