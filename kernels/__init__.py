@@ -40,22 +40,21 @@ def _use_fresh_cache() -> None:
 _use_fresh_cache()
 
 from kernels.adc import adc_codes, calibrated_step, full_range_step, full_scale  # noqa: E402
+from kernels.bitlines import BitlineGroups, plain_bitlines
 from kernels.crossbar import (
-    VOTE_MODES,
-    BitlineGroups,
     column_sum_histogram,
     crossbar_mvm,
     mvm_int,
     mvm_packed,
     pack_inputs,
     pack_levels,
-    plain_bitlines,
 )
 from kernels.dac import cycle_weights, n_cycles
 from kernels.faults import SA0, SA1, apply_faults, sample_faults
 from kernels.quantize import activation_scale, quantize_activations, quantize_weights, weight_scale
 from kernels.reference import crossbar_mvm_reference
 from kernels.slicing import n_arrays, n_slices, slice_levels
+from kernels.vote import VOTE_MODES
 
 __all__ = [
     "BitlineGroups", "SA0", "SA1", "VOTE_MODES", "activation_scale", "adc_codes", "apply_faults",

@@ -1,3 +1,5 @@
+# Longer than 600 lines because every analog effect (drift, programming variation, stuck spread, read noise) acts
+# inside the same compiled column-sum loop, one function per path to stay fast; split, the loop would be copied.
 """The float column-sum path: the crossbar of ``docs/crossbar.md`` with analog non-idealities.
 
 The integer popcount path (:mod:`kernels.crossbar`) is the exact model: every cell holds its integer
@@ -64,7 +66,9 @@ from numba import get_num_threads, njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from kernels.crossbar import BitlineGroups, flip_array, flip_values, pack_inputs, tile_input_sum, vote_group
+from kernels.bitlines import BitlineGroups, flip_array
+from kernels.crossbar import flip_values, pack_inputs, tile_input_sum
+from kernels.vote import vote_group
 from kernels.dac import cycle_weights
 from kernels.rng import index_bits, normal_from_bits, row_keys
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from kernels.adc import full_range_step, full_scale
-from kernels.crossbar import BitlineGroups
+from kernels.bitlines import BitlineGroups
 from kernels.dac import cycle_weights, n_cycles, unsigned_pattern
 
 EXACT_F32 = 1 << 24  # integers below this are exact in float32, and so is every sum staying below it

@@ -1,3 +1,5 @@
+# Longer than 600 lines because the popcount kernel's three paths (plain loops, the fused one-pass cycle,
+# short-tile tables) share one packed layout and its compiled helpers; apart, that contract would be in three files.
 """The fast crossbar matrix-vector product: bit-packed planes and hardware popcount (Numba).
 
 Layout. Inputs are packed per row tile into planes of their unsigned bit pattern: ``xp[n, t, bit, word]``
@@ -23,18 +25,19 @@ table built once per call (:mod:`kernels.tables`). Both give the same integers a
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 from numba import njit, prange
 
 from kernels.adc import full_range_step
+from kernels.bitlines import BitlineGroups, flip_array, plain_bitlines
 from kernels.cuda import check_backend, require_cuda
 from kernels.dac import cycle_weights, n_cycles, unsigned_pattern
 from kernels.faults import apply_faults, stuck_level
 from kernels.flip import flip_mask, flipped_levels
 from kernels.popcount import popcount64
-from kernels.slicing import array_signs, slice_levels
+from kernels.slicing import slice_levels
 from kernels.tables import (
     TABLE_CODES,
     TABLE_NONE,
@@ -43,72 +46,11 @@ from kernels.tables import (
     plan_tables,
 )
 from kernels.validate import check_mvm_args
-
-# How a group's copies are combined (the digital vote after the ADC).
-VOTE_FIRST, VOTE_MEAN, VOTE_MEDIAN, VOTE_PICK = 0, 1, 2, 3
-VOTE_MODES = {"first": VOTE_FIRST, "mean": VOTE_MEAN, "median": VOTE_MEDIAN, "test-aware": VOTE_PICK}
+from kernels.vote import vote_group
 
 WORD = 64
 BLOCK = 256  # bit lines per cache block: partial sums and planes of a block fit in L1
 TABLE_BLOCK = 1024  # table rows built together: their words, sums and counts stay in L1
-
-
-@dataclass(frozen=True)
-class BitlineGroups:
-    """Which physical bit lines make up each logical bit line, and where its value goes.
-
-    members  (G, C) int64  bit-line indices of each group's copies, padded with -1
-    out      (G,)   int64  output column the group adds into
-    coef     (G,)   float64 digital weight: array sign times ``2**(slice * cell_bits)``
-    vote     one of ``VOTE_MODES``: first, mean, median, or test-aware (``pick`` chooses the copy)
-    pick     (row_tiles, G) int64 index into ``members`` of the copy to read per row tile (test-aware
-             vote only; the post-fabrication test found it healthiest)
-    flip     (row_tiles, B) bool, the bit lines of each row tile that store complemented levels
-             (:mod:`kernels.flip`): each is read as ``L * X_t - step * codes`` before the vote, ``X_t`` the
-             tile's input sum; None when nothing is flipped
-    """
-
-    members: np.ndarray
-    out: np.ndarray
-    coef: np.ndarray
-    vote: int = VOTE_FIRST
-    pick: np.ndarray | None = None
-    flip: np.ndarray | None = None
-
-    @property
-    def sizes(self) -> np.ndarray:
-        return (self.members >= 0).sum(axis=1).astype(np.int64)
-
-    def plain_segments(self, n_out: int) -> int:
-        """``A*S`` when these are the plain groups of :func:`plain_bitlines` (group g = bit line g, output
-        ``g % n_out``, one coefficient per (array, slice) segment), else 0. The kernel then adds whole
-        segments into the outputs with vector instructions instead of one scattered group at a time."""
-        n_groups = len(self.out)
-        if self.members.shape[1] != 1 or n_out == 0 or n_groups % n_out:
-            return 0
-        segments = n_groups // n_out
-        plain = (np.array_equal(self.members[:, 0], np.arange(n_groups))
-                 and np.array_equal(self.out, np.tile(np.arange(n_out), segments))
-                 and np.all(self.coef.reshape(segments, n_out) == self.coef[::n_out, None]))
-        return segments if plain else 0
-
-
-def plain_bitlines(levels: np.ndarray, cell_bits: int, mapping: str) -> tuple[np.ndarray, BitlineGroups]:
-    """Bit lines of an unprotected layer from logical levels (A, S, in, out).
-
-    Returns the level matrix (in, B) with ``B = A*S*out`` ordered (array, slice, output), and one
-    single-member group per bit line.
-    """
-    n_arr, n_sl, n_in, n_out = levels.shape
-    bitline_levels = np.ascontiguousarray(levels.transpose(2, 0, 1, 3).reshape(n_in, n_arr * n_sl * n_out))
-    a, s, j = np.meshgrid(np.arange(n_arr), np.arange(n_sl), np.arange(n_out), indexing="ij")
-    coef = array_signs(mapping)[a] * np.left_shift(1, s * cell_bits)
-    groups = BitlineGroups(
-        members=np.arange(n_arr * n_sl * n_out, dtype=np.int64)[:, None],
-        out=j.reshape(-1).astype(np.int64),
-        coef=coef.reshape(-1).astype(np.float64),
-    )
-    return bitline_levels, groups
 
 
 @njit(cache=True)
@@ -193,25 +135,6 @@ def pack_inputs(x_int: np.ndarray, rows: int, input_bits: int, dac_bits: int) ->
     """Input bit planes: ``xp[n, t, bit, word]``, uint64, ``bit`` < ``cycles * dac_bits``."""
     n_bits = n_cycles(input_bits, dac_bits) * dac_bits
     return _pack_inputs(np.ascontiguousarray(unsigned_pattern(x_int, input_bits)), rows, n_bits)
-
-
-@njit(cache=True, inline="always")
-def vote_group(values, members, sizes, vote, pick, t, g):  # pragma: no cover - compiled
-    """The voted value of group ``g`` in row tile ``t``, from its copies' partial sums ``values`` (B,)."""
-    size = sizes[g]
-    if size == 1 or vote == VOTE_FIRST:
-        return np.float64(values[members[g, 0]])
-    if vote == VOTE_PICK:
-        return np.float64(values[members[g, pick[t, g]]])
-    if vote == VOTE_MEAN or size == 2:
-        total = 0.0
-        for m in range(size):
-            total += values[members[g, m]]
-        return total / size
-    a0 = values[members[g, 0]]  # median of three
-    a1 = values[members[g, 1]]
-    a2 = values[members[g, 2]]
-    return np.float64(max(min(a0, a1), min(max(a0, a1), a2)))
 
 
 @njit(cache=True)
@@ -591,16 +514,6 @@ def mvm_packed(
         flip_array(groups, wp.shape[0], wp.shape[3]), *tables,
     )
     return y, int(saturated)
-
-
-def flip_array(groups: BitlineGroups, tiles: int, n_bitlines: int) -> np.ndarray:
-    """``groups.flip`` as the kernels take it: (tiles, B) uint8, or (0, 0) when nothing is flipped."""
-    if groups.flip is None:
-        return np.zeros((0, 0), dtype=np.uint8)
-    flip = np.asarray(groups.flip)
-    if flip.shape != (tiles, n_bitlines):
-        raise ValueError(f"groups.flip must have shape (row tiles, bit lines) = {(tiles, n_bitlines)}, got {flip.shape}")
-    return np.ascontiguousarray(flip, dtype=np.uint8)
 
 
 def _short_tile_tables(xp, wp, groups, n_out, cycle_w, dac_bits, cell_bits, adc_shift, step, max_code, segments):

@@ -38,7 +38,9 @@ import numpy as np
 from numba import njit, prange
 
 from kernels.adc import full_scale
-from kernels.crossbar import VOTE_MEAN, VOTE_MEDIAN, VOTE_PICK, BitlineGroups, _combine
+from kernels.bitlines import BitlineGroups
+from kernels.crossbar import _combine
+from kernels.vote import VOTE_MEAN, VOTE_MEDIAN, VOTE_PICK
 from kernels.faults import apply_faults
 from kernels.flip import flipped_levels
 from kernels.layer_io import _quantize_one, activation_range
@@ -123,7 +125,7 @@ def exact_layer(
     x_max = largest_input(input_bits, signed_inputs)
     sizes = groups.sizes
     vote = groups.vote
-    # As kernels.crossbar.vote_group reads a group: one copy for first and test-aware, a mean for mean
+    # As kernels.vote.vote_group reads a group: one copy for first and test-aware, a mean for mean
     # and for a median group of two, the median of the first three copies otherwise.
     mean_sized = (sizes > 1) & ((vote == VOTE_MEAN) | ((vote == VOTE_MEDIAN) & (sizes == 2)))
     median = (vote == VOTE_MEDIAN) & (sizes >= 3)

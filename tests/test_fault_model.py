@@ -137,7 +137,7 @@ def test_unseen_faults_follow_the_remapped_rows():
     rng = np.random.default_rng(0)
     ideal = rng.integers(0, 4, size=(8, 6)).astype(np.uint8)
     from kernels import BitlineGroups
-    from kernels.crossbar import VOTE_FIRST
+    from kernels.vote import VOTE_FIRST
 
     groups = BitlineGroups(members=np.arange(6)[:, None], out=np.arange(6), coef=np.ones(6), vote=VOTE_FIRST)
     hook = ChipRepair(ideal=ideal, groups=groups, rows=8, cell_bits=2, row_weight=np.arange(8.0) + 1,

@@ -38,7 +38,7 @@ from scipy.optimize import linear_sum_assignment
 from scipy.sparse import csr_matrix
 
 from kernels import SA0, SA1, BitlineGroups, apply_faults
-from kernels.crossbar import VOTE_FIRST, VOTE_MEAN, VOTE_MEDIAN, VOTE_PICK
+from kernels.vote import VOTE_FIRST, VOTE_MEAN, VOTE_MEDIAN, VOTE_PICK
 
 
 def reference_weights(groups: BitlineGroups) -> np.ndarray:

@@ -22,18 +22,11 @@ import numpy as np
 from dse.config import PER_LAYER_FIELDS, AnalogEffects, FaultScenario, HardwareConfig, Protection, field_type, layer_key, split_layer_key
 from dse.hypervolume import default_ideal
 from dse.study.objective import METRICS, workload_metrics
+from dse.study.samplers import SAMPLER_OPTIONS, SAMPLERS, option_problem
 from dse.study.spec import (SEARCHABLE, Choice, Constraint, Objective, Param, Range, SamplerSpec, Scenario, StudyFileError,
                             StudySpec, check_positive_int, check_positive_number, clip, make_config, param_class, short_repr)
 from dse.workloads.workload import WorkloadInfo
 
-SAMPLERS = ("nsga2", "tpe", "gp", "random", "grid")
-SAMPLER_OPTIONS: dict[str, dict[str, type]] = {
-    "nsga2": {"population_size": int, "mutation_prob": float, "crossover_prob": float},
-    "tpe": {"n_startup_trials": int, "multivariate": bool},
-    "gp": {"n_startup_trials": int},
-    "random": {},
-    "grid": {},
-}
 DIRECTIONS = ("maximize", "minimize")
 CONSTRAINT_OPS = (">=", "<=")
 DEFAULT_OBJECTIVES = (("accuracy_mean", "maximize"), ("energy_pj", "minimize"), ("area_mm2", "minimize"))
@@ -498,21 +491,11 @@ def _parse_sampler(data, source) -> SamplerSpec:
                 value = _typed(value, allowed[key])
             except TypeError as exc:
                 raise StudyFileError(source, f"sampler.{key}", clip(str(exc), 120)) from None
-            problem = _sampler_option_problem(key, value)
+            problem = option_problem(key, value)
             if problem:
                 raise StudyFileError(source, f"sampler.{key}", f"{problem}, got {short_repr(value)}")
             options.append((key, value))
     return SamplerSpec(name, seed, tuple(options))
-
-
-def _sampler_option_problem(key: str, value: Any) -> str:
-    if key == "population_size" and not 2 <= value <= 100_000:
-        return "must be an integer in 2..100000"
-    if key in ("mutation_prob", "crossover_prob") and not 0.0 <= value <= 1.0:
-        return "must be a probability in [0, 1]"
-    if key == "n_startup_trials" and not 0 <= value <= 1_000_000:
-        return "must be an integer in 0..1000000"
-    return ""
 
 
 def _parse_scenarios(data, source) -> tuple[Scenario, ...]:

@@ -10,6 +10,31 @@ import numpy as np
 
 from dse.study.spec import StudySpec
 
+# The samplers a study file may name ([sampler] name), and the options each takes with their types.
+SAMPLERS = ("nsga2", "tpe", "gp", "random", "grid")
+SAMPLER_OPTIONS: dict[str, dict[str, type]] = {
+    "nsga2": {"population_size": int, "mutation_prob": float, "crossover_prob": float},
+    "tpe": {"n_startup_trials": int, "multivariate": bool},
+    "gp": {"n_startup_trials": int},
+    "random": {},
+    "grid": {},
+}
+# Allowed values of the numeric options: (low, high, how a message states them).
+OPTION_RANGES: dict[str, tuple[float, float, str]] = {
+    "population_size": (2, 100_000, "must be an integer in 2..100000"),
+    "mutation_prob": (0.0, 1.0, "must be a probability in [0, 1]"),
+    "crossover_prob": (0.0, 1.0, "must be a probability in [0, 1]"),
+    "n_startup_trials": (0, 1_000_000, "must be an integer in 0..1000000"),
+}
+
+
+def option_problem(key: str, value) -> str:
+    """What is wrong with a sampler option's (typed) value, or "" when it is allowed."""
+    if key not in OPTION_RANGES:
+        return ""
+    low, high, problem = OPTION_RANGES[key]
+    return "" if low <= value <= high else problem
+
 def make_sampler(spec: StudySpec, seed: int):
     """The Optuna sampler a study file asks for, seeded with ``seed``.
 

@@ -30,9 +30,10 @@ from dataclasses import dataclass
 import numpy as np
 from numba import cuda, int64
 
-from kernels.crossbar import VOTE_FIRST, VOTE_MEAN, VOTE_PICK, BitlineGroups, flip_array
+from kernels.bitlines import BitlineGroups, flip_array
 from kernels.cuda import require_cuda, simulated
 from kernels.dac import cycle_weights
+from kernels.vote import VOTE_FIRST, VOTE_MEAN, VOTE_PICK
 
 MAX_CYCLES = 16           # input_bits <= 16: at most 16 DAC cycles (kernels.validate)
 THREADS = 256             # threads per block; each thread strides over (input, bit line) or (input, output)
@@ -105,7 +106,7 @@ def _read(acc, i, t, b, flipped, flip, lx, step):  # pragma: no cover - compiled
 
 @cuda.jit(device=True)
 def _vote(acc, i, t, members, sizes, vote, pick, g, flipped, flip, lx, step):  # pragma: no cover - compiled
-    """:func:`kernels.crossbar.vote_group` on the device, the same float64 operations."""
+    """:func:`kernels.vote.vote_group` on the device, the same float64 operations."""
     size = sizes[g]
     if size == 1 or vote == VOTE_FIRST:
         return _read(acc, i, t, members[g, 0], flipped, flip, lx, step)
