@@ -27,14 +27,23 @@ def numba_cache_dir(directory: Path = Path(__file__).parent) -> Path:
 
 def _use_fresh_cache() -> None:
     """Point Numba's cache at :func:`numba_cache_dir` (unless NUMBA_CACHE_DIR is set) before any kernel is
-    compiled, and delete the caches of earlier sources."""
+    compiled. It has to happen on import: Numba fixes a kernel's cache folder when the kernel is defined.
+
+    Caches of earlier sources are removed once, by the process that creates the new folder, not on
+    every import (another process may still be reading them; their removal is best effort)."""
     if os.environ.get("NUMBA_CACHE_DIR"):
         return
     cache = numba_cache_dir()
     numba.config.CACHE_DIR = str(cache)
+    try:
+        cache.mkdir(parents=True)
+    except FileExistsError:
+        return  # chosen before: its predecessors are already gone
+    except OSError:
+        return  # a read-only tree: Numba looks for another cache location itself
     for old in cache.parent.glob("numba-*"):
         if old != cache:
-            shutil.rmtree(old, ignore_errors=True)  # another process may still read it: best effort
+            shutil.rmtree(old, ignore_errors=True)
 
 
 _use_fresh_cache()

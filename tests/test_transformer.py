@@ -19,6 +19,7 @@ from dse.config import FaultScenario, HardwareConfig
 from dse.mapping import map_network
 from dse.simulate import chip_layers, evaluate, run_network
 from dse.workloads import transformer as tf
+from dse.workloads.sentences import SENTENCES_FILE
 
 REFERENCE = Path(__file__).with_name("data") / "minilm_reference.npz"
 LOSSLESS = HardwareConfig(adc_bits=9)  # 128 rows x 3 levels x 1-bit DAC: 9 bits make the ADC exact
@@ -219,7 +220,7 @@ def test_structured_pruning_follows_the_structure(small, tmp_path):
 # --- data and metrics (no model needed) -----------------------------------------------------------
 
 def test_sentence_file_and_split():
-    data = json.loads(tf.SENTENCES_FILE.read_text())["topics"]
+    data = json.loads(SENTENCES_FILE.read_text())["topics"]
     assert len(data) == 10
     every = [s for t in data.values() for s in t["sentences"] + [x for pair in t["paraphrases"] for x in pair]]
     assert len(every) == 300 and len(set(every)) == 300

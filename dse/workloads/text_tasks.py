@@ -47,9 +47,9 @@ from dse.workloads.transformer import (
     LINEAR_KINDS,
     MODEL_SHA256,
     TransformerWorkload,
-    _row_key,
     float_linear,
 )
+from dse.workloads.sentences import row_key
 from dse.workloads.workload import CrossbarLayer, WorkloadInfo
 
 EMBED_FORMAT = 1
@@ -86,7 +86,7 @@ def unique_sentences(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     inverse = np.empty(len(ids), dtype=np.int64)
     first = []
     for i, row in enumerate(np.asarray(ids)):
-        key = _row_key(row)
+        key = row_key(row)
         if key not in seen:
             seen[key] = len(first)
             first.append(i)
@@ -297,7 +297,7 @@ class TextTaskWorkload(TransformerWorkload):
         if lookup is None:
             lookup = {key: i for i, key in enumerate(self.teacher[0])}
             self._cache["teacher"] = lookup
-        keys = [_row_key(row) for row in rows]
+        keys = [row_key(row) for row in rows]
         if not all(key in lookup for key in keys):
             return None
         return self.teacher[1][[lookup[key] for key in keys]]
@@ -491,7 +491,7 @@ def task_workload(name: str, cache_dir: Path | None = None, root: Path | None = 
         stacked = np.concatenate([embeddings[part] for part in parts])
         first = np.full(len(teacher_rows), -1)
         first[inverse[::-1]] = np.arange(len(inverse))[::-1]
-        teacher = (tuple(_row_key(row) for row in teacher_rows), stacked[first])
+        teacher = (tuple(row_key(row) for row in teacher_rows), stacked[first])
         return TextTaskWorkload(
             name=name, layers=layers, input_shape=xs["test"].shape[1:], x_train=xs["train"], y_train=ys["train"],
             x_calib=xs["calibration"], y_calib=ys["calibration"], x_test=xs["test"], y_test=ys["test"],

@@ -57,6 +57,7 @@ from scipy.special import erf
 from dse.workloads.builtin import register
 from dse.workloads.data import Splits
 from dse.workloads.layers import Linear, WeightLayer
+from dse.workloads.sentences import SentenceSplit, cosine_rows, retrieval_metrics, row_key, sentence_splits, topic_names
 from dse.workloads.workload import CrossbarLayer, Workload, WorkloadInfo
 
 WORKLOAD_NAME = "minilm-l6"
@@ -67,7 +68,6 @@ MODEL_DIR_ENV = "RERAM_DSE_MINILM_DIR"  # optional: a directory holding model.sa
 # package's copy is byte-identical.
 MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 MAX_TOKENS = 256  # sentence-transformers' max_seq_length for this model
-SENTENCES_FILE = Path(__file__).with_name("data") / "sentences.json"
 LINEAR_KINDS = ("query", "key", "value", "attn_out", "ffn_in", "ffn_out")
 BLOCKS = 6  # num_hidden_layers of all-MiniLM-L6-v2 (the weights are pinned by MODEL_SHA256)
 # HF parameter names of each linear kind, relative to "encoder.layer.<b>."
@@ -309,7 +309,7 @@ class TransformerWorkload(Workload):
         if lookup is None:
             lookup = {key: row for key, row in zip(self.teacher[0], self.teacher[1])}
             self._cache["teacher"] = lookup
-        return np.stack([lookup[_row_key(row)] for row in np.asarray(x)])
+        return np.stack([lookup[row_key(row)] for row in np.asarray(x)])
 
     def backward(self, grad_out: np.ndarray, on_layer: Callable | None = None) -> None:
         """Back-propagate d loss / d embeddings of the last :meth:`forward_train` into every linear layer's
@@ -391,15 +391,15 @@ class TransformerWorkload(Workload):
             for ids, pairs in ((self.x_train, self.pair_train), (self.x_calib, self.pair_calib),
                                (self.x_test, self.pair_test)):
                 for row, pair in zip(ids, pairs):
-                    lookup[_row_key(row)] = int(pair)
+                    lookup[row_key(row)] = int(pair)
             self._cache["pairs"] = lookup
-        return np.array([lookup.get(_row_key(row), -1) for row in np.asarray(x)], dtype=np.int64)
+        return np.array([lookup.get(row_key(row), -1) for row in np.asarray(x)], dtype=np.int64)
 
     def metrics(self, outputs: np.ndarray, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
         """``cosine_fidelity``, ``paraphrase_top1`` and ``topic_nn_top1`` of embeddings ``outputs`` of ``x``."""
         reference = self.float_embeddings(x)
         return {
-            "cosine_fidelity": float(np.mean(_cosine_rows(outputs, reference))),
+            "cosine_fidelity": float(np.mean(cosine_rows(outputs, reference))),
             **retrieval_metrics(outputs, y, self.pair_ids(x)),
         }
 
@@ -423,97 +423,6 @@ class TransformerWorkload(Workload):
         result.update({f"digital.{k}": v for k, v in self.digital.items()})
         return result
 
-
-def _row_key(row: np.ndarray) -> bytes:
-    row = np.asarray(row, dtype=np.int64)
-    return row[row != 0].tobytes()
-
-
-def _cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    na = np.linalg.norm(a, axis=1)
-    nb = np.linalg.norm(b, axis=1)
-    return np.sum(a * b, axis=1) / np.maximum(na * nb, 1e-300)
-
-
-def retrieval_metrics(embeddings: np.ndarray, labels: np.ndarray, pairs: np.ndarray) -> dict[str, float]:
-    """Nearest neighbour by cosine among ``embeddings`` (itself excluded):
-
-    paraphrase_top1  over sentences whose pair partner is present: fraction whose nearest is the partner
-                     (NaN when no pair is complete)
-    topic_nn_top1    fraction whose nearest has the same label (NaN for fewer than two sentences)
-    """
-    e = np.asarray(embeddings, dtype=np.float64)
-    n = len(e)
-    if n < 2:
-        return {"paraphrase_top1": float("nan"), "topic_nn_top1": float("nan")}
-    unit = e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-300)
-    sim = unit @ unit.T
-    np.fill_diagonal(sim, -np.inf)
-    nearest = sim.argmax(axis=1)
-    pairs = np.asarray(pairs)
-    paired = pairs >= 0
-    counts = np.bincount(pairs[paired]) if paired.any() else np.zeros(0, dtype=np.int64)
-    complete = paired & (counts[np.where(paired, pairs, 0)] == 2) if paired.any() else paired
-    para = float(np.mean(pairs[nearest[complete]] == pairs[complete])) if complete.any() else float("nan")
-    return {"paraphrase_top1": para, "topic_nn_top1": float(np.mean(labels[nearest] == labels))}
-
-
-# --- data -------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class SentenceSplit:
-    """Sentences of one split: text, topic label, paraphrase-pair id (-1 for singles)."""
-
-    text: tuple[str, ...]
-    label: np.ndarray
-    pair: np.ndarray
-
-
-def sentence_splits(path: Path = SENTENCES_FILE, test_singles: int = 6, test_pairs: int = 2,
-                    calib_singles: int = 3, seed: int = 0) -> dict[str, SentenceSplit]:
-    """Split the sentence file into train / calib / test, per topic and seeded.
-
-    Per topic (in file order) the singles and the pairs are shuffled with ``default_rng(seed)``; the test
-    split takes ``test_pairs`` pairs and ``test_singles`` singles, calibration the next ``calib_singles``
-    singles, training the rest. Pairs are never split. The test split is interleaved over topics (pairs
-    first, each pair adjacent), so any prefix of it (``--max-test``) covers the topics evenly and keeps
-    pairs whole. Defaults: 170 train, 30 calibration, 100 test sentences (20 pairs in test).
-    """
-    topics = json.loads(path.read_text())["topics"]
-    rng = np.random.default_rng(seed)
-    parts: dict[str, list[tuple[str, int, int]]] = {"train": [], "calib": [], "test": []}
-    test_rounds: list[list[list[tuple[str, int, int]]]] = []
-    pair_id = 0
-    for label, (topic, entry) in enumerate(topics.items()):
-        singles = [entry["sentences"][i] for i in rng.permutation(len(entry["sentences"]))]
-        pair_list = [entry["paraphrases"][i] for i in rng.permutation(len(entry["paraphrases"]))]
-        if len(singles) < test_singles + calib_singles + 1 or len(pair_list) < test_pairs:
-            raise ValueError(f"{path}: topic {topic!r} has too few sentences for the split")
-        items = []
-        for a, b in pair_list:
-            items.append([(a, label, pair_id), (b, label, pair_id)])
-            pair_id += 1
-        test_items = items[:test_pairs] + [[(s, label, -1)] for s in singles[:test_singles]]
-        test_rounds.append(test_items)
-        parts["calib"] += [(s, label, -1) for s in singles[test_singles : test_singles + calib_singles]]
-        parts["train"] += [(s, label, -1) for s in singles[test_singles + calib_singles :]]
-        parts["train"] += [row for item in items[test_pairs:] for row in item]
-    for r in range(max(len(t) for t in test_rounds)):
-        for items in test_rounds:
-            if r < len(items):
-                parts["test"] += items[r]
-    return {
-        name: SentenceSplit(tuple(r[0] for r in rows), np.array([r[1] for r in rows], dtype=np.int64),
-                            np.array([r[2] for r in rows], dtype=np.int64))
-        for name, rows in parts.items()
-    }
-
-
-def topic_names(path: Path = SENTENCES_FILE) -> tuple[str, ...]:
-    return tuple(json.loads(path.read_text())["topics"])
-
-
-# --- loading ----------------------------------------------------------------------------------------
 
 def model_dir() -> Path:
     """Directory of the model files: ``$RERAM_DSE_MINILM_DIR``, else the installed model package's."""
@@ -659,7 +568,7 @@ def minilm_workload(root: Path | None = None, splits: dict[str, SentenceSplit] |
         workload = smoothed(workload, smoothing_factors(workload, workload.x_calib, smooth_alpha))
     head_weight, head_bias = fit_head(workload.float_embeddings(workload.x_train), workload.y_train)
     every = [workload.x_train, workload.x_calib, workload.x_test]
-    teacher = (tuple(_row_key(row) for ids in every for row in ids),
+    teacher = (tuple(row_key(row) for ids in every for row in ids),
                np.concatenate([workload.float_embeddings(ids) for ids in every]))
     workload = dataclasses.replace(workload, head_weight=head_weight, head_bias=head_bias, teacher=teacher)
     return dataclasses.replace(workload, float_accuracy=workload.accuracy())
