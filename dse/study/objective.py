@@ -22,7 +22,7 @@ ACCURACY_METRICS = ("accuracy_mean", "accuracy_min", "accuracy_std", "accuracy_c
                     "ideal_accuracy")
 COST_METRICS = ("energy_pj", "area_um2", "area_mm2", "latency_ns", "pipeline_interval_ns", "cycle_ns",
                 "crossbars", "spare_crossbars", "adc_conversions", "extra_adc_conversions", "macs",
-                "energy_per_mac_pj", "crossbar_energy_per_mac_pj")
+                "energy_per_mac_pj", "crossbar_energy_per_mac_pj", "adc_rate_gsps")
 HEADLINE_METRICS = ACCURACY_METRICS + COST_METRICS
 METRICS = (HEADLINE_METRICS + tuple(f"energy_{c}_pj" for c in COMPONENTS)
            + tuple(f"area_{c}_um2" for c in COMPONENTS))
