@@ -11,6 +11,7 @@ classifier); further numbers a workload reports (``Workload.metrics``) are kept 
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import multiprocessing
 import time
@@ -42,10 +43,10 @@ class ChipLayer:
     """One mapped layer on one chip: packed (faulty) cell planes and the groups that read them.
 
     With analog effects the layer runs on the float path: ``analog`` holds its conductances and ADC
-    errors (``kernels.analog``) and ``wp`` is None. On the ``cuda`` backend ``device`` holds the planes and
-    groups on the GPU (``kernels.cuda.mvm.DevicePlanes``), uploaded once for all of the chip's batches.
-    Where its ADC cannot lose information on this chip (CPU backend), ``exact`` holds it as exact products
-    (``kernels.exact``, the same bits as the popcount kernel) and ``wp`` is None.
+    errors (``kernels.analog``) and ``wp`` is None. Where its ADC cannot lose information on this chip,
+    ``exact`` holds it as exact products (``kernels.exact``, the same bits as the popcount kernel) and ``wp``
+    is None. On the ``cuda`` backend ``device`` holds the planes and groups, or the exact form, on the GPU
+    (``kernels.cuda``), uploaded once for all of the chip's batches.
     """
 
     wp: np.ndarray | None
@@ -72,12 +73,13 @@ def chip_layers(net: MappedNetwork, faults: FaultScenario | None, chip: int | No
     hw = net.hw
     with_analog = (chip is not None and faults is not None
                    and ((analog is not None and analog.active) or faults.stuck_level_spread > 0))
-    result = _pack_chip(net, faults, chip, analog, with_analog, exact and hw.backend == "cpu")
-    if hw.backend == "cuda":
+    result = _pack_chip(net, faults, chip, analog, with_analog, exact)
+    if hw.backend == "cuda":  # each layer's planes, or its exact form, uploaded once for the whole chip
+        from kernels.cuda.exact import exact_to_device
         from kernels.cuda.mvm import to_device
 
-        result = {index: ChipLayer(layer.wp, layer.groups, layer.analog,
-                                   to_device(layer.wp, layer.groups, net.layers[index].n_out))
+        result = {index: dataclasses.replace(layer, device=exact_to_device(layer.exact) if layer.exact is not None
+                                             else to_device(layer.wp, layer.groups, net.layers[index].n_out))
                   for index, layer in result.items()}
     return result
 
@@ -173,7 +175,12 @@ def run_network(net: MappedNetwork, chip: dict[int, ChipLayer], x: np.ndarray,
             else:
                 x_int = mapped.quantize_inputs(layer.im2col(x), hw)
             start = time.perf_counter()
-            y_int, saturated = mvm_exact(x_int, on_chip.exact), 0
+            if on_chip.device is not None:
+                from kernels.cuda.exact import mvm_exact_cuda
+
+                y_int, saturated = mvm_exact_cuda(x_int, on_chip.device), 0
+            else:
+                y_int, saturated = mvm_exact(x_int, on_chip.exact), 0
             if kernel_s is not None:
                 kernel_s[0] += time.perf_counter() - start
             if hw.mapping == "offset":  # as mvm_int does it, on the same integers

@@ -1,14 +1,15 @@
 """The crossbar contract on an NVIDIA GPU through Numba's CUDA target: the same integers, bit for bit.
 
-What runs on the device (:mod:`kernels.cuda.mvm`): the integer popcount path of
-:func:`kernels.crossbar.mvm_packed` for every tile (column sums by ``popc`` on the packed planes, the ADC
-with both power-of-two and calibrated steps, saturation counts, cycle weights) and the digital combine
-(every vote mode, shift and add in float64 in the CPU kernel's order). What stays on the host: packing
-inputs and cells into bit planes, fault sampling, the offset mapping's digital correction, the
-calibration histogram, the float analog path and every digital layer between crossbars.
+What runs on the device: the integer popcount path of :func:`kernels.crossbar.mvm_packed` for every tile
+(:mod:`kernels.cuda.mvm`: column sums by ``popc`` on the packed planes, the ADC with power-of-two and
+calibrated steps, saturation counts, cycle weights) and the digital combine (every vote mode, weight-flip
+correction, shift and add in float64 in the CPU kernel's order); the exact lossless path of
+:mod:`kernels.exact` (:mod:`kernels.cuda.exact`). What stays on the host: packing inputs and cells into bit
+planes, fault sampling, a chip's effective weights for the exact path, the offset mapping's digital
+correction, the calibration histogram, the float analog path and every digital layer between crossbars.
 
 Importing this package does not import ``numba.cuda``; :func:`require_cuda` checks, once, that a CUDA
-target (the ``numba-cuda`` package, or the target built into older Numba releases) and a GPU are there.
+target (the ``numba-cuda`` package, or the one still built into Numba) and a GPU are there.
 Under ``NUMBA_ENABLE_CUDASIM=1`` Numba's simulator stands in for both: the kernels run as Python threads
 on the host, which is how the test suite checks them without a GPU.
 """

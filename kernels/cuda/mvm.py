@@ -138,7 +138,7 @@ def _tile_input_sum(xp, n, t, cycle_w, dac_bits):  # pragma: no cover - compiled
 
 @cuda.jit(cache=True)
 def _combine_groups(acc, order, out_ptr, members, sizes, coef, vote, pick, step, first, xp, cycle_w, dac_bits,
-                    top, flipped, flip, y):  # pragma: no cover - compiled
+                    top, flipped, flip, accumulate, y):  # pragma: no cover - compiled
     n_out = y.shape[1]
     scale = 1.0 if flipped else step  # flipped layers vote on read values, the others on codes
     for index in range(cuda.grid(1), acc.shape[0] * n_out, cuda.gridsize(1)):
@@ -150,7 +150,7 @@ def _combine_groups(acc, order, out_ptr, members, sizes, coef, vote, pick, step,
                 g = order[q]
                 voted = _vote(acc, i, t, members, sizes, vote, pick, g, flipped, flip, lx, step)
                 total = _add_rn(total, _mul_rn(coef[g], _mul_rn(scale, voted)))
-        y[first + i, j] = total
+        y[first + i, j] = _add_rn(y[first + i, j], total) if accumulate else total
 
 
 @dataclass(frozen=True)
@@ -177,20 +177,27 @@ class DevicePlanes:
 
 def to_device(wp: np.ndarray, groups: BitlineGroups, n_out: int) -> DevicePlanes:
     """Upload packed planes ``wp`` (from :func:`kernels.crossbar.pack_levels`) and ``groups`` once."""
-    require_cuda()
     wp = np.ascontiguousarray(wp, dtype=np.uint64)
     if wp.ndim != 4:
         raise ValueError(f"packed levels must be (tiles, cell_bits, words, bit lines), got shape {wp.shape}")
+    return to_device_groups(groups, wp.shape, n_out, wp)
+
+
+def to_device_groups(groups: BitlineGroups, shape: tuple[int, int, int, int], n_out: int,
+                     wp: np.ndarray | None = None) -> DevicePlanes:
+    """``groups`` over bit lines laid out as planes of ``shape`` on the device (with the planes ``wp``, or
+    without any: the exact path brings its own sums)."""
+    require_cuda()
     out = np.asarray(groups.out, dtype=np.int64)
     if out.size and (out.min() < 0 or out.max() >= n_out):
         raise ValueError(f"groups add into outputs {out.min()}..{out.max()}, outside 0..{n_out - 1}")
     order = np.argsort(out, kind="stable")  # each output's groups in ascending group order
     out_ptr = np.zeros(n_out + 1, dtype=np.int64)
     np.cumsum(np.bincount(out, minlength=n_out), out=out_ptr[1:])
-    pick = groups.pick if groups.pick is not None else np.zeros((wp.shape[0], len(out)), np.int64)
-    flip = flip_array(groups, wp.shape[0], wp.shape[3])
+    pick = groups.pick if groups.pick is not None else np.zeros((shape[0], len(out)), np.int64)
+    flip = flip_array(groups, shape[0], shape[3])
     return DevicePlanes(
-        wp=_upload(wp, np.uint64),
+        wp=None if wp is None else _upload(wp, np.uint64),
         members=_upload(groups.members, np.int64),
         sizes=_upload(groups.sizes, np.int64),
         coef=_upload(groups.coef, np.float64),
@@ -200,7 +207,7 @@ def to_device(wp: np.ndarray, groups: BitlineGroups, n_out: int) -> DevicePlanes
         flip=_upload(flip, np.uint8),
         flipped=flip.size > 0,
         vote=int(groups.vote),
-        shape=tuple(int(d) for d in wp.shape),
+        shape=tuple(int(d) for d in shape),
         n_out=int(n_out),
     )
 
@@ -258,5 +265,5 @@ def mvm_packed_cuda(
         _combine_groups[_launch(rows * n_out)](
             acc, planes.order, planes.out_ptr, planes.members, planes.sizes, planes.coef, planes.vote,
             planes.pick, float(step), first, xp_d, cycle_w_d, dac_bits, float((1 << cell_bits) - 1),
-            planes.flipped, planes.flip, y_d)
+            planes.flipped, planes.flip, False, y_d)
     return y_d.copy_to_host(), int(saturated_d.copy_to_host().sum())

@@ -21,7 +21,9 @@ from kernels import (
     sample_faults,
 )
 from kernels.cuda import cuda_unavailable, simulated
+from kernels.cuda.exact import exact_to_device, mvm_exact_cuda
 from kernels.cuda.mvm import mvm_packed_cuda, to_device
+from kernels.exact import exact_layer, mvm_exact
 from kernels.slicing import n_arrays, n_slices
 
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -153,6 +155,40 @@ def test_packed_inputs_that_do_not_match_the_planes_are_refused():
         mvm_packed_cuda(pack_inputs(np.ones((2, 64), np.int64), 64, 4, 1), planes, **kw)
     with pytest.raises(ValueError, match="groups add into outputs"):
         to_device(pack_levels(np.ones((8, 4), np.int64), 64, 2), groups, 1)
+
+
+@st.composite
+def lossless_layers(draw):
+    """A lossless layer's bit lines in random groups (every vote; means over 2 and 3 copies, which take the
+    exact path's scaled and replayed forms; medians, its per-tile part), signed or unsigned inputs."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    rows, cell_bits, input_bits = draw(st.sampled_from([16, 64, 100])), draw(st.integers(1, 3)), draw(st.integers(2, 8))
+    n_in, n_bl, n_out = draw(st.integers(1, 150)), draw(st.integers(3, 12)), draw(st.integers(1, 5))
+    vote = draw(st.sampled_from(sorted(VOTE_MODES)))
+    copies = 3 if vote == "median" else draw(st.integers(1, 3))
+    n_groups = draw(st.integers(1, 8))
+    members = np.stack([rng.permutation(n_bl)[:copies] for _ in range(n_groups)]).astype(np.int64)
+    tiles = -(-n_in // rows)
+    pick = rng.integers(0, copies, (tiles, n_groups)) if vote == "test-aware" else None
+    groups = BitlineGroups(members, rng.integers(0, n_out, n_groups), rng.choice([1.0, -1.0, 4.0, -16.0], n_groups),
+                           VOTE_MODES[vote], pick)
+    levels = rng.integers(0, 1 << cell_bits, (n_in, n_bl)).astype(np.uint8)
+    signed = draw(st.booleans())
+    lo, hi = (-(1 << (input_bits - 1)), 1 << (input_bits - 1)) if signed else (0, 1 << input_bits)
+    x = rng.integers(lo, hi, (draw(st.integers(1, 3)), n_in))
+    lossless_bits = math.ceil(math.log2(full_scale(rows, cell_bits, 1) + 1))
+    layer = exact_layer(levels, groups, n_out, rows=rows, cell_bits=cell_bits, dac_bits=1, adc_bits=lossless_bits,
+                        step=1.0, input_bits=input_bits, signed_inputs=signed)
+    return x, layer
+
+
+@SETTINGS
+@given(lossless_layers())
+def test_exact_path_on_cuda_equals_cpu(case):
+    x, layer = case
+    assert layer is not None  # these small layers are always within the exactness bounds
+    expected = mvm_exact(x.astype(np.float64), layer)
+    np.testing.assert_array_equal(bits(mvm_exact_cuda(x, exact_to_device(layer))), bits(expected))
 
 
 @pytest.mark.skipif(simulated(), reason="PTX exists only for the real CUDA target")

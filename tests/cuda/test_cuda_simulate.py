@@ -35,19 +35,23 @@ PROTECTIONS = {
 }
 
 
-@pytest.mark.parametrize("signed, mapping, adc_range, weight_flip, protect", [
-    (False, "differential", "full", True, "copies, MSB embedding, mean vote, compensation"),
-    (True, "offset", "calibrated", False, "spare columns, test-aware vote"),
+@pytest.mark.parametrize("signed, mapping, adc_range, adc_bits, weight_flip, protect", [
+    (False, "differential", "full", 5, True, "copies, MSB embedding, mean vote, compensation"),
+    (True, "offset", "calibrated", 5, False, "spare columns, test-aware vote"),
+    (True, "differential", "full", 9, False, "copies, MSB embedding, mean vote, compensation"),  # exact path
 ])
-def test_chips_on_cuda_equal_cpu_bit_for_bit(signed, mapping, adc_range, weight_flip, protect):
+def test_chips_on_cuda_equal_cpu_bit_for_bit(signed, mapping, adc_range, adc_bits, weight_flip, protect):
     workload = tiny_workload(signed)
-    hw = HardwareConfig(adc_bits=5, mapping=mapping, adc_range=adc_range, weight_flip=weight_flip)
+    hw = HardwareConfig(adc_bits=adc_bits, mapping=mapping, adc_range=adc_range, weight_flip=weight_flip)
     protection = PROTECTIONS[protect]
     cpu_net = map_network(workload, hw, protection)
     cuda_net = map_network(workload, hw.replace(backend="cuda"), protection)
     on_cpu, on_gpu = chip_layers(cpu_net, CHEN, 3), chip_layers(cuda_net, CHEN, 3)
     assert all(layer.device is not None for layer in on_gpu.values())
-    assert all(layer.device.flipped for layer in on_gpu.values()) == weight_flip
+    exact = [layer.exact is not None for layer in on_gpu.values()]
+    assert exact == [layer.exact is not None for layer in on_cpu.values()] and all(exact) == (adc_bits == 9)
+    if not any(exact):
+        assert all(layer.device.flipped for layer in on_gpu.values()) == weight_flip
     cpu_stats: dict[int, LayerStats] = {}
     gpu_stats: dict[int, LayerStats] = {}
     expected = run_network(cpu_net, on_cpu, workload.x_test, cpu_stats)
