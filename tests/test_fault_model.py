@@ -319,3 +319,51 @@ def test_eval_cli_dup_budget(capsys):
     assert unpruned["crossbars"] <= none["crossbars"]
     assert cli_main(["eval", "--workload", "mlp-digits", "--dup-budget", "all"]) == 2
     assert "dup_budget must be one of pruned, unpruned" in capsys.readouterr().err
+
+
+def test_remapped_chips_keep_their_stuck_cells_exact_on_the_analog_path(mlp):
+    """The analog model gets the fault map in the hook's row order: exactly the chip's SA1 cells sit at the
+    top level; every healthy cell, moved or not, carries its programming variation."""
+    hw = HardwareConfig()
+    net = map_network(mlp, hw, PRESETS["remap"])
+    faults = FaultScenario(**CHEN)
+    layers = chip_layers(net, faults, 0, AnalogEffects(variation=0.05))
+    for index, mapped in net.layers.items():
+        n_in, n_bl = mapped.bitline_levels.shape
+        g = np.concatenate([tile[:min(hw.rows, n_in - t * hw.rows), :n_bl]
+                            for t, tile in enumerate(layers[index].analog.g)])
+        stuck = sample_chip_faults((n_in, n_bl), faults, 0, index, hw.rows).actual
+        assert (g == 3.0).sum() == (stuck == SA1).sum()
+
+
+def test_dup_budget_and_the_imperfect_test_are_searched_and_fixed_like_any_field():
+    from dse.study import StudyFileError, parse_study
+
+    spec = parse_study({"study": {"workload": "mlp-digits"}, "faults": {"sa0_rate": 0.01, "sa1_rate": 0.04,
+                                                                         "test_escape_rate": 0.05},
+                        "search": {"dup_budget": ["pruned", "unpruned"], "vote": ["median", "mean"]}})
+    assert [p.name for p in spec.search] == ["dup_budget", "vote"]
+    assert spec.scenarios[0].faults.test_escape_rate == 0.05
+    with pytest.raises(StudyFileError, match="dup_budget must be one of pruned, unpruned"):
+        parse_study({"study": {"workload": "mlp-digits"}, "search": {"dup_budget": ["pruned", "everything"]}})
+    with pytest.raises(StudyFileError, match="post_test_rate"):
+        parse_study({"study": {"workload": "mlp-digits"}, "faults": {"post_test_rate": 0.01},
+                     "search": {"vote": ["median", "mean"]}})
+
+
+@pytest.mark.slow
+def test_report_tables_split_by_fault_map_and_find_where_the_map_stops_paying(monkeypatch):
+    import dse.experiments.report as report
+
+    monkeypatch.setattr(report, "DIGITS", ("mlp-digits",))
+    table = report._imperfect(report.TINY, ["compensate"]).splitlines()
+    assert len(table) == 4 and table[2].startswith("| mlp-digits | `zero-space-blind` |")
+    cells = [c.strip() for c in table[3].split("|")[1:-1]]
+    assert cells[1] == "`compensate`"
+    escapes = [float(c) for c in cells[2:6]]
+    assert escapes[0] > escapes[-1]  # 20 % escapes cost compensation accuracy
+    assert cells[6] == "never ahead" or cells[6].endswith("%")  # a 100 % escape rate is the unprotected chip
+    schemes = report.readme_schemes(report.TINY)
+    free, aware = schemes.index("*fault-map-free"), schemes.index("*needs a tested fault map")
+    assert free < schemes.index("`zero-space-blind`") < aware < schemes.index("**zero-space**")
+    assert "Best fault-map-free: mlp-digits `" in schemes and "best with a tested fault map: mlp-digits `" in schemes

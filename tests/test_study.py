@@ -558,6 +558,11 @@ def test_trials_and_show_say_which_designs_need_a_tested_fault_map(tmp_path, cap
     assert trials["needs_fault_map"].dtype == bool
     assert (trials["needs_fault_map"] == (trials["compensate"] | (trials["vote"] == "test-aware"))).all()
     assert trials["needs_fault_map"].any() and not trials["needs_fault_map"].all()
+    feasible = trials[trials["feasible"]]
+    best = {needs: feasible.loc[feasible["needs_fault_map"] == needs, "accuracy_mean"].max() for needs in (False, True)}
+    run_output = run_tiny(tmp_path, text).format()  # resumes the finished study: the end-of-run summary
+    assert (f"best accuracy_mean: fault-map-free {best[False]:.6g}, needs a tested fault map {best[True]:.6g}"
+            in run_output)
     assert cli.main(["show", str(folder)]) == 0
     out = capsys.readouterr().out
     for needs, label in ((False, "fault-map-free"), (True, "needs a tested fault map")):

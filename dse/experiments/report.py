@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 from dse.config import FaultScenario, HardwareConfig, Protection
 
 CHEN2015 = dict(sa0_rate=0.0175, sa1_rate=0.0904)  # Chen et al., IEEE Trans. Computers 2015
@@ -114,29 +116,91 @@ def readme_adc(setting: Setting) -> str:
     return "\n".join(rows)
 
 
-README_SCHEMES = [("none", "none"), ("spare columns", "spare-cols"), ("remap", "remap"),
-                  ("prune 30 %", "prune"), ("paper's three parts (`zero-space-paper`)", "zero-space-paper"),
+README_SCHEMES = [("none", "none"), ("prune 30 %", "prune"),
+                  ("paper's three parts (`zero-space-paper`)", "zero-space-paper"),
+                  ("paper + its space budget + mean vote (`zero-space-blind`)", "zero-space-blind"),
+                  ("spare columns (test-aware pick)", "spare-cols"), ("remap", "remap"),
                   ("compensation alone", "compensate"), ("**zero-space** (three parts + compensation)", "zero-space")]
+SECTIONS = ((False, "fault-map-free (any chip as fabricated)"),
+            (True, "needs a tested fault map (every chip's stuck cells known before programming)"))
 
 
 def readme_schemes(setting: Setting) -> str:
-    """Every preset at the Chen rates on both digits workloads: accuracy, crossbars, conversions."""
+    """Every preset at the Chen rates on both digits workloads: accuracy, crossbars, conversions; split by
+    whether the preset needs the chip's tested fault map, with the best of each named."""
     def result(name, preset):
         return _eval(name, HardwareConfig(), _faults(setting, **CHEN2015), _preset(preset), setting.max_test)
     rows = ["| scheme | mlp-digits accuracy | crossbars | ADC conversions (on copies) | cnn-digits accuracy "
             "| crossbars | ADC conversions (on copies) |", "|---|---|---|---|---|---|---|"]
     ideal = [f"{result(n, 'none').ideal_accuracy:.3f} / {result(n, 'prune').ideal_accuracy:.3f} | | " for n in DIGITS]
     rows.append("| fault-free ideal (unpruned / pruned) | " + " | ".join(ideal) + " |")
-    for label, preset in README_SCHEMES:
-        cells = []
+    best = []
+    for needs, title in SECTIONS:
+        rows.append(f"| *{title}* | | | | | | |")
+        members = [(label, preset) for label, preset in README_SCHEMES if _preset(preset).needs_fault_map == needs]
+        for label, preset in members:
+            cells = []
+            for name in DIGITS:
+                r = result(name, preset)
+                spare = sum(layout.spare_crossbars for layout in r.layouts)
+                crossbars = f"{r.crossbars} (+{spare} spare)" if spare else f"{r.crossbars}"
+                cells.append(f"{r.accuracy_mean:.3f} ± {r.accuracy_ci95:.3f} | {crossbars} "
+                             f"| {r.adc_conversions} ({r.extra_adc_conversions})")
+            rows.append(f"| {label} | " + " | ".join(cells) + " |")
+        winners = []
         for name in DIGITS:
-            r = result(name, preset)
-            spare = sum(layout.spare_crossbars for layout in r.layouts)
-            crossbars = f"{r.crossbars} (+{spare} spare)" if spare else f"{r.crossbars}"
-            cells.append(f"{r.accuracy_mean:.3f} ± {r.accuracy_ci95:.3f} | {crossbars} "
-                         f"| {r.adc_conversions} ({r.extra_adc_conversions})")
-        rows.append(f"| {label} | " + " | ".join(cells) + " |")
+            preset = max((p for _, p in members), key=lambda p: result(name, p).accuracy_mean)
+            winners.append(f"{name} `{preset}` {result(name, preset).accuracy_mean:.3f}")
+        best.append(f"{'with a tested fault map' if needs else 'fault-map-free'}: " + ", ".join(winners))
+    return "\n".join(rows) + "\n\nBest " + "; best ".join(best) + "."
+
+
+# Fault-map-aware presets under an imperfect test, against the best fault-map-free one.
+ESCAPES = (0.0, 0.01, 0.05, 0.2)
+POST_TEST = (0.001, 0.01)
+BLIND = "zero-space-blind"
+
+
+def _imperfect(setting: Setting, presets: list[str]) -> str:
+    from dse.experiments.tolerance import crossing
+    header = ("| workload | preset | " + " | ".join(f"escapes {100 * e:g} %" for e in ESCAPES)
+              + " | stops beating blind at escapes | " + " | ".join(f"post-test {100 * p:g} %" for p in POST_TEST)
+              + " | stops beating blind at post-test |")
+    rows = [header, "|---" * (4 + len(ESCAPES) + len(POST_TEST)) + "|"]
+    grid_escapes = ESCAPES + (0.5, 1.0)  # 100 % escapes: the repair logic sees nothing, so a crossing exists
+    grid_post = (0.0,) + POST_TEST + (0.03, 0.1)
+
+    def acc(name, preset, **fields):
+        faults = _faults(setting, **CHEN2015).replace(**fields)
+        return _eval(name, HardwareConfig(), faults, _preset(preset), setting.max_test).accuracy_mean
+
+    def percent(rate: float) -> str:
+        return "never" if math.isinf(rate) else "never ahead" if rate == 0 else f"{100 * rate:.2g} %"
+
+    for name in DIGITS:
+        for preset in [BLIND] + presets:
+            escapes = [acc(name, preset, test_escape_rate=e) for e in grid_escapes]
+            post = [acc(name, preset, post_test_rate=p) for p in grid_post]
+            if preset == BLIND:
+                blind_escapes, blind_post = escapes[0], np.array(post)
+                where = ["(reference)", "(reference)"]
+            else:
+                where = [percent(crossing(grid_escapes, np.array(escapes) - blind_escapes, 0.0)),
+                         percent(crossing(grid_post, np.array(post) - blind_post, 0.0))]
+            cells = [f"{a:.3f}" for a in escapes[:len(ESCAPES)]] + [where[0]] \
+                + [f"{a:.3f}" for a in post[1:1 + len(POST_TEST)]] + [where[1]]
+            rows.append(f"| {name} | `{preset}` | " + " | ".join(cells) + " |")
     return "\n".join(rows)
+
+
+def readme_imperfect(setting: Setting) -> str:
+    """The two strongest fault-map-aware presets against an imperfect test, beside the best fault-map-free one."""
+    return _imperfect(setting, ["compensate", "zero-space"])
+
+
+def docs_imperfect(setting: Setting) -> str:
+    """docs/tolerance.md: every fault-map-aware preset against an imperfect test."""
+    return _imperfect(setting, ["spare-cols", "remap", "compensate", "zero-space"])
 
 
 def _analog_grid(setting: Setting, adcs, protections, fault_rates, with_spread: bool) -> list[str]:
@@ -183,49 +247,80 @@ def docs_analog(setting: Setting) -> str:
     return "\n".join(rows)
 
 
-def _rate_curves(setting: Setting, presets):
+@functools.lru_cache(maxsize=None)
+def _curve(name: str, preset: str, n_chips: int, max_test: int | None):
+    """One fault-rate search per design per process (``dse tolerance`` runs the same one)."""
     from dse.experiments.tolerance import tolerance_rates
-    return {(name, preset): tolerance_rates(_workload(name), HardwareConfig(), _preset(preset),
-                                            n_chips=setting.n_chips, max_test=setting.max_test)
+    return tolerance_rates(_workload(name), HardwareConfig(), _preset(preset), n_chips=n_chips, max_test=max_test)
+
+
+def _rate_curves(setting: Setting, presets):
+    return {(name, preset): _curve(name, preset, setting.n_chips, setting.max_test)
             for name in DIGITS for preset in presets} if setting.rates else None
 
 
+def _ratio(curve, base, drop: float) -> str:
+    """``4.4x (2.1-9.0x)``: the ratio of tolerated rates and its 95 % bootstrap interval over chips."""
+    from dse.experiments.tolerance import ratio_interval
+
+    def times(value: float) -> str:
+        return "inf" if math.isinf(value) else f"{value:.2g}x" if value < 10 else f"{value:.0f}x"
+    if base.rates[drop] <= 0 or math.isinf(curve.rates[drop]):
+        return "n/a"
+    low, high = ratio_interval(curve, base, drop)
+    return f"{times(curve.rates[drop] / base.rates[drop])} ({times(low)}-{times(high)})"
+
+
+def _rate(curve, drop: float) -> str:
+    from dse.experiments.tolerance import bootstrap_rates, interval
+
+    def percent(value: float) -> str:
+        return "inf" if math.isinf(value) else f"{100 * value:.2g} %" if value < 0.1 else f"{100 * value:.1f} %"
+    low, high = interval(bootstrap_rates(curve, drop))
+    return f"{percent(curve.rates[drop])} ({percent(low)}-{percent(high)})"
+
+
+README_RATE_SCHEMES = [("none", "none"), ("paper's three parts", "zero-space-paper"),
+                       ("strongest fault-map-free (`zero-space-blind`)", "zero-space-blind"),
+                       ("compensation alone", "compensate"), ("zero-space", "zero-space")]
+
+
 def readme_rates(setting: Setting) -> str:
-    """Tolerated total fault rate (1 and 5 points below the design's own fault-free accuracy)."""
-    schemes = [("none", "none"), ("paper's three parts", "zero-space-paper"),
-               ("compensation alone", "compensate"), ("zero-space", "zero-space")]
-    curves = _rate_curves(setting, [p for _, p in schemes])
-    rows = ["| scheme | mlp −1 pt | mlp −5 pt | cnn −1 pt | cnn −5 pt |", "|---|---|---|---|---|"]
-    for label, preset in schemes:
+    """Tolerated total fault rate (1 and 5 points below the design's own fault-free accuracy), with 95 %
+    bootstrap intervals of the rates and of their ratio to no protection's."""
+    curves = _rate_curves(setting, [p for _, p in README_RATE_SCHEMES])
+    rows = ["| scheme | needs fault map | mlp −1 pt | mlp −5 pt | cnn −1 pt | cnn −5 pt |", "|---|---|---|---|---|---|"]
+    for label, preset in README_RATE_SCHEMES:
         cells = []
         for name in DIGITS:
             for drop in (0.01, 0.05):
                 if curves is None:
                     cells.append("not run")
                     continue
-                rate = curves[name, preset].rates[drop]
-                base = curves[name, "none"].rates[drop]
-                cells.append(f"{100 * rate:.2f} %" + ("" if preset == "none" else f" ({rate / base:.1f}x)"))
-        rows.append(f"| {label} | " + " | ".join(cells) + " |")
+                curve, base = curves[name, preset], curves[name, "none"]
+                cells.append(_rate(curve, drop) if preset == "none" else
+                             f"{_rate(curve, drop)}; {_ratio(curve, base, drop)}")
+        needs = "yes" if _preset(preset).needs_fault_map else "no"
+        rows.append(f"| {label} | {needs} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
 
 def docs_rates(setting: Setting) -> str:
-    """docs/tolerance.md: tolerated rates of five schemes with ideal accuracy and crossbars."""
-    presets = ["none", "prune", "zero-space-paper", "compensate", "zero-space"]
+    """docs/tolerance.md: tolerated rates of six schemes with ideal accuracy, crossbars and 95 % intervals."""
+    presets = ["none", "prune", "zero-space-paper", "zero-space-blind", "compensate", "zero-space"]
     curves = _rate_curves(setting, presets)
-    rows = ["| workload | scheme | ideal | crossbars | rate at -1 point | rate at -5 points | ratio -1 pt "
-            "| ratio -5 pt |", "|---|---|---|---|---|---|---|---|"]
+    rows = ["| workload | scheme | needs fault map | ideal | crossbars | rate at -1 point | rate at -5 points "
+            "| ratio -1 pt | ratio -5 pt |", "|---|---|---|---|---|---|---|---|---|"]
     for name in DIGITS:
         for preset in presets:
+            needs = "yes" if _preset(preset).needs_fault_map else "no"
             if curves is None:
-                rows.append(f"| {name} | {preset} | not run | | | | | |")
+                rows.append(f"| {name} | {preset} | {needs} | not run | | | | | |")
                 continue
             curve, base = curves[name, preset], curves[name, "none"]
-            ratios = [f"{curve.rates[d] / base.rates[d]:.1f}x" if base.rates[d] > 0 and math.isfinite(curve.rates[d])
-                      else "n/a" for d in (0.01, 0.05)]
-            rows.append(f"| {name} | {preset} | {curve.ideal:.3f} | {curve.crossbars} | {100 * curve.rates[0.01]:.2f} % "
-                        f"| {100 * curve.rates[0.05]:.2f} % | {ratios[0]} | {ratios[1]} |")
+            ratios = ["1x" if preset == "none" else _ratio(curve, base, d) for d in (0.01, 0.05)]
+            rows.append(f"| {name} | {preset} | {needs} | {curve.ideal:.3f} | {curve.crossbars} | {_rate(curve, 0.01)} "
+                        f"| {_rate(curve, 0.05)} | {ratios[0]} | {ratios[1]} |")
     return "\n".join(rows)
 
 
@@ -256,6 +351,9 @@ ABLATION: list[tuple[str, Protection | str]] = [
     ("prune 30 %", "prune"),
     ("prune + dup (median)", Protection(**_PRUNE, **_DUP, vote="median")),
     ("prune + dup + MSB embed (median) = paper", "zero-space-paper"),
+    ("paper + unpruned budget (median)", Protection(**_PRUNE, **_DUP, msb_embed=1, vote="median", dup_budget="unpruned")),
+    ("paper + mean vote", Protection(**_PRUNE, **_DUP, msb_embed=1, vote="mean")),
+    ("paper + unpruned budget + mean = `zero-space-blind`", "zero-space-blind"),
     ("prune + dup + MSB embed (test-aware)", Protection(**_PRUNE, **_DUP, msb_embed=1, vote="test-aware")),
     ("compensate alone", "compensate"),
     ("prune + compensate", Protection(**_PRUNE, compensate=True)),
@@ -270,8 +368,8 @@ ABLATION: list[tuple[str, Protection | str]] = [
 def _ablation(name: str):
     def build(setting: Setting) -> str:
         faults = _faults(setting, **CHEN2015)
-        rows = ["| scheme | ideal | accuracy (± 95 % CI) | below | crossbars | spare | ADC conv. | copies | vs prune |",
-                "|---|---|---|---|---|---|---|---|---|"]
+        rows = ["| scheme | fault map | ideal | accuracy (± 95 % CI) | below | crossbars | spare | ADC conv. | copies "
+                "| vs prune |", "|---|---|---|---|---|---|---|---|---|---|"]
         pruned = _ideal(name, HardwareConfig(), setting, _preset("prune")).adc_conversions
         reference = None
         for label, protection in ABLATION:
@@ -279,7 +377,8 @@ def _ablation(name: str):
             r = _eval(name, HardwareConfig(), faults, protection, setting.max_test)
             reference = r.ideal_accuracy if reference is None else reference
             spare = sum(layout.spare_crossbars for layout in r.layouts)
-            rows.append(f"| {label} | {r.ideal_accuracy:.3f} | {r.accuracy_mean:.3f} ± {r.accuracy_ci95:.3f} "
+            rows.append(f"| {label} | {'needed' if protection.needs_fault_map else 'free'} "
+                        f"| {r.ideal_accuracy:.3f} | {r.accuracy_mean:.3f} ± {r.accuracy_ci95:.3f} "
                         f"| {100 * (reference - r.accuracy_mean):.1f} | {r.crossbars} | {spare} | {r.adc_conversions} "
                         f"| {r.extra_adc_conversions} | {100 * (r.adc_conversions / pruned - 1):+.0f} % |")
         return "\n".join(rows)
@@ -386,7 +485,11 @@ def docs_adc_ranges_minilm(setting: Setting) -> str:
 TABLES: dict[str, Table] = {t.name: t for t in (
     Table("readme-adc", "README.md", readme_adc, "accuracy by ADC bits and range, digits workloads"),
     Table("readme-schemes", "README.md", readme_schemes, "every protection preset at the Chen rates"),
-    Table("readme-rates", "README.md", readme_rates, "tolerated fault rates of four schemes (slow)"),
+    Table("readme-rates", "README.md", readme_rates, "tolerated fault rates of five schemes (slow)"),
+    Table("readme-imperfect-test", "README.md", readme_imperfect,
+          "fault-map-aware presets under test escapes and post-test failures"),
+    Table("docs-imperfect-test", "docs/tolerance.md", docs_imperfect,
+          "every fault-map-aware preset under test escapes and post-test failures"),
     Table("readme-analog", "README.md", readme_analog, "mlp-digits under variation and read noise"),
     Table("readme-minilm", "README.md", readme_minilm, "minilm-l6 under faults, five protections (slow)"),
     Table("readme-isaac", "README.md", readme_isaac, "ISAAC IMA and tile against the paper"),
@@ -394,7 +497,7 @@ TABLES: dict[str, Table] = {t.name: t for t in (
     Table("docs-ablation-mlp", "docs/tolerance.md", _ablation("mlp-digits"), "schemes and ablation, mlp-digits"),
     Table("docs-ablation-cnn", "docs/tolerance.md", _ablation("cnn-digits"), "schemes and ablation, cnn-digits"),
     Table("docs-clustered", "docs/tolerance.md", docs_clustered, "faults clustered along bit lines"),
-    Table("docs-rates", "docs/tolerance.md", docs_rates, "tolerated fault rates of five schemes (slow)"),
+    Table("docs-rates", "docs/tolerance.md", docs_rates, "tolerated fault rates of six schemes (slow)"),
     Table("docs-analog", "docs/nonideal.md", docs_analog, "mlp-digits analog grid, three ADCs"),
     Table("docs-adc-models", "docs/cost.md", docs_adc_models, "ADC models against the survey fit and measured ADCs"),
     Table("docs-adc-ranges", "docs/adc.md", docs_adc_ranges, "digits accuracy by ADC bits and range, flipping"),

@@ -2,8 +2,10 @@
 
 The SA0 : SA1 split of a total rate is fixed by ``sa1_share`` (default 9.04 / (1.75 + 9.04), the
 HfO2 ratio of Chen et al., IEEE Trans. Computers 2015). The *tolerated rate* at a drop of ``d`` is the
-total fault rate at which the mean accuracy first falls ``d`` below the fault-free ideal, interpolated
-linearly between swept rates; NaN when it never falls that far within the sweep.
+total fault rate at which the mean accuracy first falls ``d`` below the fault-free ideal, by the one
+algorithm of :mod:`dse.experiments.tolerance` (``crossing``: log-linear between the swept rates; 0 when the
+lowest rate is already below, inf when no swept rate is), with a bootstrap interval over the chips. On
+a coarse grid of rates it is coarse; ``dse tolerance`` bisects for it.
 """
 from __future__ import annotations
 
@@ -11,7 +13,6 @@ import dataclasses
 import math
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -20,9 +21,10 @@ from dse.config import AnalogEffects, FaultScenario, HardwareConfig, Protection
 from dse.mapping import map_network
 from dse.study.results import write_atomic
 from dse.simulate import evaluate
+from dse.experiments.tolerance import CHEN2015_SA1_SHARE, ToleranceCurve, bootstrap_rates, interval, ratio_interval
 from dse.workloads.workload import Workload
 
-CHEN_SA1_SHARE = 0.0904 / (0.0175 + 0.0904)
+CHEN_SA1_SHARE = CHEN2015_SA1_SHARE
 DROPS = (0.01, 0.05)
 
 
@@ -89,36 +91,38 @@ def run_sweep(
     return pd.DataFrame(rows)
 
 
-def tolerated_rate(rates: np.ndarray, accuracy: np.ndarray, ideal: float, drop: float) -> float:
-    """First total rate where ``accuracy`` (mean per rate, rates ascending) falls ``drop`` below ideal."""
-    threshold = ideal - drop
-    for i, (rate, acc) in enumerate(zip(rates, accuracy)):
-        if acc < threshold:
-            if i == 0:
-                return float(rate)
-            r0, a0 = rates[i - 1], accuracy[i - 1]
-            return float(r0 + (a0 - threshold) / (a0 - acc) * (rate - r0))
-    return float("nan")
+def curves(table: pd.DataFrame) -> dict[str, ToleranceCurve]:
+    """Per protection, the sweep's accuracies as a :class:`ToleranceCurve` (rates at ``DROPS``)."""
+    result = {}
+    for name, part in table.groupby("protect", sort=False):
+        per_rate = part.sort_values("chip").groupby("total_rate")["accuracy"]
+        curve = ToleranceCurve(ideal=float(part["ideal_accuracy"].iloc[0]), crossbars=int(part["crossbars"].iloc[0]),
+                               points={float(r): float(a.mean()) for r, a in per_rate},
+                               per_chip={float(r): a.to_numpy(float) for r, a in per_rate})
+        curve.rates = {drop: curve.rate_at(drop) for drop in DROPS}
+        result[name] = curve
+    return result
 
 
 def summarize(table: pd.DataFrame) -> pd.DataFrame:
-    """Per protection: mean accuracy per rate and the tolerated rates at 1 and 5 points."""
+    """Per protection: the tolerated rates at 1 and 5 points with 95 % bootstrap intervals, and (with a
+    ``none`` row) their ratio to no protection's, with its interval."""
+    found = curves(table)
+    base = found.get("none")
     out = []
-    for name, part in table.groupby("protect", sort=False):
-        means = part.groupby("total_rate")["accuracy"].mean().sort_index()
-        ideal = float(part["ideal_accuracy"].iloc[0])
-        row = {"protect": name, "ideal_accuracy": ideal, "crossbars": int(part["crossbars"].iloc[0]),
+    for name, curve in found.items():
+        part = table[table["protect"] == name]
+        row = {"protect": name, "ideal_accuracy": curve.ideal, "crossbars": curve.crossbars,
                "extra_adc_conversions": int(part["extra_adc_conversions"].iloc[0])}
         for drop in DROPS:
-            row[f"rate_at_{round(drop * 100)}pt_drop"] = tolerated_rate(means.index.values, means.values, ideal, drop)
-        out.append(row)
-    summary = pd.DataFrame(out)
-    if len(summary) > 1 and "none" in set(summary["protect"]):
-        base = summary.set_index("protect").loc["none"]
-        for drop in DROPS:
             key = f"rate_at_{round(drop * 100)}pt_drop"
-            summary[f"{key}_ratio"] = summary[key] / base[key]
-    return summary
+            row[key] = curve.rates[drop]
+            row[f"{key}_low"], row[f"{key}_high"] = interval(bootstrap_rates(curve, drop))
+            if base is not None and len(found) > 1:
+                row[f"{key}_ratio"] = curve.rates[drop] / base.rates[drop] if base.rates[drop] > 0 else math.inf
+                row[f"{key}_ratio_low"], row[f"{key}_ratio_high"] = ratio_interval(curve, base, drop)
+        out.append(row)
+    return pd.DataFrame(out)
 
 
 def write_sweep(table: pd.DataFrame, path: Path) -> None:

@@ -119,6 +119,8 @@ class ScenarioSummary:
     wall_s: float = 0.0
     non_dominated: int = 0
     best: dict[str, float] = field(default_factory=dict)
+    # the first objective's best among feasible designs that need / do not need a tested fault map
+    best_by_fault_map: dict[bool, float] = field(default_factory=dict)
     invalid_example: str = ""
 
     @property
@@ -147,6 +149,11 @@ class RunSummary:
                 lines.append(f"    invalid design example: {s.invalid_example}")
             if s.best:
                 lines.append("    best: " + ", ".join(f"{k} {v:.6g}" for k, v in s.best.items()))
+            if s.best_by_fault_map:
+                metric = next(iter(s.best))
+                lines.append(f"    best {metric}: " + ", ".join(
+                    f"{'needs a tested fault map' if needs else 'fault-map-free'} {value:.6g}"
+                    for needs, value in sorted(s.best_by_fault_map.items())))
         lines.append(f"results: {self.results_dir}/ (pandas.read_parquet('{self.results_dir}') reads the trials)")
         lines.append(f"next: dse pareto {self.results_dir}   dse show {self.results_dir}")
         return "\n".join(lines)
@@ -434,6 +441,11 @@ def _fill_summary(summary: ScenarioSummary, spec: StudySpec, study, table) -> No
         for o in spec.objectives:
             column = feasible[o.metric]
             summary.best[o.metric] = float(column.max() if o.direction == "maximize" else column.min())
+        first = spec.objectives[0]
+        for needs, part in feasible.groupby("needs_fault_map"):
+            column = part[first.metric]
+            summary.best_by_fault_map[bool(needs)] = float(column.max() if first.direction == "maximize"
+                                                          else column.min())
     invalid = study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
     summary.invalid = len(invalid)
     if invalid:
