@@ -106,7 +106,7 @@ def test_tolerance_command_bisects_and_reports_ratios_with_intervals(capsys):
 
 
 @pytest.mark.parametrize("flags, message", [
-    (["--sa0", "0.01"], "searches"), (["--protect", "bogus"], "protect must be one of"),
+    (["--sa0", "0.01"], "unrecognized arguments"), (["--protect", "bogus"], "protect must be one of"),
     (["--drops", "0.01,x"], "drops must be"), (["--drops", "2"], "drops must be in"),
 ])
 def test_tolerance_command_refuses_bad_input_before_work(flags, message, capsys):

@@ -9,9 +9,8 @@ from __future__ import annotations
 import json
 import math
 
-from dse.cli_options import (add_fault_options, add_hardware_options, faults_from_args, hardware_from_args,
-                             protection_preset)
-from dse.experiments.tolerance import CHEN2015_SA1_SHARE, interval, bootstrap_rates, ratio_interval, tolerance_rates
+from dse.cli_options import (add_fault_options, add_hardware_options, count, faults_from_args, hardware_from_args,
+                             protect_presets, protection_preset)
 
 
 def _numbers(text: str, name: str) -> tuple[float, ...]:
@@ -21,19 +20,20 @@ def _numbers(text: str, name: str) -> tuple[float, ...]:
         raise ValueError(f"{name} must be comma-separated numbers, got {text!r}") from None
 
 
-def add_parser(sub) -> None:
-    parser = sub.add_parser("tolerance", help="tolerated fault rate per protection, bisected, with intervals",
-                            description=__doc__)
+def add_parser(sub, help: str) -> None:
+    parser = sub.add_parser("tolerance", help=help, description=__doc__)
     parser.add_argument("--workload", required=True, help="built-in workload or a model file (.npz/.safetensors)")
     parser.add_argument("--data", default=None, help="with a model file: .npz holding x and y")
-    parser.add_argument("--protect", default="none", help="comma-separated presets, e.g. none,zero-space")
+    parser.add_argument("--protect", default="none", metavar="NAME,...",
+                        help=f"comma-separated presets, e.g. none,zero-space; each one of {', '.join(protect_presets())}")
     parser.add_argument("--drops", default="0.01,0.05", help="accuracy drops below ideal (0.01 = one point)")
-    parser.add_argument("--sa1-share", type=float, default=CHEN2015_SA1_SHARE,
-                        help="fraction of faults that are SA1 (ON); default Chen 2015: 0.838")
-    parser.add_argument("--refine", type=int, default=4, help="log-scale bisections per crossing (default 4)")
-    parser.add_argument("--max-test", type=int, default=None, help="use only the first N test samples")
+    parser.add_argument("--sa1-share", type=float, default=None,
+                        help="fraction of faults that are SA1 (ON) (default Chen et al. 2015: "
+                             "9.04 / (1.75 + 9.04) = 0.838)")
+    parser.add_argument("--refine", type=count(0, 20), default=4, help="log-scale bisections per crossing (default 4)")
+    parser.add_argument("--max-test", type=count(1), default=None, help="use only the first N test samples")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    add_fault_options(parser)  # --chips (default 16 here), --seed, --fault-model, --test-escape-rate, ...
+    add_fault_options(parser, rates=False)  # --chips (default 16 here), --seed, --test-escape-rate, ...
     add_hardware_options(parser)
     parser.set_defaults(func=run)
 
@@ -47,18 +47,16 @@ def _times(ratio: float) -> str:
 
 
 def run(args) -> int:
+    from dse.experiments.tolerance import CHEN2015_SA1_SHARE, bootstrap_rates, interval, ratio_interval, tolerance_rates
     from dse.workloads import open_workload
 
     hw = hardware_from_args(args)
     drops = _numbers(args.drops, "drops")
     if not drops or not all(0 < d < 1 for d in drops):
         raise ValueError(f"drops must be in (0, 1) (0.01 = one point), got {args.drops!r}")
-    if not (0.0 <= args.sa1_share <= 1.0):
-        raise ValueError(f"sa1_share must be in [0, 1], got {args.sa1_share}")
-    if args.refine < 0:
-        raise ValueError(f"refine must be >= 0, got {args.refine}")
-    if args.sa0_rate is not None or args.sa1_rate is not None:
-        raise ValueError("the rates are what dse tolerance searches: give --sa1-share, not --sa0 / --sa1")
+    sa1_share = CHEN2015_SA1_SHARE if args.sa1_share is None else args.sa1_share
+    if not (0.0 <= sa1_share <= 1.0):
+        raise ValueError(f"sa1_share must be in [0, 1], got {sa1_share}")
     scenario = faults_from_args(args, **({} if args.n_chips is not None else {"n_chips": 16}))
     names = [name.strip() for name in args.protect.split(",") if name.strip()]
     names = ["none"] + [n for n in names if n != "none"]
@@ -67,7 +65,7 @@ def run(args) -> int:
     found = {}
     for name, protection in protections.items():
         found[name] = tolerance_rates(workload, hw, protection, drops=drops, n_chips=scenario.n_chips,
-                                      seed=scenario.seed, sa1_share=args.sa1_share, refine=args.refine,
+                                      seed=scenario.seed, sa1_share=sa1_share, refine=args.refine,
                                       max_test=args.max_test, scenario=scenario)
     base = found["none"]
     rows = []
@@ -92,10 +90,10 @@ def run(args) -> int:
             if isinstance(value, list):
                 return [finite(v) for v in value]
             return value
-        print(json.dumps({"workload": workload.name, "n_chips": scenario.n_chips, "sa1_share": args.sa1_share,
+        print(json.dumps({"workload": workload.name, "n_chips": scenario.n_chips, "sa1_share": sa1_share,
                           "protections": finite(rows)}))
         return 0
-    print(f"{workload.name}: tolerated total stuck-at rate (SA1 share {args.sa1_share:.3f}), {scenario.n_chips} chips, "
+    print(f"{workload.name}: tolerated total stuck-at rate (SA1 share {sa1_share:.3f}), {scenario.n_chips} chips, "
           f"95 % bootstrap intervals over chips")
     def bound(rate: float, curve) -> str:  # an interval end beyond every rate simulated
         return f"> {_percent(max(curve.points))}" if math.isinf(rate) else _percent(rate)
