@@ -20,7 +20,7 @@ COMMANDS = {
     "cost": "energy, area and latency from the technology tables",
     "eval": "simulate a workload on faulty crossbars over many chips",
     "sweep": "accuracy against fault rate (Parquet table and PNG)",
-    "tolerance": "tolerated fault rate per protection, bisected, with bootstrap intervals",
+    "tolerance": "tolerated fault rate of each protection, with intervals",
     "bench": "measure simulator throughput against a numpy baseline",
     "report": "regenerate or check the number tables of README.md and docs/",
 }
