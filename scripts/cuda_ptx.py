@@ -29,7 +29,7 @@ def main() -> int:
     from numba.cuda import dispatcher
 
     dispatcher.get_current_device = lambda: types.SimpleNamespace(compute_capability=cc)
-    from kernels.cuda import mvm
+    from kernels.cuda import exact, mvm
 
     def ty(*args):
         return tuple(typeof(a) for a in args)
@@ -39,7 +39,11 @@ def main() -> int:
     kernels = {
         "_bitline_codes": (mvm._bitline_codes.py_func, ty(u64, u64, i64, 1, 1, 1, 1, 1.0, 1, 1, i64_3, i64)),
         "_combine_groups": (mvm._combine_groups.py_func,
-                            ty(i64_3, i64, i64, i64_2, i64, f64, 1, i64_2, 1.0, 1, u64, i64, 1, 1.0, True, u8_2, f64_2)),
+                            ty(i64_3, i64, i64, i64_2, i64, f64, 1, i64_2, 1.0, 1, u64, i64, 1, 1.0, True, u8_2, True,
+                               f64_2)),
+        # The exact path's product sums integers: fused multiply-adds are exact there and allowed.
+        "_dense": (exact._dense.py_func, ty(f64_2, f64_2, 1.0, f64_2)),
+        "_tile_sums": (exact._tile_sums.py_func, ty(f64_2, i64_2, 1, i64_3)),
     }
 
     def control(y, a, b):  # what the combine would compile to with plain operators
@@ -52,7 +56,10 @@ def main() -> int:
         ptx, _ = cuda.compile_ptx(fn, sig, cc=cc)
         counts = {op: ptx.count(op) for op in ("fma.rn.f64", "mul.rn.f64", "add.rn.f64", "div.rn.f64", "popc.b64")}
         print(f"  {name:22s} " + "  ".join(f"{op} {n}" for op, n in counts.items()))
-        ok &= (counts["fma.rn.f64"] > 0) if name.startswith("control") else counts["fma.rn.f64"] == 0
+        if name.startswith("control"):
+            ok &= counts["fma.rn.f64"] > 0
+        elif name != "_dense":
+            ok &= counts["fma.rn.f64"] == 0
     return 0 if ok else 1
 
 
