@@ -453,3 +453,4 @@ def test_bench_eval_reports_the_end_to_end_split(monkeypatch):
     assert result["fraction_of_kernel"] == pytest.approx(result["end_to_end_macs_per_s"] / result["kernel_macs_per_s"])
     assert 0.0 <= result["accuracy_one_chip"] <= 1.0  # unprotected at these rates it is low
     assert result["real_macs"] == 360 * (64 * 256 + 256 * 128 + 128 * 10) and result["exact_layers"] == 0  # step 2
+    assert result["chip_s_per_1000_samples"] == pytest.approx(result["chip_s"] * 1000 / 360)

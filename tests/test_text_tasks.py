@@ -47,7 +47,7 @@ def mr(cache):
 
 @pytest.fixture(scope="module")
 def snli(cache):
-    splits = _fixture_splits(text_data.parse_snli((FIXTURES / "snli_fixture.jsonl").read_bytes()), (9, 3, 2, 3))
+    splits = _fixture_splits(text_data.parse_snli((FIXTURES / "snli_fixture.jsonl").read_bytes()), (15, 3, 2, 3))
     return text_tasks.task_workload("minilm-snli", cache_dir=cache, splits=splits)
 
 
@@ -216,3 +216,45 @@ def test_study_data_key_checks_every_line_and_max_test_bounds_the_test(tmp_path,
     path.write_text(STUDY.replace("DATA", "good.jsonl"))
     run_study(load_study(path), results=tmp_path / "results", objective=objective, progress=False)
     assert seen and set(seen) == {("minilm-mr", str(good.resolve()), 50)}
+
+
+@needs_model
+@pytest.mark.slow
+def test_pair_backward_matches_finite_differences(snli):
+    """The gradient through the head, the pair features and the encoder (what pruning trains with)."""
+    import copy
+    import dataclasses
+
+    work = dataclasses.replace(snli, layers=tuple(copy.deepcopy(list(snli.layers))))
+    x, y = work.x_test[:2], work.y_test[:2]
+
+    def loss() -> float:
+        return work.loss(work.forward_train(x), y)[0]
+
+    work.backward(work.loss(work.forward_train(x), y)[1])
+    for index, (r, c) in ((work.head_index, (5, 1)), (work.head_index, (1300, 2)), (4, (3, 7)), (2, (10, 11))):
+        layer = work.layers[index]
+        analytic = layer.grads["weight"][r, c]
+        w = layer.params["weight"]
+        step = 1e-5 * max(1.0, abs(w[r, c]))
+        w[r, c] += step
+        up = loss()
+        w[r, c] -= 2 * step
+        down = loss()
+        w[r, c] += step
+        assert analytic == pytest.approx((up - down) / (2 * step), rel=1e-4, abs=1e-8)
+
+
+@needs_model
+def test_pruning_covers_the_head_rows_and_keeps_its_classes(mr, tmp_path):
+    from dse.pruning import PruneRecipe, prune
+
+    recipe = PruneRecipe(gate_epochs=0, finetune_epochs=1, batch_size=4, learning_rate=1e-5)
+    pruned = prune(mr, 0.3, 0.3, "magnitude", recipe=recipe, cache_dir=tmp_path)
+    head = mr.head_index
+    assert len(pruned.keep_rows[head]) == round(0.7 * 384) and len(pruned.keep_cols[head]) == 2
+    assert len(pruned.keep_cols[0]) == round(0.7 * 384) and len(pruned.keep_rows[5]) == round(0.7 * 1536)
+    work = pruned.workload
+    assert work.stored_embeddings(text_tasks.sentence_rows(work.x_test)) is None  # its own encoder now
+    np.testing.assert_array_equal(work.x_train, mr.x_train)
+    assert 0.0 <= work.float_accuracy <= 1.0

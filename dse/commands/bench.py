@@ -111,6 +111,8 @@ def _run_eval(args, hw) -> int:
     for r in results:
         print(f"  {r['workload']:12s} {r['real_macs']:.3e}   {r['real_macs_per_s']:.3e}   {r['exact_layers']:3d} of {r['layers']:3d}"
               f"              {r['peak_rss_mb']:7.0f} MiB")
+    per_1000 = ", ".join(f"{r['workload']} {r['chip_s_per_1000_samples']:.4g} s" for r in results)
+    print(f"  chip time per 1,000 test samples: {per_1000}")
     runs = "/".join(str(r["chip_runs"]) for r in results)
     print(f"  chip time: best of {runs} runs of one chip; fraction: end-to-end / kernel at the standard point, both\n"
           "  measured in this process; in kernels: share of the chip time inside the crossbar kernels (short-tile\n"

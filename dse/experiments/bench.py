@@ -348,6 +348,9 @@ def _bench_eval(workload_name, hw, repeats, sa0_rate, sa1_rate, samples) -> dict
         # Which path the chip's layers took: exact products where the ADC is lossless, else the kernels.
         "exact_layers": exact_layers, "layers": len(layers),
         "map_s": map_s, "chip_s": chip_s, "chip_runs": runs, "end_to_end_macs_per_s": end_to_end,
+        # Chip time scaled to 1,000 test samples (linear in samples: every sample is its own MVMs); what a
+        # study's max_test buys, e.g. for the text workloads whose chips take seconds per sample.
+        "chip_s_per_1000_samples": chip_s * 1000.0 / len(x),
         "kernel_macs_per_s": raw["kernel_macs_per_s"],
         "fraction_of_kernel": end_to_end / raw["kernel_macs_per_s"],
         # The same chip split: time inside the crossbar kernels (short-tile tables included) on this

@@ -66,6 +66,12 @@ FORMAT_VERSION = 1
 # with distillation weight 10 keeps cosine 0.73 to the float model, 2e-5 with weight 1 only 0.62.
 TRANSFORMER_RECIPE = PruneRecipe(gate_epochs=6, finetune_epochs=4, batch_size=16, learning_rate=3e-4,
                                  gate_lr=0.1, gate_init=2.0, penalty=10.0, seed=0)
+# A text task (an encoder with a head, dse.workloads.text_tasks) has thousands of training examples; gates and
+# fine-tuning run numpy forward and backward passes of the encoder, about three float passes per example
+# and epoch, which on the shared 2-core machine bounds the examples used to the first TASK_TRAIN_EXAMPLES.
+TASK_RECIPE = PruneRecipe(gate_epochs=1, finetune_epochs=1, batch_size=16, learning_rate=1e-4,
+                          gate_lr=0.1, gate_init=2.0, penalty=10.0, seed=0)
+TASK_TRAIN_EXAMPLES = 1024
 Q, K, V, O, I, F = range(6)  # positions within a block (transformer.LINEAR_KINDS)
 
 
@@ -74,17 +80,22 @@ class _Structure:
     """Index bookkeeping of the blocks: which gates exist, which columns feed which rows."""
 
     blocks: int
+    head: bool = False  # a task head after the encoder (text_tasks): its own row gates, its columns kept
 
     def order(self) -> list[int]:
-        return list(range(6 * self.blocks))
+        return list(range(6 * self.blocks + self.head))
+
+    def kind(self, index: int) -> int | None:
+        """Position within a block (``Q`` .. ``F``), None for the head."""
+        return index % 6 if index < 6 * self.blocks else None
 
     def col_gate(self, index: int) -> int:
         """The layer whose column gates layer ``index`` uses (keys share the queries')."""
-        return index - 1 if index % 6 == K else index
+        return index - 1 if self.kind(index) == K else index
 
     def feeder(self, index: int) -> int | None:
         """The layer whose columns feed the rows of layer ``index`` one to one (v -> o, i -> f)."""
-        return {O: index - 1, F: index - 1}.get(index % 6)
+        return {O: index - 1, F: index - 1}.get(self.kind(index))
 
 
 def _train_gates(work, layers, st: _Structure, x, y, row_keep, col_keep, recipe, rng):
@@ -119,7 +130,7 @@ def _train_gates(work, layers, st: _Structure, x, y, row_keep, col_keep, recipe,
                 excess = max(0.0, float(np.mean(p_r * upstream)) - row_keep[i])
                 gates.grads[f"r{i}"] = g_rows[i] * dz_rows[i] + 2 * mu * excess * upstream * p_r * (1 - p_r) / len(p_r)
                 if st.col_gate(i) == i:
-                    g = g_cols[i] + (g_cols[i + 1] if i % 6 == Q else 0.0)  # the keys' share of the tied gate
+                    g = g_cols[i] + (g_cols[i + 1] if st.kind(i) == Q else 0.0)  # the keys' share of the tied gate
                     p_c = p_open(gates.params[f"c{i}"])
                     excess = max(0.0, float(np.mean(p_c)) - col_keep[i])
                     gates.grads[f"c{i}"] = g * dz_cols[i] + 2 * mu * excess * p_c * (1 - p_c) / len(p_c)
@@ -170,7 +181,7 @@ def _prune(workload, st, row_frac, col_frac, method, recipe):
         mats = {i: layers[i].matrix() for i in st.order()}
         scores_rows = {i: np.linalg.norm(m, axis=1) for i, m in mats.items()}
         norms = {i: np.linalg.norm(m, axis=0) for i, m in mats.items()}
-        scores_cols = {i: norms[i] + (norms[i + 1] if i % 6 == Q else norms[i - 1] if i % 6 == K else 0.0)
+        scores_cols = {i: norms[i] + (norms[i + 1] if st.kind(i) == Q else norms[i - 1] if st.kind(i) == K else 0.0)
                        for i in st.order()}
     else:
         row_keep = {i: 1.0 - row_frac[i] for i in st.order()}
@@ -188,7 +199,7 @@ def _cache_key(workload, row_frac, col_frac, method, recipe) -> str:
     digest.update(Path(__file__).read_bytes())
     arrays = [layer.params[k] for layer in workload.layers for k in sorted(layer.params)]
     arrays += [workload.smoothing[i] for i in sorted(workload.smoothing)]
-    arrays += [workload.x_train, workload.y_train, workload.head_weight, workload.head_bias]
+    arrays += [a for a in (workload.x_train, workload.y_train, workload.head_weight, workload.head_bias) if a is not None]
     if workload.teacher is not None:
         arrays.append(workload.teacher[1])
     for array in arrays:
@@ -208,17 +219,23 @@ def prune_transformer(workload, row_prune: float | Mapping[str, float], col_prun
     row_prune, col_prune  fractions in [0, 0.9] of every layer's rows / columns, or ``{layer name:
                           fraction}`` (missing layers: 0); key columns follow the query columns
     method                ``gates`` (hard-concrete, distillation loss) or ``magnitude``
-    recipe                default :data:`TRANSFORMER_RECIPE`
+    recipe                default :data:`TRANSFORMER_RECIPE`; with a task head :data:`TASK_RECIPE` on the first
+                          :data:`TASK_TRAIN_EXAMPLES` training examples
     """
     if method not in METHODS:
         raise ValueError(f"prune method must be one of {', '.join(METHODS)}; got {method!r}")
-    recipe = recipe or TRANSFORMER_RECIPE
-    st = _Structure(workload.blocks)
+    full = workload
+    st = _Structure(workload.blocks, head=len(workload.layers) > 6 * workload.blocks)
+    recipe = recipe or (TASK_RECIPE if st.head else TRANSFORMER_RECIPE)
+    if st.head:
+        workload = dataclasses.replace(workload, x_train=workload.x_train[:TASK_TRAIN_EXAMPLES],
+                                       y_train=workload.y_train[:TASK_TRAIN_EXAMPLES])
     names = [layer.name for layer in workload.layers]
     row_by_name = fractions_by_layer(row_prune, names, "row_prune")
     col_by_name = fractions_by_layer(col_prune, names, "col_prune")
     row_frac = {i: row_by_name[n] for i, n in enumerate(names)}
-    col_frac = {i: col_by_name[names[st.col_gate(i)]] for i, n in enumerate(names)}
+    # a task head keeps its columns: they are the classes
+    col_frac = {i: 0.0 if st.kind(i) is None else col_by_name[names[st.col_gate(i)]] for i, n in enumerate(names)}
     key = _cache_key(workload, row_by_name, col_by_name, method, recipe)
     path = (Path(cache_dir) if cache_dir is not None else default_cache_dir()) / f"{workload.name}-pruned-{key[:16]}.npz"
     cached = _read(path, key, len(names)) if use_cache else None
@@ -235,7 +252,7 @@ def prune_transformer(workload, row_prune: float | Mapping[str, float], col_prun
                 _write(path, key, layers, keep_rows, keep_cols)
             except OSError as error:  # a read-only cache only costs the pruning next time
                 warnings.warn(f"could not cache pruned {workload.name!r} at {path}: {error}", stacklevel=2)
-    pruned = dataclasses.replace(workload, layers=tuple(layers), float_accuracy=float("nan"))
+    pruned = dataclasses.replace(full, layers=tuple(layers), float_accuracy=float("nan"))
     pruned = dataclasses.replace(pruned, float_accuracy=pruned.accuracy())
     return PrunedNetwork(pruned, keep_rows, keep_cols)
 

@@ -44,6 +44,7 @@ from dse.workloads.layers import Linear
 from dse.workloads.text_data import TASKS, DataError, TextSet, TextSplits, TextTask, load_mr, load_snli, read_jsonl
 from dse.workloads.transformer import (
     BLOCKS,
+    DISTILL_WEIGHT,
     LINEAR_KINDS,
     MODEL_SHA256,
     TransformerWorkload,
@@ -201,7 +202,6 @@ ALPHA_VALIDATION_EXAMPLES = 512  # the first validation examples judge each alph
 # linear layer's inputs over them are held in memory while mapping (tokens x features, float64).
 CALIB_EXAMPLES = 128
 
-
 def senteval_features(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     """``[u, v, |u - v|, u * v]`` (Conneau et al., EMNLP 2017; Reimers & Gurevych, EMNLP 2019)."""
     return np.concatenate([u, v, np.abs(u - v), u * v], axis=1)
@@ -293,14 +293,67 @@ class TextTaskWorkload(TransformerWorkload):
         the pretrained one and every sentence is stored; else None."""
         if self.teacher is None or self.teacher_layers is None or self.layers[:-1] != self.teacher_layers:
             return None
-        lookup = self._cache.get("teacher")
+        lookup = self._cache.get("teacher_index")
         if lookup is None:
             lookup = {key: i for i, key in enumerate(self.teacher[0])}
-            self._cache["teacher"] = lookup
+            self._cache["teacher_index"] = lookup
         keys = [row_key(row) for row in rows]
         if not all(key in lookup for key in keys):
             return None
         return self.teacher[1][[lookup[key] for key in keys]]
+
+    # -- training (structured pruning fine-tunes encoder and head together) -----------------------------
+
+    def forward_train(self, x: np.ndarray) -> np.ndarray:
+        """Float logits of ``x`` with every linear layer caching its input, for :meth:`backward`."""
+        rows = sentence_rows(self._check_inputs(x))
+        tape: dict = {}
+        embeddings = self._run(rows, lambda index, layer, r: layer.forward(r, train=True), tape)
+        tape["rows"] = rows
+        self._cache["tape"] = tape
+        feats = self.features(embeddings)
+        f = self.smoothing.get(self.head_index)
+        return self.layers[-1].forward(feats if f is None else feats / f, train=True)
+
+    def loss(self, logits: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+        """Cross-entropy of the head (mean over the batch) plus ``DISTILL_WEIGHT`` times the mean cosine
+        distance of the embeddings to the pretrained encoder's (``teacher``); the gradient returned is the
+        logits'; the distillation term's gradient joins in :meth:`backward`."""
+        from dse.workloads.layers import softmax_cross_entropy
+
+        ce, grad = softmax_cross_entropy(logits, y)
+        tape = self._cache["tape"]
+        teacher = self.teacher_embeddings(tape["rows"])
+        if teacher is None:
+            tape["distill_grad"] = None
+            return ce, grad
+        embeddings = tape["embedding"]
+        distance = 1.0 - np.sum(embeddings * teacher, axis=1)  # unit vectors
+        tape["distill_grad"] = -DISTILL_WEIGHT * teacher / len(embeddings)
+        return ce + DISTILL_WEIGHT * float(distance.mean()), grad
+
+    def backward(self, grad_logits: np.ndarray, on_layer=None) -> None:
+        """Back-propagate d loss / d logits of the last :meth:`forward_train` through the head, the pair
+        features and the encoder into every linear layer's ``grads``."""
+        tape = self._cache.get("tape")
+        if tape is None or "rows" not in tape:
+            raise RuntimeError(f"{self.name}: backward() needs a forward_train(x) first")
+        head = self.layers[-1]
+        if on_layer is not None:
+            on_layer(self.head_index, head, grad_logits)
+        grad = head.backward(grad_logits)
+        f = self.smoothing.get(self.head_index)
+        grad = grad if f is None else grad / f
+        if self.pairs:
+            e = tape["embedding"]
+            n, d = len(e) // 2, e.shape[1]
+            u, v = e[:n], e[n:]
+            g_u, g_v, g_abs, g_prod = (grad[:, k * d : (k + 1) * d] for k in range(4))
+            sign = np.sign(u - v)
+            grad = np.concatenate([g_u + sign * g_abs + v * g_prod, g_v - sign * g_abs + u * g_prod])
+        if tape.get("distill_grad") is not None:
+            grad = grad + tape["distill_grad"]
+        super().backward(grad, on_layer)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Float logits (N, classes)."""
@@ -370,11 +423,14 @@ ENCODER_NAMES = tuple(f"block{b}.{kind}" for b in range(BLOCKS) for kind in LINE
 HEAD_FORMAT = 1
 
 
-def fit_standardised_head(train: np.ndarray, labels: np.ndarray, c: float) -> tuple[np.ndarray, np.ndarray]:
+def fit_standardised_head(train: np.ndarray, labels: np.ndarray, c: float, classes: int) -> tuple[np.ndarray, np.ndarray]:
     """Logistic regression on standardised features, folded back: (weight (F, classes), bias (classes,))
     acting on the raw features. Binary tasks get the two-column softmax form (logits ``[0, z]``)."""
     from sklearn.linear_model import LogisticRegression
 
+    if len(np.unique(labels)) != classes:
+        raise ValueError(f"the head's training examples hold labels {sorted(set(labels.tolist()))}, "
+                         f"not every one of the {classes} classes")
     mean = train.mean(axis=0)
     std = train.std(axis=0) + 1e-12
     model = LogisticRegression(C=c, max_iter=2000)
@@ -508,10 +564,10 @@ def task_workload(name: str, cache_dir: Path | None = None, root: Path | None = 
     feats = {part: spec_features(spec, embeddings[part]) for part in parts}
     c_scores = {}
     for c in HEAD_C_GRID:
-        weight, bias = fit_standardised_head(feats["train"], ys["train"], c)
+        weight, bias = fit_standardised_head(feats["train"], ys["train"], c, len(spec.task.labels))
         c_scores[c] = _accuracy(feats["validation"] @ weight + bias, ys["validation"])
     best_c = max(HEAD_C_GRID, key=lambda c: (c_scores[c], -c))  # ties: the stronger regularisation
-    weight, bias = fit_standardised_head(feats["train"], ys["train"], best_c)
+    weight, bias = fit_standardised_head(feats["train"], ys["train"], best_c, len(spec.task.labels))
     plain = build(weight, bias, {}, {})
     calib_inputs = plain.layer_inputs(plain.x_calib)
     peaks = {i: np.maximum(np.abs(cols).max(axis=0), 1e-5) for i, cols in calib_inputs.items()}
