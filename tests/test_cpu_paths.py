@@ -79,3 +79,32 @@ print("ok")
     env = dict(os.environ, **AVX2)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=900)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
+def _read_in_worker(handle):
+    import numpy as np
+
+    from dse.simulate.sharing import attach
+
+    arrays = attach(handle)
+    return [(a.flags.writeable, a.ctypes.data % 64, float(np.asarray(a, dtype=np.float64).sum())) for a in arrays]
+
+
+def test_shared_object_is_one_copy_the_workers_read_in_place():
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    import numpy as np
+
+    from dse.simulate.sharing import SharedObject
+
+    rng = np.random.default_rng(0)
+    arrays = [rng.normal(size=(300, 200)), rng.integers(0, 4, (1000, 77)).astype(np.uint8), np.arange(5)]
+    with SharedObject(arrays) as shared:
+        assert len(shared.handle.payload) < 2000  # the data is in the block, not in the pickle
+        assert shared.shared_bytes >= sum(a.nbytes for a in arrays)
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(2, mp_context=context) as pool:
+            seen = list(pool.map(_read_in_worker, [shared.handle] * 2))
+    expected = [(False, 0, float(a.astype(np.float64).sum())) for a in arrays]
+    assert seen == [expected, expected]  # read-only, aligned, the same values

@@ -24,6 +24,7 @@ from threadpoolctl import threadpool_limits
 
 from dse.simulate.analog import chip_planes
 from dse.simulate.chips import sample_chip_faults
+from dse.simulate.sharing import SharedHandle, SharedObject, attach
 from dse.config import AnalogEffects, FaultScenario, HardwareConfig, Protection
 from dse.layout import LayerLayout
 from dse.mapping import MappedNetwork, map_network
@@ -392,10 +393,18 @@ def _chip_run(net: MappedNetwork, faults: FaultScenario, chip: int, x: np.ndarra
     return chip, workload.score(outputs, y), stats, workload.metrics(outputs, x, y)
 
 
-def _init_worker() -> None:
+def _init_worker(shared: SharedHandle | None = None) -> None:
     import numba
 
     numba.set_num_threads(1)  # processes already use the cores; threads inside them would oversubscribe
+    if shared is not None:
+        attach(shared)
+
+
+def _shared_chip_run(shared: SharedHandle, chip: int):
+    """:func:`_chip_run` of chip ``chip`` on the evaluation's shared (net, faults, x, y, workload, analog)."""
+    net, faults, x, y, workload, analog = attach(shared)
+    return _chip_run(net, faults, chip, x, y, workload, analog)
 
 
 def check_backend_runs(hw: HardwareConfig, faults: FaultScenario, analog: AnalogEffects | None = None) -> None:
@@ -480,9 +489,12 @@ def _evaluate(workload, hw, faults, protection, chips, workers, max_test, progre
             per_chip[c], chip_metrics[c] = ideal, ideal_metrics
             merge(ideal_stats)
     elif workers > 1 and len(chip_ids) > 1:
+        # One copy of the workload and the mapped network for all workers (dse.simulate.sharing): each chip
+        # is then one small task, not the whole workload pickled again.
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker) as pool:
-            futures = [pool.submit(_chip_run, net, faults, c, x, y, workload, analog) for c in chip_ids]
+        with SharedObject((net, faults, x, y, workload, analog)) as shared, ProcessPoolExecutor(
+                workers, mp_context=context, initializer=_init_worker, initargs=(shared.handle,)) as pool:
+            futures = [pool.submit(_shared_chip_run, shared.handle, c) for c in chip_ids]
             for future in futures:
                 chip, acc, chip_stats, chip_metrics[chip] = future.result()
                 per_chip[chip] = acc
