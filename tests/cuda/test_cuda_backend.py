@@ -194,8 +194,13 @@ def test_exact_path_on_cuda_equals_cpu(case):
 @pytest.mark.skipif(simulated(), reason="PTX exists only for the real CUDA target")
 def test_compiled_combine_has_no_fused_multiply_add():
     # NVVM contracts `y + a * b` into fma.rn.f64 (one rounding) unless the operations are the rn intrinsics;
-    # the CPU kernel rounds twice. One compiled signature exists once the tests above have run.
+    # the CPU kernel rounds twice. Compiled afresh for this GPU (scripts/cuda_ptx.py does it without one).
+    from numba import cuda, typeof
+
     from kernels.cuda.mvm import _combine_groups
 
-    ptx = "".join(_combine_groups.inspect_asm().values())
+    i1, i2, i3 = np.zeros(1, np.int64), np.zeros((1, 1), np.int64), np.zeros((1, 1, 1), np.int64)
+    args = (i3, i1, i1, i2, i1, np.zeros(1), 1, i2, 1.0, 1, np.zeros((1,) * 4, np.uint64), i1, 1, 1.0, True,
+            np.zeros((1, 1), np.uint8), True, np.zeros((1, 1)))
+    ptx, _ = cuda.compile_ptx_for_current_device(_combine_groups.py_func, tuple(typeof(a) for a in args))
     assert "mul.rn.f64" in ptx and "fma.rn.f64" not in ptx
