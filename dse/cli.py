@@ -17,6 +17,7 @@ COMMANDS = {
     "query": "print the designs of a study that match a filter expression",
     "pareto": "draw a study's Pareto front(s)",
     "show": "summarise a study's results",
+    "dashboard": "browse a study in optuna-dashboard (optional extra)",
     "cost": "energy, area and latency from the technology tables",
     "eval": "simulate a workload on faulty crossbars over many chips",
     "sweep": "accuracy against fault rate (Parquet table and PNG)",

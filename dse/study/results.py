@@ -149,7 +149,7 @@ def _trial_row(spec, scenario: str, trial) -> dict[str, Any]:
         "needs_fault_map": protection.needs_fault_map,  # derived, so it cannot disagree with the design
         **attrs,          # the headline metrics, wall_time_s, package_version, reused_from
         **breakdown,      # the rest of the metrics (cost per component)
-        **{f"constraint_{k}": v for k, v in trial.constraints.items()},  # <= 0 when met
+        **{f"constraint_{c.metric}": trial.constraints.get(c.metric) for c in spec.constraints},  # <= 0 when met
         "sampler": spec.sampler.name,
         "sampler_seed": spec.sampler.seed,
         "datetime_start": trial.datetime_start,

@@ -281,6 +281,11 @@ def _open_study(spec: StudySpec, scenario: Scenario, storage, *, owns: bool, not
     if [d.name.lower() for d in study.directions] != spec.directions:
         raise ValueError(f"{spec.source}: objectives: study {study.study_name!r} already exists in the "
                          "storage with other objectives; rename the study or use a new --results folder")
+    names = [o.metric for o in spec.objectives]
+    if study.metric_names != names:  # optuna-dashboard and study.trials_dataframe() label objectives by them
+        with warnings.catch_warnings():  # "experimental" since Optuna 3.2, still in 5; nothing for users to do
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(names)
     attrs = study.user_attrs
     owner = spec.owner()
     if attrs.get("dse_owner") not in (None, owner):

@@ -86,8 +86,7 @@ class TrialFunction:
             if name in HEADLINE_METRICS:
                 trial.set_user_attr(name, value)
         trial.set_user_attr("breakdown", {k: v for k, v in metrics.items() if k not in HEADLINE_METRICS})
-        for constraint in self.spec.constraints:  # <= 0 when met; NSGA-II, TPE and GP use them
-            trial.set_constraint(constraint.metric, constraint.violation(metrics[constraint.metric]))
+        set_constraints(trial, self.spec, {c.metric: c.violation(metrics[c.metric]) for c in self.spec.constraints})
         trial.set_user_attr("design", plain({**dataclasses.asdict(hw), **dataclasses.asdict(protection),
                                               **dataclasses.asdict(self.scenario.faults),
                                               **dataclasses.asdict(self.scenario.analog)}))
@@ -105,8 +104,8 @@ class TrialFunction:
             trial.set_user_attr(name, value)
         trial.set_user_attr("reused_from", earlier.number)
         trial.set_user_attr("wall_time_s", 0.0)  # nothing evaluated
-        for name, value in earlier.constraints.items():
-            trial.set_constraint(name, value)
+        set_constraints(trial, self.spec, {c.metric: earlier.constraints.get(c.metric, 1.0)
+                                           for c in self.spec.constraints})
         if earlier.state == TrialState.PRUNED:
             raise optuna.TrialPruned(earlier.user_attrs.get("invalid", "invalid design"))
         return tuple(earlier.values)
@@ -116,9 +115,27 @@ class TrialFunction:
         import optuna
 
         trial.set_user_attr("invalid", str(exc))
-        for constraint in self.spec.constraints:
-            trial.set_constraint(constraint.metric, 1.0)
+        set_constraints(trial, self.spec, {c.metric: 1.0 for c in self.spec.constraints})
         raise optuna.TrialPruned(str(exc))
+
+
+# optuna-dashboard (0.21) reads a trial's constraints only from the list Optuna 3 stored under this system
+# attribute; Optuna 5 stores one named attribute per constraint ("constraints:<name>") and still reads
+# the list too, as extra constraints "0", "1", ... with the same values. Both are written, in the
+# study's constraint order, so the dashboard marks infeasible designs and Optuna keeps the names; the
+# duplicates change no sampler's choice (feasibility is the same, NSGA-II's summed violation doubles for
+# every trial alike).
+LEGACY_CONSTRAINTS_KEY = "constraints"
+
+
+def set_constraints(trial, spec, violations: dict[str, float]) -> None:
+    """Store each constraint's violation (<= 0 when met; NSGA-II, TPE and GP use them) in both forms."""
+    if not spec.constraints:
+        return
+    for constraint in spec.constraints:
+        trial.set_constraint(constraint.metric, violations[constraint.metric])
+    trial.storage.set_trial_system_attr(trial._trial_id, LEGACY_CONSTRAINTS_KEY,
+                                        [float(violations[c.metric]) for c in spec.constraints])
 
 
 def _same_design(trial, params: dict[str, Any]):
