@@ -90,7 +90,7 @@ def test_sweep_summary_is_the_same_algorithm_with_intervals():
 
 def test_tolerance_command_bisects_and_reports_ratios_with_intervals(capsys):
     code = main(["tolerance", "--workload", "mlp-digits", "--protect", "zero-space", "--chips", "2",
-                 "--max-test", "60", "--refine", "1", "--drops", "0.05", "--json"])
+                 "--max-test", "60", "--refine", "1", "--drops", "0.05", "--post-test-rate", "0.001", "--json"])
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     by_name = {row["protect"]: row for row in out["protections"]}
@@ -112,3 +112,10 @@ def test_tolerance_command_bisects_and_reports_ratios_with_intervals(capsys):
 def test_tolerance_command_refuses_bad_input_before_work(flags, message, capsys):
     assert main(["tolerance", "--workload", "mlp-digits", *flags]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_sweep_with_post_test_failures_refuses_a_zero_rate_before_work(tmp_path, capsys):
+    assert main(["sweep", "--workload", "mlp-digits", "--total-rate", "0,0.01", "--post-test-rate", "0.01",
+                 "--out", str(tmp_path / "s")]) == 2
+    assert "total rates > 0 with --post-test-rate" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()

@@ -54,17 +54,25 @@ def run(args) -> int:
     from dse.workloads import open_workload
 
     hw = hardware_from_args(args)
-    faults = faults_from_args(args)
+    share = CHEN_SA1_SHARE if args.sa1_share is None else args.sa1_share
+    if not (0.0 <= share <= 1.0):
+        raise ValueError(f"sa1_share must be in [0, 1], got {share}")
+    # Each swept total rate replaces these; a total of 1 split by the share gives post-test failures
+    # their SA0 : SA1 ratio (FaultScenario.post_test_rates).
+    faults = faults_from_args(args, sa0_rate=1.0 - share, sa1_rate=share)
     analog = analog_from_args(args)
     analog.check(hw)
     rates = sorted(_rates(args.total_rate))
+    if faults.post_test_rate and rates and rates[0] == 0:
+        raise ValueError("post_test_rate splits SA0 : SA1 in the scenario's ratio, which a total rate of 0 does "
+                         "not have: sweep total rates > 0 with --post-test-rate")
     names = [name.strip() for name in args.protect.split(",") if name.strip()]
     protections = {name: protection_from_args(args, name) for name in names}  # unknown names fail here, early
     out = Path(args.out or f"results/sweep-{args.workload}")
     workload = open_workload(args.workload, args.data)
     table = run_sweep(workload, hw, rates, protections, n_chips=faults.n_chips, seed=faults.seed,
                       fault_model=faults.fault_model,
-                      sa1_share=CHEN_SA1_SHARE if args.sa1_share is None else args.sa1_share,
+                      sa1_share=share,
                       workers=args.workers, progress=not args.json, analog=analog if analog.active else None,
                       scenario=faults)
     write_sweep(table, out / "sweep.parquet")

@@ -57,7 +57,10 @@ def run(args) -> int:
     sa1_share = CHEN2015_SA1_SHARE if args.sa1_share is None else args.sa1_share
     if not (0.0 <= sa1_share <= 1.0):
         raise ValueError(f"sa1_share must be in [0, 1], got {sa1_share}")
-    scenario = faults_from_args(args, **({} if args.n_chips is not None else {"n_chips": 16}))
+    # The rates are searched; a total of 1 split by the share stands in for them, so that post-test
+    # failures have their SA0 : SA1 ratio (FaultScenario.post_test_rates).
+    scenario = faults_from_args(args, sa0_rate=1.0 - sa1_share, sa1_rate=sa1_share,
+                                **({} if args.n_chips is not None else {"n_chips": 16}))
     names = [name.strip() for name in args.protect.split(",") if name.strip()]
     names = ["none"] + [n for n in names if n != "none"]
     protections = {name: protection_preset(name) for name in names}  # unknown names fail here, before work
