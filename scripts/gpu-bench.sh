@@ -8,7 +8,9 @@ cd "$(dirname "$0")/.."
 out=${1:-results/gpu}
 mkdir -p "$out"
 make .venv/bin/.installed
-.venv/bin/python -m pip install -q -e '.[cuda]'           # numba-cuda and the CUDA 12 toolkit wheels
+# numba-cuda and the CUDA 12 toolkit wheels, unless already there (a machine without network needs them
+# installed beforehand: `pip install -e '.[cuda]'`).
+.venv/bin/python -c "import numba_cuda" 2>/dev/null || .venv/bin/python -m pip install -q -e '.[cuda]'
 nvidia-smi > "$out/nvidia-smi.txt"
 # 1. Correctness on the device: the simulator's tests, now on the GPU (and the PTX has no fused multiply-add).
 RERAM_DSE_TEST_GPU=1 .venv/bin/python -m pytest -q -p no:cacheprovider tests/cuda 2>&1 | tee "$out/tests.txt"
