@@ -1026,16 +1026,20 @@ def campaign(root: Path, budget: dict[str, int], monkeypatch) -> Campaign:
     return camp
 
 
-if __name__ == "__main__":  # python tests/fuzz_campaign.py [KIND=N ...]: a campaign outside pytest
+if __name__ == "__main__":  # python tests/fuzz_campaign.py [KIND=N ...]: every kind, findings listed, not stopped
     import sys
 
     import pytest
 
     budget = {kind: int(count) for kind, _, count in (item.partition("=") for item in sys.argv[1:])} or SLOW_BUDGET
     with tempfile.TemporaryDirectory(prefix="dse-fuzz-") as tmp:
-        patch = pytest.MonkeyPatch()
-        try:
-            result = campaign(Path(tmp), budget, patch)
-        finally:
-            patch.undo()
-        print(result.report())
+        camp = Campaign(Path(tmp))
+        for kind, n in budget.items():
+            patch = pytest.MonkeyPatch()
+            try:
+                KINDS[kind](camp, n, patch) if kind in NEEDS_MONKEYPATCH else KINDS[kind](camp, n)
+            except Finding as finding:
+                print(f"FINDING in {kind} after {camp.counts[kind]} cases: {str(finding)[:3000]}", flush=True)
+            finally:
+                patch.undo()
+            print(camp.report(), flush=True)

@@ -5,7 +5,8 @@ reads exactly the trials table)::
 
     trials.parquet          one row per completed trial (schema: TRIALS_COLUMNS + docs/studies.md)
     _layers/layers.parquet  one row per layer per completed trial
-    _study.toml             the study file as it was last run
+    _study.toml             the study file as it was last run, its file paths pointing into _inputs/
+    _inputs/<sha256>/<name> copies of the model, data and tech files it names (``dse run _study.toml`` reruns it)
     _optuna.journal         the Optuna storage (unless --storage named another)
     _pareto.png             what ``dse pareto`` draws by default
     _run.lock               held by the one ``dse run`` using the folder
@@ -24,6 +25,7 @@ TRIALS_FILE = "trials.parquet"
 LAYERS_DIR = "_layers"
 LAYERS_FILE = f"{LAYERS_DIR}/layers.parquet"
 STUDY_COPY = "_study.toml"
+INPUTS_DIR = "_inputs"
 PARETO_FILE = "_pareto.png"
 RUN_LOCK = "_run.lock"
 JOURNAL_FILE = "_optuna.journal"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,14 @@ COST_METRICS = ("energy_pj", "area_um2", "area_mm2", "latency_ns", "pipeline_int
 HEADLINE_METRICS = ACCURACY_METRICS + COST_METRICS
 METRICS = (HEADLINE_METRICS + tuple(f"energy_{c}_pj" for c in COMPONENTS)
            + tuple(f"area_{c}_um2" for c in COMPONENTS))
+# The values each metric can take, for refusing a constraint no design can meet (accuracy_mean >= 1.5).
+# Accuracies are fractions; the standard deviation of fractions is at most 0.5 (half at 0, half at 1), and
+# a 95 % half-width is unbounded above for a few chips; every cost is non-negative.
+METRIC_RANGES: dict[str, tuple[float, float]] = {
+    **{m: (0.0, 1.0) for m in ("accuracy_mean", "accuracy_min", "float_accuracy", "ideal_accuracy")},
+    "accuracy_std": (0.0, 0.5), "accuracy_ci95": (0.0, math.inf),
+    **{m: (0.0, math.inf) for m in METRICS if m not in ACCURACY_METRICS},
+}
 
 
 def workload_metrics(names) -> tuple[str, ...]:
@@ -75,7 +84,7 @@ def split_params(params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]
 
 
 @functools.lru_cache(maxsize=4)
-def _workload(name: str, data: str | None = None):
+def load_design_workload(name: str, data: str | None = None):
     """Load (and train, the first time) a workload once per process: a built-in by name, or a model
     file with its data (``dse.workloads.open_workload``)."""
     from dse.workloads import open_workload
@@ -93,7 +102,7 @@ def evaluate_design(workload: str, hw: HardwareConfig, faults: FaultScenario, pr
     from dse.cost import cost
     from dse.simulate import evaluate
 
-    result = evaluate(_workload(workload, data), hw, faults, protection, analog=analog, max_test=max_test)
+    result = evaluate(load_design_workload(workload, data), hw, faults, protection, analog=analog, max_test=max_test)
     report = cost(result.layouts, hw)
     per_chip = np.asarray(result.accuracy_per_chip, dtype=float)
     metrics: dict[str, float | int] = {

@@ -21,7 +21,7 @@ import numpy as np
 
 from dse.config import PER_LAYER_FIELDS, AnalogEffects, FaultScenario, HardwareConfig, Protection, field_type, layer_key, split_layer_key
 from dse.hypervolume import default_ideal
-from dse.study.objective import METRICS, workload_metrics
+from dse.study.objective import METRIC_RANGES, METRICS, workload_metrics
 from dse.study.samplers import SAMPLER_OPTIONS, SAMPLERS, option_problem
 from dse.study.spec import (SEARCHABLE, Choice, Constraint, Objective, Param, Range, SamplerSpec, Scenario, StudyFileError,
                             StudySpec, check_positive_int, check_positive_number, clip, make_config, param_class, short_repr)
@@ -117,6 +117,11 @@ def parse_study(data: dict[str, Any], *, source: str = "<study>", text: str = ""
     _check_fixed_layers(protection, source)
     _check_layer_names(protection, _table(data, "search", source), info, workload, source)
     search = _parse_search(data, hardware, protection, source)
+    # tech files, like the workload and data, are relative to the study file, not to the working directory
+    if "tech" in hardware:
+        hardware = {**hardware, "tech": _tech_path(hardware["tech"], base_dir)}
+    search = [Choice(p.name, tuple(_tech_path(v, base_dir) for v in p.values))
+              if p.name == "tech" and isinstance(p, Choice) else p for p in search]
     for section, cls, fixed in (("hardware", HardwareConfig, hardware), ("protection", Protection, protection)):
         _validate_candidates(cls, section, fixed, [p for p in search if param_class(p.name) is cls], source)
 
@@ -414,6 +419,12 @@ def _parse_range(name: str, spec: dict, kind: type, source: str) -> Range:
         raise StudyFileError(source, f"{key}.log", f"a log range needs low > 0, got {low}")
     if log and step not in (None, 1):
         raise StudyFileError(source, f"{key}.log", "a log range cannot have a step")
+    if step is not None:  # Optuna would silently move high to the last step below it
+        steps = (high - low) / step
+        if abs(steps - round(steps)) > 1e-9 * max(1.0, steps):
+            last = low + math.floor(steps + 1e-9) * step
+            raise StudyFileError(source, f"{key}.step", f"{step:g} does not divide high - low = {high - low:g}; "
+                                 f"use a step that does, or high = {last:g} (the last value it reaches)")
     return Range(name, low, high, step, log, integer)
 
 
@@ -442,19 +453,32 @@ def _validate_candidates(cls, section: str, fixed: dict, params: list[Param], so
     for param in params:
         others = [p for p in params if p is not param]
         for value in param.candidates():
-            error = None
+            error, assigned = None, {}
             for combo in combos(others):
-                error = valid({param.name: value, **{o.name: v for o, v in zip(others, combo)}})
+                assigned = {param.name: value, **{o.name: v for o, v in zip(others, combo)}}
+                error = valid(assigned)
                 if error is None:
                     break
             if error is not None:
-                raise StudyFileError(source, _search_key(param.name),
-                                     f"{short_repr(value)} can never be used: {clip(str(error), 300)}")
+                # the message names the field at fault: blame that parameter when it is another searched one
+                # (an out-of-range adc_bits is not cell_bits' fault, whichever is checked first)
+                field = re.match(r"\w*", str(error)).group(0)
+                culprit = next((o for o in others if o.name == field), param)
+                raise StudyFileError(source, _search_key(culprit.name), f"{short_repr(assigned[culprit.name])} "
+                                     f"can never be used: {clip(str(error), 300)}")
     if cls is HardwareConfig:  # a technology preset name or .toml file must load
         techs = [(f"{section}.tech", fixed["tech"])] if "tech" in fixed else []
         techs += [("search.tech", v) for p in params if p.name == "tech" for v in p.grid()]
         for key, tech in techs:
             _check_tech(tech, source, key)
+
+
+def _tech_path(tech: Any, base_dir) -> Any:
+    """A tech ``.toml`` path relative to the study file's folder, made absolute; preset names as given."""
+    if not isinstance(tech, str) or not tech.endswith(".toml"):
+        return tech
+    path = Path(tech).expanduser()
+    return str(path if path.is_absolute() else (Path(base_dir) if base_dir is not None else Path.cwd()) / path)
 
 
 def _check_tech(tech: str, source: str, key: str) -> None:
@@ -527,7 +551,12 @@ def _parse_scenarios(data, source) -> tuple[Scenario, ...]:
 
 
 def _parse_objectives(data, source, metrics: tuple[str, tuple[str, ...]] = ("", METRICS)) -> tuple[Objective, ...]:
-    table = _table(data, "objectives", source) or dict(DEFAULT_OBJECTIVES)
+    table = _table(data, "objectives", source)
+    if "objectives" in data and not table:  # an empty table is a mistake, not a request for the defaults
+        raise StudyFileError(source, "objectives", "the table is empty; give at least one metric = "
+                             "\"maximize\" or \"minimize\", or leave [objectives] out for the defaults ("
+                             + ", ".join(f"{d} {m}" for m, d in DEFAULT_OBJECTIVES) + ")")
+    table = table or dict(DEFAULT_OBJECTIVES)
     objectives = []
     allowed_text, allowed = metrics
     for metric, direction in table.items():
@@ -586,5 +615,10 @@ def _parse_constraints(data, source, metrics: tuple[str, tuple[str, ...]] = ("",
         if not math.isfinite(bound):
             raise StudyFileError(source, key, f"write a bound like \">= 0.9\" or \"<= 1e5\" "
                                  f"(operators: {', '.join(CONSTRAINT_OPS)}), got {short_repr(text)}")
-        constraints.append(Constraint(metric, match.group(1), bound))
+        low, high = METRIC_RANGES.get(metric, (-math.inf, math.inf))
+        op = match.group(1)
+        if (op == ">=" and bound > high) or (op == "<=" and bound < low):
+            raise StudyFileError(source, key, f"{op} {bound:g} can never be met: {metric} is in "
+                                 f"[{low:g}, {high:g}]; no design would be feasible")
+        constraints.append(Constraint(metric, op, bound))
     return tuple(constraints)

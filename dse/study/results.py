@@ -74,6 +74,7 @@ TRIALS_COLUMNS: list[tuple[str, pa.DataType]] = [
     ("datetime_start", pa.timestamp("us")),
     ("datetime_complete", pa.timestamp("us")),
     ("package_version", pa.string()),
+    ("simulator", pa.string()),  # dse.study.provenance.simulator_fingerprint of the code that computed the row
 ]
 
 
@@ -84,6 +85,15 @@ def trials_columns(spec) -> list[tuple[str, pa.DataType]]:
     at = [name for name, _ in TRIALS_COLUMNS].index("col_prune") + 1
     layers = [(name, pa.float64()) for name in spec.layer_columns()]
     return TRIALS_COLUMNS[:at] + layers + TRIALS_COLUMNS[at:]
+
+
+def reserved_columns(spec) -> set[str]:
+    """Columns of the trials table that are not metrics: an objective reporting a metric of one of these
+    names would overwrite the design, key or bookkeeping column (``seed``, ``rows``, ``trial_number``)."""
+    from dse.study.objective import METRICS
+
+    return {name for name, _ in trials_columns(spec)} - set(METRICS)
+
 
 
 LAYERS_KEY_COLUMNS: list[tuple[str, pa.DataType]] = [

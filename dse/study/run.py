@@ -3,13 +3,17 @@ with one or more worker processes, and has :mod:`dse.study.results` rewrite the 
 storage (the source of truth)."""
 from __future__ import annotations
 
+import dataclasses
 import fcntl
+import hashlib
+import json
 import logging
 import multiprocessing
 import os
 import signal
 import sys
 import time
+import tomllib
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -21,10 +25,11 @@ import numpy as np
 from dse.atomic import write_bytes_atomic
 from dse.study import results as tables
 from dse.study import storage as storages
-from dse.study.folder import (JOURNAL_FILE, LAYERS_DIR, RUN_LOCK, STUDY_COPY, TRIALS_FILE, WRITERS_LOCK, WRITERS_WAIT_S,
+from dse.study.folder import (INPUTS_DIR, JOURNAL_FILE, LAYERS_DIR, RUN_LOCK, STUDY_COPY, TRIALS_FILE, WRITERS_LOCK, WRITERS_WAIT_S,
                               ResultsFolderError, disk_problem, hold_shared, journal_writers_lock, lock_exclusive, open_lock,
                               remove_temp_files, run_lock)
 from dse.study.objective import evaluate_design
+from dse.study.provenance import describe_change, provenance
 from dse.study.samplers import make_sampler
 from dse.study.spec import Scenario, StudySpec, short_repr
 from dse.study.storage import (describe_storage, journal_path, open_checked_storage, open_storage,
@@ -56,7 +61,7 @@ def _check_results_folder(out: Path, spec: StudySpec) -> None:
         entries = set(os.listdir(out))
     except OSError as exc:
         raise ResultsFolderError(f"{out}: cannot read the results folder ({exc.strerror})") from None
-    ours = {TRIALS_FILE, STUDY_COPY, JOURNAL_FILE, LAYERS_DIR, RUN_LOCK, WRITERS_LOCK}
+    ours = {TRIALS_FILE, STUDY_COPY, JOURNAL_FILE, LAYERS_DIR, RUN_LOCK, WRITERS_LOCK, INPUTS_DIR}
     if entries and not entries & ours:
         shown = ", ".join(sorted(entries)[:5]) + (", ..." if len(entries) > 5 else "")
         raise ResultsFolderError(f"{out}: holds files `dse run` did not write ({shown}); give this study "
@@ -71,8 +76,46 @@ def _check_results_folder(out: Path, spec: StudySpec) -> None:
             raise ResultsFolderError(_owned_message(str(out), metadata.get("study", "?"), theirs, spec))
 
 
+def study_copy(spec: StudySpec, out: Path) -> str:
+    """The text of ``out/_study.toml``: the study file, with every file it names (model, data, tech) copied
+    to ``out/_inputs/<sha256>/<name>`` and its path pointing there, so that ``dse run out/_study.toml``
+    reruns the study from the folder alone. The file's own text (comments and all) is kept; where a path
+    cannot be rewritten safely it stays as written."""
+    try:
+        raw = tomllib.loads(spec.text)
+    except tomllib.TOMLDecodeError:
+        return spec.text
+    study, hardware, search = (raw.get(k, {}) if isinstance(raw.get(k), dict) else {}
+                               for k in ("study", "hardware", "search"))
+    named = [(study.get("workload"), spec.model_path), (study.get("data"), spec.data_path),
+             (hardware.get("tech"), spec.hardware.get("tech"))]
+    choices = next((p.values for p in spec.search if p.name == "tech"), ())
+    named += list(zip(search.get("tech", []) if isinstance(search.get("tech"), list) else [], choices))
+    text = spec.text
+    for written, resolved in named:
+        if not isinstance(written, str) or not isinstance(resolved, str) or not Path(resolved).is_file():
+            continue
+        data = Path(resolved).read_bytes()
+        copy = out / INPUTS_DIR / hashlib.sha256(data).hexdigest()[:16] / Path(resolved).name
+        if not copy.is_file():
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            write_bytes_atomic(copy, data)
+        relative = copy.relative_to(out).as_posix()
+        for quote in ('"', "'"):
+            text = text.replace(f"{quote}{written}{quote}", json.dumps(relative))
+    try:  # the rewritten text must still be the same study, with the new paths
+        tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return spec.text
+    return text
+
+
 def _owned_message(where: str, study: str, theirs: dict | None, spec: StudySpec) -> str:
     path, old, new = _first_difference(theirs or {}, spec.owner())
+    changed = describe_change(path, old, new, spec) if study == spec.name else None
+    if changed is not None:  # the same study, something it depends on changed: never mix the two
+        return (f"{where}: {changed}; resuming would mix rows computed both ways. Restore it to resume, or run "
+                "the changed study under another [study] name (or --results folder) to start a new one")
     detail = f": {path} is {short_repr(old)} there, {short_repr(new)} in {spec.source}" if path else ""
     return (f"{where} belongs to another study ({study!r}{detail}); give this study another name "
             "([study] name) or another --results folder, or delete that folder to start afresh")
@@ -183,6 +226,8 @@ def run_study(
         raise ValueError(f"workers (--workers) must be a positive integer, got {workers!r}")
     objective = objective or evaluate_design
     out = Path(results) / spec.name
+    if spec.provenance is None:  # the content hashes that make the study's identity (loads the workload)
+        spec = dataclasses.replace(spec, provenance=provenance(spec))
     _check_results_folder(out, spec)
     try:
         return _run(spec, out, workers, storage, objective, progress)
@@ -233,7 +278,7 @@ def _run(spec: StudySpec, out: Path, workers: int, storage: str | None, objectiv
                        for scenario in spec.scenarios]
             for fd in fds:  # let this run's workers in
                 fcntl.flock(fd, fcntl.LOCK_SH)
-            write_bytes_atomic(out / STUDY_COPY, spec.text.encode())
+            write_bytes_atomic(out / STUDY_COPY, study_copy(spec, out).encode())
             summaries, finished = [], False
             try:
                 for index, study in enumerate(studies):

@@ -188,6 +188,8 @@ class StudySpec:
     hypervolume_ideal: tuple[float, ...] | None = None
     hypervolume_reference: tuple[float, ...] | None = None
     max_test: int | None = None       # test examples per chip (the first of the test split); None: all
+    # content hashes of what the numbers depend on beyond the file (dse.study.provenance); set by run_study
+    provenance: dict[str, Any] | None = None
 
     def layer_columns(self) -> list[str]:
         """The per-layer columns of the trials table (``row_prune_layers.<layer>``, then
@@ -233,12 +235,15 @@ class StudySpec:
         return plain({
             "workload": workload,
             **test,
-            "hardware": {k: v for k, v in sorted(self.hardware.items()) if k != "backend"},  # same numbers
+            # a tech file by its name (its content is in the provenance), so the folder's own copy resumes it
+            "hardware": {k: tech_name(v) if k == "tech" else v for k, v in sorted(self.hardware.items())
+                         if k != "backend"},  # same numbers
             "protection": dict(sorted(self.protection.items())),
             "faults": {s.name: {**dataclasses.asdict(s.faults), **dataclasses.asdict(s.analog)}
                        for s in self.scenarios},
             "objectives": [f"{o.direction} {o.metric}" for o in self.objectives],
             "constraints": [str(c) for c in self.constraints],
+            **({} if self.provenance is None else {"provenance": self.provenance}),
         })
 
     def with_overrides(self, trials: int | None = None, timeout_s: float | None = None) -> "StudySpec":
@@ -251,6 +256,11 @@ class StudySpec:
             check_positive_number(timeout_s, self.source, "timeout_s (--timeout-s)")
             spec = dataclasses.replace(spec, timeout_s=float(timeout_s))
         return spec
+
+def tech_name(tech: Any) -> Any:
+    """A tech preset name as given; a ``.toml`` file by its file name."""
+    return Path(tech).name if isinstance(tech, str) and tech.endswith(".toml") else tech
+
 
 def check_positive_int(value: Any, source: str, key: str) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:

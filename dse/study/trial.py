@@ -3,6 +3,7 @@ number as an Optuna user attribute, return the objective values."""
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 import typing
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from typing import Any, Callable
 from dse import __version__
 from dse.config import HardwareConfig, Protection
 from dse.study.objective import HEADLINE_METRICS, TrialResult
+from dse.study.results import reserved_columns
 from dse.study.spec import Scenario, StudySpec, clip, make_config, plain
 
 # objective(workload, hw, faults, protection, *, analog[, data][, max_test]) -> TrialResult
@@ -76,10 +78,18 @@ class TrialFunction:
             self._invalid(trial, exc)
         wall_time_s = time.perf_counter() - started
         metrics = plain(result.metrics)
+        clash = sorted(set(metrics) & reserved_columns(self.spec) | {m for m in metrics if m.startswith("constraint_")})
+        if clash:  # a bug of the objective, not a property of the design: the run stops here, naming it
+            raise ValueError(f"the objective reports metric(s) named like columns of the trials table: "
+                             f"{', '.join(clash)}; rename them (design, key and bookkeeping columns are not metrics)")
         needed = [o.metric for o in self.spec.objectives] + [c.metric for c in self.spec.constraints]
         missing = [m for m in needed if m not in metrics]
         if missing:
             raise KeyError(f"the objective did not report {missing}; it reported {sorted(metrics)}")
+        undefined = [f"{m} = {metrics[m]}" for m in dict.fromkeys(needed) if not _finite(metrics[m])]
+        if undefined:  # e.g. accuracy_ci95 of one chip: no sampler can rank it; recorded, counted, not rerun
+            self._invalid(trial, ValueError(f"not a finite number: {', '.join(undefined)} (an objective or "
+                                            "constraint must be; accuracy_std and accuracy_ci95 need n_chips >= 2)"))
         # One user attribute per headline number, so optuna-dashboard lists them; the rest (the cost
         # breakdown per component) in one, as every attribute is a synced write to the journal.
         for name, value in metrics.items():
@@ -93,6 +103,8 @@ class TrialFunction:
         trial.set_user_attr("layers", plain(list(result.layers)))
         trial.set_user_attr("wall_time_s", wall_time_s)
         trial.set_user_attr("package_version", __version__)
+        if self.spec.provenance is not None:
+            trial.set_user_attr("simulator", self.spec.provenance["simulator"])
         return tuple(float(metrics[o.metric]) for o in self.spec.objectives)
 
     def _reuse(self, trial, earlier) -> tuple[float, ...]:
@@ -136,6 +148,10 @@ def set_constraints(trial, spec, violations: dict[str, float]) -> None:
         trial.set_constraint(constraint.metric, violations[constraint.metric])
     trial.storage.set_trial_system_attr(trial._trial_id, LEGACY_CONSTRAINTS_KEY,
                                         [float(violations[c.metric]) for c in spec.constraints])
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _same_design(trial, params: dict[str, Any]):
