@@ -6,6 +6,7 @@ One module per part of a study, the way Optuna keeps them apart (``optuna/study/
 - :mod:`~dse.study.objective`: what one design computes (:func:`evaluate_design`, the metric names);
 - :mod:`~dse.study.spec`: *what* to search (:class:`StudySpec`: fixed hardware, fault scenarios,
   the search space, objectives, constraints, trial budget);
+- :mod:`~dse.study.files`: the files a study file names (model, data, tech), relative to it;
 - :mod:`~dse.study.parse`: the study-file parser (:func:`load_study`, schema in ``docs/studies.md``);
 - :mod:`~dse.study.samplers`: *how* to search (NSGA-II by default; TPE, GP, random, grid);
 - :mod:`~dse.study.folder`: the results folder: every file name in it and the locks on it;
@@ -13,6 +14,7 @@ One module per part of a study, the way Optuna keeps them apart (``optuna/study/
 - :mod:`~dse.study.storage`: *where* trials live (an Optuna journal file under ``results/<study>/``
   or any Optuna RDB URL such as ``postgresql://...``), and journal repair after a killed run;
 - :mod:`~dse.study.trial`: what one Optuna trial does (:class:`TrialFunction`);
+- :mod:`~dse.study.provenance`: content hashes of what a study's numbers depend on (its identity);
 - :mod:`~dse.study.run`: the run loop (:func:`run_study`, worker processes, summaries);
 - :mod:`~dse.study.plots`: Pareto pictures of a trials table.
 """

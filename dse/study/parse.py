@@ -23,6 +23,7 @@ from dse.config import PER_LAYER_FIELDS, AnalogEffects, FaultScenario, HardwareC
 from dse.hypervolume import default_ideal
 from dse.study.objective import METRIC_RANGES, METRICS, workload_metrics
 from dse.study.samplers import SAMPLER_OPTIONS, SAMPLERS, option_problem
+from dse.study.files import builtin_data, check_tech, existing_file, tech_path
 from dse.study.spec import (SEARCHABLE, Choice, Constraint, Objective, Param, Range, SamplerSpec, Scenario, StudyFileError,
                             StudySpec, check_positive_int, check_positive_number, clip, make_config, param_class, short_repr)
 from dse.workloads.workload import WorkloadInfo
@@ -119,8 +120,8 @@ def parse_study(data: dict[str, Any], *, source: str = "<study>", text: str = ""
     search = _parse_search(data, hardware, protection, source)
     # tech files, like the workload and data, are relative to the study file, not to the working directory
     if "tech" in hardware:
-        hardware = {**hardware, "tech": _tech_path(hardware["tech"], base_dir)}
-    search = [Choice(p.name, tuple(_tech_path(v, base_dir) for v in p.values))
+        hardware = {**hardware, "tech": tech_path(hardware["tech"], base_dir)}
+    search = [Choice(p.name, tuple(tech_path(v, base_dir) for v in p.values))
               if p.name == "tech" and isinstance(p, Choice) else p for p in search]
     for section, cls, fixed in (("hardware", HardwareConfig, hardware), ("protection", Protection, protection)):
         _validate_candidates(cls, section, fixed, [p for p in search if param_class(p.name) is cls], source)
@@ -208,24 +209,6 @@ def known_workloads() -> tuple[str, ...]:
     return tuple(list_workloads())
 
 
-def _builtin_data(workload: str, data, source: str, base_dir) -> tuple[str, str]:
-    """(path, sha256) of the JSON Lines test file of a text workload, every line checked now
-    (``text_data.read_jsonl``), so a bad line is reported before any trial runs."""
-    from dse.workloads.text_data import DataError, read_jsonl
-    from dse.workloads.text_tasks import SPECS
-
-    if not isinstance(data, str) or not data.endswith(".jsonl"):
-        raise StudyFileError(source, "study.data", f"must be the path of a JSON Lines file (.jsonl) of labelled "
-                             f"text, got {short_repr(data)}")
-    base = Path(base_dir) if base_dir is not None else Path.cwd()
-    path = _existing_file(base, data, source, "study.data", "data file")
-    try:
-        read_jsonl(path, SPECS[workload].task)
-    except DataError as error:
-        raise StudyFileError(source, "study.data", str(error)) from None
-    return str(path), hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def _parse_workload(study: dict, source: str, base_dir) -> tuple[str | None, str | None, str, WorkloadInfo]:
     """(model path, data path, digest, info) of a model-file workload, (None, None, "", info) for a
     built-in; ``info`` (its layer and metric names) is declared by a built-in, read from a model file.
@@ -243,21 +226,21 @@ def _parse_workload(study: dict, source: str, base_dir) -> tuple[str | None, str
             if not takes_data(workload):
                 raise StudyFileError(source, "study.data", f"only for a model file or a text workload; "
                                      f"{short_repr(workload)} is a built-in workload with its own data")
-            return (None, *_builtin_data(workload, data, source, base_dir), workload_info(workload))
+            return (None, *builtin_data(workload, data, source, base_dir), workload_info(workload))
         return None, None, "", workload_info(workload)
     if workload is None:
         raise StudyFileError(source, "study.workload", f"missing; {allowed}")
     if not isinstance(workload, str) or not workload.endswith(MODEL_SUFFIXES):
         raise StudyFileError(source, "study.workload", f"{short_repr(workload)} is not a built-in workload; {allowed}")
     base = Path(base_dir) if base_dir is not None else Path.cwd()
-    model = _existing_file(base, workload, source, "study.workload", "model file")
+    model = existing_file(base, workload, source, "study.workload", "model file")
     if data is None:
         raise StudyFileError(source, "study.data", f"missing; the model file {workload} needs data = "
                              '"path/data.npz" (arrays x and y, relative to the study file)')
     if not isinstance(data, str) or not data.endswith(".npz"):
         raise StudyFileError(source, "study.data", f"must be the path of an .npz file holding arrays x "
                              f"and y, got {short_repr(data)}")
-    data_file = _existing_file(base, data, source, "study.data", "data file")
+    data_file = existing_file(base, data, source, "study.data", "data file")
     try:  # the loader would let some damage through as a raw error
         with np.load(data_file, allow_pickle=False) as arrays:
             missing = [key for key in ("x", "y") if key not in getattr(arrays, "files", ())]
@@ -289,17 +272,6 @@ def _parse_workload(study: dict, source: str, base_dir) -> tuple[str | None, str
     for path in (model, data_file):
         digest.update(path.read_bytes())
     return str(model), str(data_file), digest.hexdigest(), info
-
-
-def _existing_file(base: Path, value: str, source: str, key: str, what: str) -> Path:
-    path = Path(value).expanduser()
-    path = path if path.is_absolute() else base / path
-    try:
-        if path.is_file():
-            return path.resolve()
-    except OSError:
-        pass
-    raise StudyFileError(source, key, f"{what} {value} not found (looked for {path})")
 
 
 def _table(data: dict[str, Any], key: str, source: str) -> dict[str, Any]:
@@ -470,29 +442,7 @@ def _validate_candidates(cls, section: str, fixed: dict, params: list[Param], so
         techs = [(f"{section}.tech", fixed["tech"])] if "tech" in fixed else []
         techs += [("search.tech", v) for p in params if p.name == "tech" for v in p.grid()]
         for key, tech in techs:
-            _check_tech(tech, source, key)
-
-
-def _tech_path(tech: Any, base_dir) -> Any:
-    """A tech ``.toml`` path relative to the study file's folder, made absolute; preset names as given."""
-    if not isinstance(tech, str) or not tech.endswith(".toml"):
-        return tech
-    path = Path(tech).expanduser()
-    return str(path if path.is_absolute() else (Path(base_dir) if base_dir is not None else Path.cwd()) / path)
-
-
-def _check_tech(tech: str, source: str, key: str) -> None:
-    from dse.cost.tech import available_presets, load_tech
-
-    try:
-        load_tech(tech)
-    except Exception as exc:  # noqa: BLE001 - a user's file: report, never raise from deep inside
-        message = " ".join(str(exc).split()) or type(exc).__name__
-        if isinstance(exc, (FileNotFoundError, KeyError)) or "No such file" in message:
-            message = f"{short_repr(tech)} is neither a preset ({', '.join(available_presets())}) nor a readable .toml file"
-        elif not isinstance(exc, ValueError):
-            message = f"{type(exc).__name__}: {message}"
-        raise StudyFileError(source, key, clip(message, 400)) from None
+            check_tech(tech, source, key)
 
 
 def _parse_sampler(data, source) -> SamplerSpec:
