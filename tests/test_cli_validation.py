@@ -76,7 +76,7 @@ def _commands_with(flag: str) -> list[str]:
 
 # The least each sub-command needs besides --tech to get as far as its checks.
 MINIMAL = {"eval": ["--workload", "mlp-digits"], "sweep": ["--workload", "mlp-digits"],
-           "bench": ["kernels"], "cost": ["--workload", "mlp-digits"]}
+           "bench": ["kernels"], "cost": ["--workload", "mlp-digits"], "tolerance": ["--workload", "mlp-digits"]}
 
 
 def test_every_subcommand_with_tech_is_known_here():
