@@ -168,10 +168,12 @@ def faults_from_args(args: argparse.Namespace, **overrides: Any) -> FaultScenari
 
 
 def protect_presets() -> tuple[str, ...]:
-    """The names ``--protect`` takes (``dse.protection.presets.PRESETS``)."""
+    """The names ``--protect`` takes (``dse.protection.presets.PRESETS``), the fault-map-free ones first,
+    each fault-map-aware one marked: ``zero-space (needs fault map)``."""
     from dse.protection.presets import PRESETS
 
-    return tuple(PRESETS)
+    order = sorted(PRESETS, key=lambda name: PRESETS[name].needs_fault_map)
+    return tuple(f"{name} (needs fault map)" if PRESETS[name].needs_fault_map else name for name in order)
 
 
 def add_protection_options(parser: argparse.ArgumentParser) -> None:
