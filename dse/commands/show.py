@@ -93,10 +93,13 @@ def summarise(frame: pd.DataFrame, metadata: dict, top: int = 10) -> str:
                                  f"(trial {best['trial_number']})")
                 else:
                     lines.append(f"  {label}: no feasible trial")
-        front = part[part["is_pareto"]].sort_values(metrics[0] if metrics else "trial_number")
+        # Best first on each objective's own direction: the first objective decides, the others break ties.
+        front = part[part["is_pareto"]].sort_values(
+            [*metrics, "trial_number"], ascending=[d == "minimize" for _, d in objectives] + [True], kind="stable")
         columns = ["trial_number", *metadata.get("searched", []), *metrics, "needs_fault_map"]
         if len(front):
-            lines.append(f"  non-dominated designs (first {min(top, len(front))} of {len(front)}):")
+            order = ", ".join(f"{m} {'highest' if d == 'maximize' else 'lowest'} first" for m, d in objectives[:1])
+            lines.append(f"  non-dominated designs (first {min(top, len(front))} of {len(front)}; {order}):")
             with pd.option_context("display.width", 200, "display.max_columns", 40):
                 table = front[[c for c in columns if c in front]].head(top).to_string(index=False)
             lines += ["    " + line for line in table.splitlines()]
