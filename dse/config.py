@@ -9,39 +9,15 @@ from __future__ import annotations
 import dataclasses
 import math
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, ClassVar
 
 from kernels.adc import ADC_RANGES  # the kernels define what they implement; configs validate against it
 from kernels.cuda import check_backend
 from kernels.faults import FAULT_MODELS
 from kernels.slicing import MAPPINGS
-
-
-def _check_int(obj: Any, name: str, lo: int, hi: int | None = None) -> None:
-    value = getattr(obj, name)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    if value < lo or (hi is not None and value > hi):
-        allowed = f"{lo}..{hi}" if hi is not None else f">= {lo}"
-        raise ValueError(f"{name} must be in {allowed}, got {value}")
-
-
-def _check_float(obj: Any, name: str, lo: float, hi: float, *, lo_open: bool = False) -> None:
-    value = getattr(obj, name)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    if value < lo or value > hi or (lo_open and value == lo):
-        bracket = "(" if lo_open else "["
-        raise ValueError(f"{name} must be in {bracket}{lo}, {hi}], got {value}")
-    object.__setattr__(obj, name, float(value))
-
-
-def _check_choice(obj: Any, name: str, choices: tuple[str, ...]) -> None:
-    value = getattr(obj, name)
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+from dse.allowed import Boolean, Checked, Interval, LayerFractions, LevelTable, OneOf, PresetName, check_field
 
 
 def _from_dict(cls, values: dict[str, Any]):
@@ -93,25 +69,24 @@ class HardwareConfig:
     tech: str = "default"
     backend: str = "cpu"
 
+    ALLOWED: ClassVar[dict] = {
+        "rows": Interval(int, 1, 4096), "cols": Interval(int, 1, 4096), "cell_bits": Interval(int, 1, 8),
+        "weight_bits": Interval(int, 2, 16), "input_bits": Interval(int, 1, 16), "dac_bits": Interval(int, 1, 8),
+        "adc_bits": Interval(int, 1, 24), "adc_range": OneOf(ADC_RANGES), "adc_percentile": Interval(float, 50.0, 100.0),
+        "weight_flip": Boolean(), "mapping": OneOf(MAPPINGS),
+        # cols_per_adc: 1..cols, a rule of two fields (checked in __post_init__, and by studies per design)
+        "tech": PresetName("technology preset name"), "backend": Checked(check_backend),
+    }
+
     def __post_init__(self) -> None:
-        _check_int(self, "rows", 1, 4096)
-        _check_int(self, "cols", 1, 4096)
-        _check_int(self, "cell_bits", 1, 8)
-        _check_int(self, "weight_bits", 2, 16)
-        _check_int(self, "input_bits", 1, 16)
-        _check_int(self, "dac_bits", 1, 8)
-        _check_int(self, "adc_bits", 1, 24)
-        _check_choice(self, "adc_range", ADC_RANGES)
-        _check_float(self, "adc_percentile", 50.0, 100.0)
-        if not isinstance(self.weight_flip, bool):
-            raise ValueError(f"weight_flip must be true or false, got {self.weight_flip!r}")
-        _check_choice(self, "mapping", MAPPINGS)
+        for name in ("rows", "cols", "cell_bits", "weight_bits", "input_bits", "dac_bits", "adc_bits", "adc_range",
+                     "adc_percentile", "weight_flip", "mapping"):
+            check_field(self, name)
         if self.cols_per_adc is None:  # the default follows narrow crossbars (searching cols needs no pairing)
             object.__setattr__(self, "cols_per_adc", min(DEFAULT_COLS_PER_ADC, self.cols))
-        _check_int(self, "cols_per_adc", 1, self.cols)
-        if not isinstance(self.tech, str) or not self.tech:
-            raise ValueError(f"tech must be a technology preset name, got {self.tech!r}")
-        check_backend(self.backend)
+        Interval(int, 1, self.cols).check("cols_per_adc", self.cols_per_adc)  # at most one ADC per bit line
+        check_field(self, "tech")
+        check_field(self, "backend")
 
     @property
     def arrays(self) -> int:
@@ -168,19 +143,22 @@ class FaultScenario:
     post_test_rate: float = 0.0
     stuck_level_spread: float = 0.0
 
+    ALLOWED: ClassVar[dict] = {
+        "sa0_rate": Interval(float, 0.0, 1.0), "sa1_rate": Interval(float, 0.0, 1.0), "fault_model": OneOf(FAULT_MODELS),
+        "n_chips": Interval(int, 1, 100_000), "seed": Interval(int, 0, 2**63 - 1),
+        "test_escape_rate": Interval(float, 0.0, 1.0), "post_test_rate": Interval(float, 0.0, 1.0),
+        "stuck_level_spread": Interval(float, 0.0, 1.0),
+    }
+
     def __post_init__(self) -> None:
-        _check_float(self, "sa0_rate", 0.0, 1.0)
-        _check_float(self, "sa1_rate", 0.0, 1.0)
+        check_field(self, "sa0_rate")
+        check_field(self, "sa1_rate")
         if self.sa0_rate + self.sa1_rate > 1.0:
             raise ValueError(
                 f"sa0_rate + sa1_rate must be <= 1, got {self.sa0_rate} + {self.sa1_rate}"
             )
-        _check_choice(self, "fault_model", FAULT_MODELS)
-        _check_int(self, "n_chips", 1, 100_000)
-        _check_int(self, "seed", 0, 2**63 - 1)
-        _check_float(self, "test_escape_rate", 0.0, 1.0)
-        _check_float(self, "post_test_rate", 0.0, 1.0)
-        _check_float(self, "stuck_level_spread", 0.0, 1.0)
+        for name in ("fault_model", "n_chips", "seed", "test_escape_rate", "post_test_rate", "stuck_level_spread"):
+            check_field(self, name)
         if self.post_test_rate and self.total_rate == 0:
             raise ValueError("post_test_rate splits SA0 : SA1 in the ratio sa0_rate : sa1_rate, which needs "
                              f"sa0_rate + sa1_rate > 0; got post_test_rate {self.post_test_rate} with no stuck-at rate")
@@ -249,32 +227,6 @@ def field_type(cls: type, name: str) -> type:
     return members[0] if len(members) == 1 else hint
 
 
-def _check_layer_fractions(obj: Any, name: str) -> None:
-    """A ``{layer name: fraction}`` mapping (or (name, fraction) pairs), stored as sorted pairs."""
-    value = getattr(obj, name)
-    example = "{'fc1': 0.3} or (('fc1', 0.3),)"
-    if isinstance(value, Mapping):
-        items = list(value.items())
-    elif isinstance(value, (str, bytes)) or not isinstance(value, (Sequence, set, frozenset)):
-        raise ValueError(f"{name} must map layer names to fractions ({example}), got {value!r}")
-    else:
-        items = list(value)
-        for item in items:
-            if isinstance(item, (str, bytes)) or not isinstance(item, Sequence) or len(item) != 2:
-                raise ValueError(f"{name} must map layer names to fractions ({example}), got the item {item!r}")
-    pairs = {}
-    for layer, fraction in items:
-        if not isinstance(layer, str) or not layer:
-            raise ValueError(f"{name}: layer names must be non-empty text, got {layer!r}")
-        if layer in pairs:
-            raise ValueError(f"{name}: layer {layer!r} is given twice")
-        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not math.isfinite(fraction) \
-                or not 0.0 <= fraction <= MAX_PRUNE:
-            raise ValueError(f"{name}: layer {layer!r} must be in [0.0, {MAX_PRUNE}], got {fraction!r}")
-        pairs[layer] = float(fraction)
-    object.__setattr__(obj, name, tuple(sorted(pairs.items())))
-
-
 @dataclass(frozen=True)
 class Protection:
     """Fault protection of one design point (the zero-space method and its baselines).
@@ -318,21 +270,17 @@ class Protection:
     remap: bool = False
     compensate: bool = False
 
+    ALLOWED: ClassVar[dict] = {
+        "row_prune": Interval(float, 0.0, MAX_PRUNE), "col_prune": Interval(float, 0.0, MAX_PRUNE),
+        "row_prune_layers": LayerFractions(MAX_PRUNE), "col_prune_layers": LayerFractions(MAX_PRUNE),
+        "prune_method": OneOf(PRUNE_METHODS), "dup_copies": Interval(int, 1, 3), "dup_slices": Interval(int, 0, 16),
+        "dup_budget": OneOf(DUP_BUDGETS), "vote": OneOf(VOTES), "msb_embed": Interval(int, 0, 8),
+        "spare_cols": Interval(int, 0, 16), "remap": Boolean(), "compensate": Boolean(),
+    }
+
     def __post_init__(self) -> None:
-        _check_float(self, "row_prune", 0.0, MAX_PRUNE)
-        _check_float(self, "col_prune", 0.0, MAX_PRUNE)
-        _check_layer_fractions(self, "row_prune_layers")
-        _check_layer_fractions(self, "col_prune_layers")
-        _check_choice(self, "prune_method", PRUNE_METHODS)
-        _check_int(self, "dup_copies", 1, 3)
-        _check_int(self, "dup_slices", 0, 16)
-        _check_choice(self, "dup_budget", DUP_BUDGETS)
-        _check_choice(self, "vote", VOTES)
-        _check_int(self, "msb_embed", 0, 8)
-        _check_int(self, "spare_cols", 0, 16)
-        for name in ("remap", "compensate"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        for name in self.ALLOWED:
+            check_field(self, name)
 
     @property
     def is_none(self) -> bool:
@@ -392,19 +340,6 @@ class Protection:
         return _from_dict(cls, values)
 
 
-def _check_table(obj: Any, name: str, lo: float, hi: float) -> None:
-    """A per-level table: a sequence of finite numbers in [lo, hi], stored as a tuple of floats."""
-    value = getattr(obj, name)
-    if isinstance(value, str) or not hasattr(value, "__iter__"):
-        raise ValueError(f"{name} must be a list of numbers (one per cell level, level 0 first), got {value!r}")
-    items = tuple(value)
-    for item in items:
-        if isinstance(item, bool) or not isinstance(item, (int, float)) or not math.isfinite(item) \
-                or not lo <= item <= hi:
-            raise ValueError(f"{name} entries must be numbers in [{lo}, {hi}], got {item!r}")
-    object.__setattr__(obj, name, tuple(float(item) for item in items))
-
-
 @dataclass(frozen=True)
 class AnalogEffects:
     """Analog non-idealities beside stuck-at faults, all off by default (``docs/nonideal.md``).
@@ -444,9 +379,17 @@ class AnalogEffects:
     adc_gain_error: float = 0.0
     adc_inl: float = 0.0
 
+    ALLOWED: ClassVar[dict] = {
+        "variation": Interval(float, 0.0, 1.0), "variation_table": LevelTable(0.0, 1.0),
+        "read_noise": Interval(float, 0.0, 1.0), "drift_t0_s": Interval(float, 0.0, 1e12, low_open=True),
+        "drift_t_s": Interval(float, 0.0, 1e12), "drift_nu": Interval(float, -1.0, 1.0),
+        "drift_nu_table": LevelTable(-1.0, 1.0), "adc_offset": Interval(float, 0.0, 1e6),
+        "adc_gain_error": Interval(float, 0.0, 0.5), "adc_inl": Interval(float, 0.0, 1e6),
+    }
+
     def __post_init__(self) -> None:
-        _check_float(self, "variation", 0.0, 1.0)
-        _check_table(self, "variation_table", 0.0, 1.0)
+        check_field(self, "variation")
+        check_field(self, "variation_table")
         if self.variation and self.variation_table:
             raise ValueError("set variation (one sigma for every level) or variation_table (one per level), not both")
         ratio = self.on_off_ratio
@@ -454,19 +397,19 @@ class AnalogEffects:
             raise ValueError(f"on_off_ratio must be a number > 1 (G_max / G_min; inf for an ideal OFF state), "
                              f"got {ratio!r}")
         object.__setattr__(self, "on_off_ratio", float(ratio))
-        _check_float(self, "read_noise", 0.0, 1.0)
-        _check_float(self, "drift_t0_s", 0.0, 1e12, lo_open=True)
-        _check_float(self, "drift_t_s", 0.0, 1e12)
+        check_field(self, "read_noise")
+        check_field(self, "drift_t0_s")
+        check_field(self, "drift_t_s")
         if 0 < self.drift_t_s < self.drift_t0_s:
             raise ValueError(f"drift_t_s must be 0 (no drift) or >= drift_t0_s ({self.drift_t0_s} s), "
                              f"got {self.drift_t_s}")
-        _check_float(self, "drift_nu", -1.0, 1.0)
-        _check_table(self, "drift_nu_table", -1.0, 1.0)
+        check_field(self, "drift_nu")
+        check_field(self, "drift_nu_table")
         if self.drift_nu and self.drift_nu_table:
             raise ValueError("set drift_nu (one exponent for every level) or drift_nu_table (one per level), not both")
-        _check_float(self, "adc_offset", 0.0, 1e6)
-        _check_float(self, "adc_gain_error", 0.0, 0.5)
-        _check_float(self, "adc_inl", 0.0, 1e6)
+        check_field(self, "adc_offset")
+        check_field(self, "adc_gain_error")
+        check_field(self, "adc_inl")
 
     def check(self, hw: HardwareConfig) -> None:
         """Checks that need the hardware: per-level tables have ``2**cell_bits`` entries."""

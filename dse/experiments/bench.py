@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from dse.config import FaultScenario, HardwareConfig, _check_int
+from dse.allowed import Interval
+from dse.config import FaultScenario, HardwareConfig
 from kernels import (
     apply_faults,
     crossbar_mvm,
@@ -50,9 +51,9 @@ class KernelPoint:
     sa1_rate: float = 0.0904
 
     def __post_init__(self) -> None:
-        _check_int(self, "batch", 1, MAX_BATCH)
-        _check_int(self, "n_in", 1, MAX_SIZE)
-        _check_int(self, "n_out", 1, MAX_SIZE)
+        Interval(int, 1, MAX_BATCH).check("batch", self.batch)
+        Interval(int, 1, MAX_SIZE).check("n_in", self.n_in)
+        Interval(int, 1, MAX_SIZE).check("n_out", self.n_out)
         FaultScenario(self.sa0_rate, self.sa1_rate)  # the rates' checks
 
 

@@ -8,8 +8,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import importlib.util
-import itertools
-import json
 import math
 import re
 import tomllib
@@ -19,13 +17,14 @@ from typing import Any
 
 import numpy as np
 
-from dse.config import PER_LAYER_FIELDS, AnalogEffects, FaultScenario, HardwareConfig, Protection, field_type, layer_key, split_layer_key
+from dse.config import PER_LAYER_FIELDS, AnalogEffects, FaultScenario, HardwareConfig, Protection, field_type, layer_key
 from dse.hypervolume import default_ideal
 from dse.study.objective import METRIC_RANGES, METRICS, workload_metrics
 from dse.study.samplers import SAMPLER_OPTIONS, SAMPLERS, option_problem
-from dse.study.files import builtin_data, check_tech, existing_file, tech_path
+from dse.study.candidates import check_allowed, check_candidates
+from dse.study.files import builtin_data, existing_file, tech_path
 from dse.study.spec import (SEARCHABLE, Choice, Constraint, Objective, Param, Range, SamplerSpec, Scenario, StudyFileError,
-                            StudySpec, check_positive_int, check_positive_number, clip, make_config, param_class, short_repr)
+                            StudySpec, check_positive_int, check_positive_number, clip, param_class, search_key, short_repr, toml_key)
 from dse.workloads.workload import WorkloadInfo
 
 DIRECTIONS = ("maximize", "minimize")
@@ -46,11 +45,6 @@ SCENARIO_KEYS = ("name",) + FAULT_KEYS + ANALOG_KEYS
 
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
-
-def _search_key(name: str) -> str:
-    """``search.<name>`` as TOML writes it, the layer of a per-layer parameter quoted when it must be."""
-    layered = split_layer_key(name)
-    return f"search.{layered[0]}.{_k(layered[1])}" if layered else f"search.{_k(name)}"
 
 MAX_STUDY_BYTES = 1 << 20  # a study file is a page of TOML; anything bigger is not one
 
@@ -124,13 +118,14 @@ def parse_study(data: dict[str, Any], *, source: str = "<study>", text: str = ""
     search = [Choice(p.name, tuple(tech_path(v, base_dir) for v in p.values))
               if p.name == "tech" and isinstance(p, Choice) else p for p in search]
     for section, cls, fixed in (("hardware", HardwareConfig, hardware), ("protection", Protection, protection)):
-        _validate_candidates(cls, section, fixed, [p for p in search if param_class(p.name) is cls], source)
+        check_allowed(cls, section, fixed, [p for p in search if param_class(p.name) is cls], source)
+        check_candidates(cls, section, fixed, [p for p in search if param_class(p.name) is cls], source)
 
     sampler = _parse_sampler(data, source)
     if sampler.name == "grid":
         for p in search:
             if isinstance(p, Range) and not p.integer and p.step is None:
-                raise StudyFileError(source, _search_key(p.name), "the grid sampler needs a list of "
+                raise StudyFileError(source, search_key(p.name), "the grid sampler needs a list of "
                                      "values or a range with a step")
     if not search:
         raise StudyFileError(source, "search", "the search space is empty; add at least one parameter, "
@@ -187,7 +182,7 @@ def _check_layer_names(protection: dict[str, Any], search: dict[str, Any], info:
                                             all(isinstance(v, (list, dict)) for v in value.values())):
                 yield name, value
 
-    given = [(f"{section}.{name}.{_k(layer)}", name, layer)
+    given = [(f"{section}.{name}.{toml_key(layer)}", name, layer)
              for section, table in (("protection", protection), ("search", search))
              for name, layers in tables(section, table) for layer in layers]
     label = Path(workload).name if str(workload).endswith(MODEL_SUFFIXES) else workload
@@ -281,26 +276,17 @@ def _table(data: dict[str, Any], key: str, source: str) -> dict[str, Any]:
     return value
 
 
-_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
-
-
-def _k(name: Any) -> str:
-    """A key as TOML writes it: bare when it can be, else quoted (so a message stays one line)."""
-    name = str(name)
-    return name if _BARE_KEY.fullmatch(name) else json.dumps(name)
-
-
 def _check_keys(table: dict[str, Any], allowed, source: str, section: str) -> None:
     for key in table:
         if key not in allowed:
-            where = f"{section}.{_k(key)}" if section else _k(key)
+            where = f"{section}.{toml_key(key)}" if section else toml_key(key)
             raise StudyFileError(source, where, f"unknown key; allowed: {', '.join(allowed)}")
 
 
 def _parse_search(data, hardware, protection, source) -> list[Param]:
     params: list[Param] = []
     for name, value in _table(data, "search", source).items():
-        key = f"search.{_k(name)}"
+        key = f"search.{toml_key(name)}"
         if name not in SEARCHABLE:
             raise StudyFileError(source, key, f"not a searchable parameter; allowed: {', '.join(SEARCHABLE)}")
         if name in PER_LAYER_FIELDS:
@@ -319,7 +305,7 @@ def _parse_param(name: str, value: Any, source: str) -> Param:
         return _parse_choice(name, value, kind, source)
     if isinstance(value, dict):
         return _parse_range(name, value, kind, source)
-    raise StudyFileError(source, _search_key(name), "must be a list of values ([1, 2, 4]) or a range "
+    raise StudyFileError(source, search_key(name), "must be a list of values ([1, 2, 4]) or a range "
                          f"({{ low = 0.0, high = 0.5 }}, optional step and log), got {short_repr(value)}")
 
 
@@ -334,7 +320,7 @@ def _parse_per_layer(name: str, table: Any, protection: dict[str, Any], source: 
     for layer, value in table.items():
         param = layer_key(name, layer)
         if layer in protection.get(name, {}):
-            raise StudyFileError(source, _search_key(param), "also fixed in [protection]; keep one of the two")
+            raise StudyFileError(source, search_key(param), "also fixed in [protection]; keep one of the two")
         params.append(_parse_param(param, value, source))
     return params
 
@@ -349,7 +335,7 @@ def _typed(value: Any, kind: type) -> Any:
 
 
 def _parse_choice(name: str, values: list, kind: type, source: str) -> Choice:
-    key = _search_key(name)
+    key = search_key(name)
     if not values:
         raise StudyFileError(source, key, "the list of values is empty")
     if len(values) > MAX_CHOICES:
@@ -364,7 +350,7 @@ def _parse_choice(name: str, values: list, kind: type, source: str) -> Choice:
 
 
 def _parse_range(name: str, spec: dict, kind: type, source: str) -> Range:
-    key = _search_key(name)
+    key = search_key(name)
     _check_keys(spec, ("low", "high", "step", "log"), source, key)
     if kind not in (int, float):
         raise StudyFileError(source, key, f"{name} takes {kind.__name__} values: give a list, not a range")
@@ -398,51 +384,6 @@ def _parse_range(name: str, spec: dict, kind: type, source: str) -> Range:
             raise StudyFileError(source, f"{key}.step", f"{step:g} does not divide high - low = {high - low:g}; "
                                  f"use a step that does, or high = {last:g} (the last value it reaches)")
     return Range(name, low, high, step, log, integer)
-
-
-def _validate_candidates(cls, section: str, fixed: dict, params: list[Param], source: str) -> None:
-    """Each fixed value, and each searched value in some combination, must make a valid config."""
-    def valid(assigned: dict) -> Exception | None:
-        try:
-            make_config(cls, fixed, assigned)
-        except (ValueError, TypeError) as exc:
-            return exc
-        return None
-
-    def combos(candidates: list[Param]):
-        return itertools.islice(itertools.product(*(p.candidates() for p in candidates)), 512)
-
-    error = valid({})
-    if error is not None and all(valid({p.name: v for p, v in zip(params, combo)}) is not None
-                                 for combo in combos(params)):
-        # no searched value can make the fixed values valid: name the fixed key at fault
-        field = re.match(r"\w*", str(error)).group(0)
-        key = f"{section}.{field}" if field in fixed else section
-        layer = re.match(r"\w+: layer '([^']*)'", str(error))
-        if field in PER_LAYER_FIELDS and layer and layer.group(1) in fixed.get(field, {}):
-            key = f"{key}.{_k(layer.group(1))}"
-        raise StudyFileError(source, key, clip(str(error), 300))
-    for param in params:
-        others = [p for p in params if p is not param]
-        for value in param.candidates():
-            error, assigned = None, {}
-            for combo in combos(others):
-                assigned = {param.name: value, **{o.name: v for o, v in zip(others, combo)}}
-                error = valid(assigned)
-                if error is None:
-                    break
-            if error is not None:
-                # the message names the field at fault: blame that parameter when it is another searched one
-                # (an out-of-range adc_bits is not cell_bits' fault, whichever is checked first)
-                field = re.match(r"\w*", str(error)).group(0)
-                culprit = next((o for o in others if o.name == field), param)
-                raise StudyFileError(source, _search_key(culprit.name), f"{short_repr(assigned[culprit.name])} "
-                                     f"can never be used: {clip(str(error), 300)}")
-    if cls is HardwareConfig:  # a technology preset name or .toml file must load
-        techs = [(f"{section}.tech", fixed["tech"])] if "tech" in fixed else []
-        techs += [("search.tech", v) for p in params if p.name == "tech" for v in p.grid()]
-        for key, tech in techs:
-            check_tech(tech, source, key)
 
 
 def _parse_sampler(data, source) -> SamplerSpec:
@@ -511,7 +452,7 @@ def _parse_objectives(data, source, metrics: tuple[str, tuple[str, ...]] = ("", 
     allowed_text, allowed = metrics
     for metric, direction in table.items():
         if metric not in allowed:
-            raise StudyFileError(source, f"objectives.{_k(metric)}",
+            raise StudyFileError(source, f"objectives.{toml_key(metric)}",
                                  f"not a metric; allowed: {allowed_text or ', '.join(allowed)}")
         if direction not in DIRECTIONS:
             raise StudyFileError(source, f"objectives.{metric}", f"direction {short_repr(direction)}; allowed: "
@@ -554,7 +495,7 @@ def _parse_constraints(data, source, metrics: tuple[str, tuple[str, ...]] = ("",
     constraints = []
     allowed_text, allowed = metrics
     for metric, text in _table(data, "constraints", source).items():
-        key = f"constraints.{_k(metric)}"
+        key = f"constraints.{toml_key(metric)}"
         if metric not in allowed:
             raise StudyFileError(source, key, f"not a metric; allowed: {allowed_text or ', '.join(allowed)}")
         match = re.fullmatch(r"\s*(>=|<=)\s*(\S+)\s*", text) if isinstance(text, str) else None

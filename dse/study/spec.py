@@ -7,7 +7,9 @@ helpers, and :func:`make_config` (a design's parameters on top of a study's fixe
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -282,6 +284,7 @@ def check_positive_number(value: Any, source: str, key: str) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
         raise StudyFileError(source, key, f"must be a positive number of seconds, got {short_repr(value)}")
 
+
 def plain(value: Any) -> Any:
     """Numbers and containers as plain Python (numpy scalars are not JSON)."""
     if isinstance(value, dict):
@@ -291,3 +294,18 @@ def plain(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def toml_key(name: Any) -> str:
+    """A key as TOML writes it: bare when it can be, else quoted (so a message stays one line)."""
+    name = str(name)
+    return name if _BARE_KEY.fullmatch(name) else json.dumps(name)
+
+
+def search_key(name: str) -> str:
+    """``search.<name>`` as TOML writes it, the layer of a per-layer parameter quoted when it must be."""
+    layered = split_layer_key(name)
+    return f"search.{layered[0]}.{toml_key(layered[1])}" if layered else f"search.{toml_key(name)}"
