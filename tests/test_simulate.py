@@ -150,9 +150,17 @@ def test_eval_json_reports_the_documented_fields(capsys):
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     for key in ("float_accuracy", "ideal_accuracy", "accuracy_mean", "accuracy_std", "accuracy_ci95",
-                "chips", "crossbars", "extra_adc_conversions", "protect", "layers"):
+                "n_chips", "crossbars", "extra_adc_conversions", "protect", "layers", "wall_time_s"):
         assert key in out
-    assert out["chips"] == 2 and len(out["accuracy_per_chip"]) == 2
+    assert out["n_chips"] == 2 and len(out["accuracy_per_chip"]) == 2
+    assert "chips" not in out and "wall_s" not in out  # one name per quantity: the Parquet/config names
+    from dse.cost import cost
+    from dse.mapping import map_network
+    from dse.workloads import load_workload
+
+    report = cost(map_network(load_workload("mlp-digits"), HardwareConfig()).layouts, HardwareConfig())
+    assert out["energy_pj"] == pytest.approx(report.energy_pj) and out["latency_ns"] == pytest.approx(report.latency_ns)
+    assert out["area_mm2"] == pytest.approx(report.area_mm2) and out["adc_rate_gsps"] == pytest.approx(1.2)
 
 
 def test_bad_hardware_flag_names_field_before_any_work(capsys):

@@ -45,8 +45,13 @@ def run(args) -> int:
     workload = open_workload(args.workload, args.data)
     result = evaluate(workload, hw, faults, protection, workers=args.workers, max_test=args.max_test,
                       progress=not args.json, analog=analog if analog.active else None)
+    from dse.cost import cost
+
+    report = cost(result.layouts, hw)  # the tech preset was checked with the flags, before the simulation
+    costs = {"energy_pj": report.energy_pj, "area_mm2": report.area_mm2, "latency_ns": report.latency_ns,
+             "pipeline_interval_ns": report.pipeline_interval_ns, "adc_rate_gsps": report.adc_rate_gsps}
     if args.json:
-        print(json.dumps(result.to_dict()))
+        print(json.dumps({**result.to_dict(), **costs}))
         return 0
     print(f"{workload.name}: {result.chips} chips, SA0 {faults.sa0_rate:.2%} (OFF) / SA1 {faults.sa1_rate:.2%} (ON), "
           f"{faults.fault_model} faults, seed {faults.seed}, protect {args.protect}")
@@ -63,6 +68,9 @@ def run(args) -> int:
               f"chips {result.metric_mean(name):.4f} +- {float(values.std(ddof=1)) if len(values) > 1 else 0.0:.4f} (std)")
     print(f"  crossbars {result.crossbars}, ADC conversions/inference {result.adc_conversions}"
           f" (extra for copies {result.extra_adc_conversions}), {result.wall_s:.1f} s")
+    print(f"  energy {report.energy_pj / 1e3:.3f} nJ per inference, area {report.area_mm2:.4f} mm2, latency "
+          f"{report.latency_ns / 1e3:.3f} us ({report.tech} preset, {report.node_nm} nm, ADC {report.adc_model} "
+          f"at {report.adc_rate_gsps:.3g} GS/s; dse cost for the breakdown)")
     print()
     print(result.layers.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     return 0

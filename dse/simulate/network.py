@@ -340,7 +340,7 @@ class EvalResult:
             "accuracy_std": self.accuracy_std,
             "accuracy_ci95": clean(self.accuracy_ci95),
             "accuracy_per_chip": [float(a) for a in self.accuracy_per_chip],
-            "chips": self.chips,
+            "n_chips": self.chips,  # the names of the FaultScenario field and the Parquet columns
             "crossbars": self.crossbars,
             "adc_conversions": self.adc_conversions,
             "extra_adc_conversions": self.extra_adc_conversions,
@@ -355,7 +355,7 @@ class EvalResult:
             "hardware": {k: getattr(self.hw, k) for k in self.hw.__dataclass_fields__},
             "protect": {k: getattr(self.protection, k) for k in self.protection.__dataclass_fields__},
             "analog": (self.analog or AnalogEffects()).to_dict(),
-            "wall_s": self.wall_s,
+            "wall_time_s": self.wall_s,
             "layers": [{k: clean(v) for k, v in row.items()} for row in self.layers.to_dict("records")],
             "metrics": {
                 name: {"float": clean(self.float_metrics.get(name, float("nan"))),
