@@ -193,11 +193,6 @@ PRUNE_METHODS = ("magnitude", "gates")
 VOTES = ("median", "mean", "test-aware")
 DUP_BUDGETS = ("pruned", "unpruned")
 MAX_PRUNE = 0.9  # the largest fraction of a layer's rows or columns that pruning may remove
-# Allowed values of the fields that take one of a fixed set of names (the CLI lists them in --help).
-CHOICES: dict[str, tuple[str, ...]] = {
-    "adc_range": ADC_RANGES, "mapping": MAPPINGS, "fault_model": FAULT_MODELS,
-    "prune_method": PRUNE_METHODS, "vote": VOTES,
-}
 # Protection fields that hold one prune fraction per layer, and the global field each one overrides.
 PER_LAYER_FIELDS = {"row_prune_layers": "row_prune", "col_prune_layers": "col_prune"}
 
@@ -454,3 +449,11 @@ class AnalogEffects:
         if "on_off_ratio" in values and values["on_off_ratio"] is None:
             values["on_off_ratio"] = math.inf
         return _from_dict(cls, values)
+
+
+# Allowed values of the fields that take one of a fixed set of names, read off each config's ALLOWED
+# (the CLI lists them in --help and refuses anything else).
+CHOICES: dict[str, tuple[str, ...]] = {
+    name: rule.choices for cls in (HardwareConfig, FaultScenario, Protection, AnalogEffects)
+    for name, rule in cls.ALLOWED.items() if isinstance(rule, OneOf)
+}

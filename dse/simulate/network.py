@@ -352,8 +352,8 @@ class EvalResult:
             "post_test_rate": self.faults.post_test_rate,
             "stuck_level_spread": self.faults.stuck_level_spread,
             "needs_fault_map": self.protection.needs_fault_map,
-            "hardware": {k: getattr(self.hw, k) for k in self.hw.__dataclass_fields__},
-            "protect": {k: getattr(self.protection, k) for k in self.protection.__dataclass_fields__},
+            "hardware": {f.name: getattr(self.hw, f.name) for f in dataclasses.fields(self.hw)},  # not ALLOWED
+            "protect": {f.name: getattr(self.protection, f.name) for f in dataclasses.fields(self.protection)},
             "analog": (self.analog or AnalogEffects()).to_dict(),
             "wall_time_s": self.wall_s,
             "layers": [{k: clean(v) for k, v in row.items()} for row in self.layers.to_dict("records")],
