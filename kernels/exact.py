@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 from numba import njit, prange
 
@@ -269,9 +270,24 @@ def exact_input_dtype(layer: ExactLayer):
     return layer.weights.dtype if layer.weights is not None else layer.tile_levels.dtype
 
 
+_blas = None  # threadpoolctl's controller, made once (finding the BLAS libraries takes a while)
+
+
 def mvm_exact(x_int: np.ndarray, layer: ExactLayer) -> np.ndarray:
     """``mvm_packed``'s result (batch, n_out) float64 from integer inputs (batch, in) (any integer or float
-    dtype holding integers), without the offset correction; no conversion saturates."""
+    dtype holding integers), without the offset correction; no conversion saturates. BLAS runs on as
+    many threads as Numba (callers hold BLAS to one thread where its spinning threads would steal the
+    kernels' cores; here BLAS is the kernel)."""
+    global _blas
+    if _blas is None:
+        from threadpoolctl import ThreadpoolController
+
+        _blas = ThreadpoolController()
+    with _blas.limit(limits=numba.get_num_threads(), user_api="blas"):
+        return _mvm_exact(x_int, layer)
+
+
+def _mvm_exact(x_int: np.ndarray, layer: ExactLayer) -> np.ndarray:
     x = np.asarray(x_int)
     if x.ndim != 2 or x.shape[1] != layer.n_in:
         raise ValueError(f"x_int must be (batch, {layer.n_in}), got {x.shape}")
