@@ -32,6 +32,7 @@ tile by tile in the kernel's order (``replay``): the same float operations on th
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numba
@@ -173,12 +174,13 @@ def _member_weights(groups, sizes, mean_sized, median, tiles, scale) -> np.ndarr
     return alpha
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def _effective_weights(levels, rows, members, out, coef, alpha, n_out, segments, scale):  # pragma: no cover
-    """``scale * W_eff`` (in, n_out) float64 from logical levels (in, B) and the copies' shares."""
+    """``scale * W_eff`` (in, n_out) float64 from logical levels (in, B) and the copies' shares. Serial:
+    a MiniLM layer's plain rows take under a millisecond; the parallel version measured 100x slower."""
     n_in, n_bl = levels.shape
     w = np.zeros((n_in, n_out), dtype=np.float64)
-    for i in prange(n_in):
+    for i in range(n_in):
         row = levels[i]
         w_row = w[i]
         if segments > 0:  # plain layout: bit line s * n_out + j feeds output j with one coefficient per s
@@ -258,10 +260,10 @@ def _f32_chunks(abs_weights: np.ndarray, x_max: int) -> tuple[int, ...] | None:
     return tuple(bounds)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True)
 def _combine_tile(sums, t, members, sizes, out, coef, vote, pick, segments, y):  # pragma: no cover - compiled
     """Row tile ``t``'s bit-line sums (batch, M) through the kernel's own vote, shift and add into ``y``."""
-    for n in prange(sums.shape[0]):
+    for n in range(sums.shape[0]):
         _combine(sums[n], t, members, sizes, out, coef, vote, pick, segments, 1.0, y[n])
 
 
@@ -270,24 +272,18 @@ def exact_input_dtype(layer: ExactLayer):
     return layer.weights.dtype if layer.weights is not None else layer.tile_levels.dtype
 
 
-_blas = None  # threadpoolctl's controller, made once (finding the BLAS libraries takes a while)
+_threads: ThreadPoolExecutor | None = None
+MIN_ROWS_PER_THREAD = 64
 
 
 def mvm_exact(x_int: np.ndarray, layer: ExactLayer) -> np.ndarray:
     """``mvm_packed``'s result (batch, n_out) float64 from integer inputs (batch, in) (any integer or float
-    dtype holding integers), without the offset correction; no conversion saturates. BLAS runs on as
-    many threads as Numba (callers hold BLAS to one thread where its spinning threads would steal the
-    kernels' cores; here BLAS is the kernel)."""
-    global _blas
-    if _blas is None:
-        from threadpoolctl import ThreadpoolController
+    dtype holding integers), without the offset correction; no conversion saturates.
 
-        _blas = ThreadpoolController()
-    with _blas.limit(limits=numba.get_num_threads(), user_api="blas"):
-        return _mvm_exact(x_int, layer)
-
-
-def _mvm_exact(x_int: np.ndarray, layer: ExactLayer) -> np.ndarray:
+    Blocks of inputs run on as many Python threads as Numba has, each product single-threaded in BLAS
+    (it releases the GIL): BLAS's own worker threads would keep spinning after each product and slow the
+    Numba kernels around it, which is why the simulator holds BLAS to one thread."""
+    global _threads
     x = np.asarray(x_int)
     if x.ndim != 2 or x.shape[1] != layer.n_in:
         raise ValueError(f"x_int must be (batch, {layer.n_in}), got {x.shape}")
@@ -295,6 +291,23 @@ def _mvm_exact(x_int: np.ndarray, layer: ExactLayer) -> np.ndarray:
         raise ValueError(f"x_int values must be within +-{layer.x_max} (the exactness bound), got "
                          f"{x.min()}..{x.max()}")
     y = np.zeros((x.shape[0], layer.n_out), dtype=np.float64)
+    n_threads = min(numba.get_num_threads(), max(1, x.shape[0] // MIN_ROWS_PER_THREAD))
+    bounds = np.linspace(0, x.shape[0], n_threads + 1).astype(np.int64)
+    blocks = [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+    if n_threads == 1:
+        _rows_exact(x, layer, y, *blocks[0])
+        return y
+    if _threads is None or _threads._max_workers < n_threads:
+        _threads = ThreadPoolExecutor(n_threads, thread_name_prefix="mvm_exact")
+    for future in [_threads.submit(_rows_exact, x, layer, y, a, b) for a, b in blocks]:
+        future.result()
+    return y
+
+
+def _rows_exact(x: np.ndarray, layer: ExactLayer, y_all: np.ndarray, r0: int, r1: int) -> None:
+    """Inputs ``r0 .. r1-1`` of :func:`mvm_exact` into ``y_all``."""
+    x = x[r0:r1]
+    y = y_all[r0:r1]
     if layer.weights is not None:
         xw = x.astype(layer.weights.dtype, copy=False)
         c = layer.chunks
@@ -311,13 +324,12 @@ def _mvm_exact(x_int: np.ndarray, layer: ExactLayer) -> np.ndarray:
         xt = x.astype(layer.tile_levels.dtype, copy=False)
         tiles = -(-layer.n_in // layer.rows)
         pick = g.pick if g.pick is not None else np.zeros((tiles, len(g.out)), np.int64)
+        pick = np.ascontiguousarray(pick, np.int64)
         segments = g.plain_segments(layer.n_out) if layer.replay else 0
         for t in range(tiles):
             t0, t1 = t * layer.rows, min(layer.n_in, (t + 1) * layer.rows)
             sums = np.ascontiguousarray(xt[:, t0:t1] @ layer.tile_levels[t0:t1])
-            _combine_tile(sums, t, g.members, g.sizes, g.out, g.coef, g.vote, np.ascontiguousarray(pick, np.int64),
-                          segments, y)
-    return y
+            _combine_tile(sums, t, g.members, g.sizes, g.out, g.coef, g.vote, pick, segments, y)
 
 
 @njit(cache=True, parallel=True)

@@ -262,3 +262,18 @@ def test_simulator_keeps_the_popcount_path_when_the_adc_can_lose_information():
     net = map_network(tiny_workload(), HardwareConfig(adc_bits=8))  # step 2
     layers = chip_layers(net, FaultScenario(0.03, 0.1), 0)
     assert all(layer.exact is None and layer.wp is not None for layer in layers.values())
+
+
+@pytest.mark.parametrize("vote", ["mean", "median", "test-aware"])
+def test_exact_path_split_over_threads_is_the_same(vote):
+    # 300 inputs: blocks of rows on two threads (each its own BLAS product), replay / median / linear parts.
+    rng = np.random.default_rng(11)
+    hw = dict(rows=64, cell_bits=2, input_bits=8, signed_inputs=True, dac_bits=1, adc_bits=8)
+    n_in, n_out, n_bl = 200, 4, 18
+    levels = rng.integers(0, 4, (n_in, n_bl)).astype(np.uint8)
+    members = np.stack([rng.choice(n_bl, 3, replace=False) for _ in range(8)])
+    groups = BitlineGroups(members, rng.integers(0, n_out, 8), rng.choice([-4.0, 1.0, 16.0], 8), VOTE_MODES[vote],
+                           rng.integers(0, 3, (4, 8)) if vote == "test-aware" else None)
+    x = _inputs(rng, 300, n_in, 8, True)
+    layer = _exact(levels, groups, n_out, None, hw)
+    _same_bits(mvm_exact(x, layer), _popcount(x, levels, groups, n_out, None, hw)[0])
