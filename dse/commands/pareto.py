@@ -30,6 +30,7 @@ def run(args) -> int:
     out = Path(args.output) if args.output else Path(args.results) / PARETO_FILE
     objectives = [tuple(pair) for pair in metadata.get("objectives", [])]
     path = plot_pareto(frame, objectives, out, title=metadata.get("study", ""), x=args.x, y=args.y,
+                       constraints=metadata.get("constraints"),
                        hypervolume_box=metadata.get("hypervolume"))
     print(path)
     return 0

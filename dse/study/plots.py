@@ -21,21 +21,60 @@ FORMATS = (".png", ".svg", ".pdf")
 COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
 
 
+# How a quantity is shown, the same on every plot: (what it is, factor from the column's unit, unit).
+DISPLAY = {
+    "accuracy_mean": ("test accuracy, mean over chips", 100.0, "%"),
+    "accuracy_min": ("worst chip's test accuracy", 100.0, "%"),
+    "energy_pj": ("energy per inference", 1e-3, "nJ"),
+    "area_mm2": ("area", 1.0, "mm$^2$"),
+    "area_um2": ("area", 1e-6, "mm$^2$"),
+    "latency_ns": ("latency per inference", 1e-3, "us"),
+    "pipeline_interval_ns": ("pipeline interval", 1e-3, "us"),
+    "crossbars": ("crossbars", 1.0, "count"),
+}
+# Half-width of the 95 % confidence interval drawn as error bars, by the column it belongs to.
+ERROR_BARS = {"accuracy_mean": "accuracy_ci95"}
+MAX_TRIAL_LABELS = 30  # trial numbers written beside front points, up to this many per panel
+
+
+def display(metric: str) -> tuple[str, float, str]:
+    return DISPLAY.get(metric, (metric.replace("_", " "), 1.0, ""))
+
+
 def axis_label(metric: str, direction: str) -> str:
-    return f"{metric} ({'higher' if direction == 'maximize' else 'lower'} is better)"
+    what, _, unit = display(metric)
+    return f"{what} ({unit}, {'higher' if direction == 'maximize' else 'lower'} is better)" if unit else \
+        f"{what} ({'higher' if direction == 'maximize' else 'lower'} is better)"
+
+
+def _bounds(constraints: list[str] | None) -> dict[str, list[float]]:
+    """{metric: [bound, ...]} from the stored constraint texts (``"accuracy_mean >= 0.9"``)."""
+    out: dict[str, list[float]] = {}
+    for text in constraints or []:
+        parts = str(text).split()
+        if len(parts) == 3:
+            try:
+                out.setdefault(parts[0], []).append(float(parts[2]))
+            except ValueError:
+                continue
+    return out
 
 
 def plot_front(ax, frame: pd.DataFrame, x: str, y: str, x_dir: str, y_dir: str, *,
                highlight: np.ndarray | None = None, colour: str = "tab:blue", label: str = "non-dominated",
-               legend_all: bool = True) -> None:
+               legend_all: bool = True, constraints: list[str] | None = None) -> None:
     """One trade-off panel on ``ax``.
 
     ``highlight`` marks the rows to draw strongly (by default the rows non-dominated in x and y),
     labelled ``label``; every other row is faded; rows with ``feasible == False`` are drawn as faded
     crosses (``legend_all`` labels those two kinds as well). The step line joins the panel's own 2D front.
+    Axes are in the units of ``DISPLAY`` (nJ, mm2, %, us); accuracy carries its 95 % CI as error bars on
+    the highlighted points, which are labelled with their trial numbers; ``constraints`` (the stored
+    texts) on either axis are dashed lines.
     """
     feasible = frame["feasible"].to_numpy(bool) if "feasible" in frame else np.ones(len(frame), bool)
-    xy = frame[[x, y]].to_numpy(float)
+    scale = np.array([display(x)[1], display(y)[1]])
+    xy = frame[[x, y]].to_numpy(float) * scale
     front2d = np.zeros(len(frame), bool)
     if feasible.any():
         front2d[feasible] = pareto_mask(xy[feasible], [x_dir, y_dir])
@@ -48,24 +87,40 @@ def plot_front(ax, frame: pd.DataFrame, x: str, y: str, x_dir: str, y_dir: str, 
                    linewidths=0.8, label="infeasible" if legend_all else None)
     ax.scatter(xy[strong, 0], xy[strong, 1], s=34, color=colour, edgecolors="black", linewidths=0.6,
                label=label or None, zorder=3)
+    errors = [frame[ERROR_BARS[c]].to_numpy(float)[strong] * s if ERROR_BARS.get(c) in frame else None
+              for c, s in ((x, scale[0]), (y, scale[1]))]
+    if strong.any() and any(e is not None for e in errors):
+        ax.errorbar(xy[strong, 0], xy[strong, 1], xerr=errors[0], yerr=errors[1], fmt="none", ecolor=colour,
+                    elinewidth=0.8, capsize=2, alpha=0.8, zorder=2.5,
+                    label="95 % CI over chips" if legend_all else None)
+    if "trial_number" in frame and 0 < strong.sum() <= MAX_TRIAL_LABELS:
+        for (px, py), number in zip(xy[strong], frame["trial_number"].to_numpy()[strong]):
+            ax.annotate(str(int(number)), (px, py), xytext=(3, 3), textcoords="offset points", fontsize=6.5,
+                        color="0.25")
+    bounds = _bounds(constraints)
+    for metric, draw, factor in ((x, ax.axvline, scale[0]), (y, ax.axhline, scale[1])):
+        for i, bound in enumerate(bounds.get(metric, [])):
+            draw(bound * factor, color="0.4", linestyle="--", linewidth=0.9,
+                 label=f"constraint on {display(metric)[0]}" if legend_all and i == 0 else None)
     if front2d.any():
         line = xy[front2d][np.argsort(xy[front2d, 0])]
         # what is attainable between two front points: the cheaper one's y when x is minimised
         ax.step(line[:, 0], line[:, 1], where="post" if x_dir == "minimize" else "pre",
-                color=colour, alpha=0.7, linewidth=1.2, zorder=2)
+                color=colour, alpha=0.7, linewidth=1.2, zorder=2,
+                label="front of this pair alone" if legend_all else None)
     ax.set_xlabel(axis_label(x, x_dir))
     ax.set_ylabel(axis_label(y, y_dir))
     for axis, column in (("x", xy[feasible, 0]), ("y", xy[feasible, 1])):
         if column.size and column.min() > 0 and column.max() / column.min() > 100:
             (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
-        else:
-            ax.ticklabel_format(axis=axis, style="sci", scilimits=(-3, 4))  # 1e5, not 100000
+        else:  # plain numbers in the axis unit: no offset ("+1e5") and no exponent above the axis
+            ax.ticklabel_format(axis=axis, style="plain", useOffset=False)
     ax.grid(True, alpha=0.3)
 
 
 def plot_pareto(frame: pd.DataFrame, objectives: list[tuple[str, str]], out: str | Path, *,
                 title: str = "", x: str | None = None, y: str | None = None,
-                hypervolume_box: dict | None = None) -> Path:
+                hypervolume_box: dict | None = None, constraints: list[str] | None = None) -> Path:
     """Save the Pareto front(s) of a trials table: one panel per pair of objectives, one colour per
     scenario, highlighted points non-dominated over all objectives, hypervolume in the title.
 
@@ -115,7 +170,9 @@ def plot_pareto(frame: pd.DataFrame, objectives: list[tuple[str, str]], out: str
         for ax, (a, b) in zip(axes, pairs):
             plot_front(ax, part, a, b, directions.get(a, "minimize"), directions.get(b, "minimize"),
                        highlight=None if x else on_front, colour=colour,
-                       label=scenario if len(scenarios) > 1 else "non-dominated", legend_all=len(scenarios) == 1)
+                       label=(f"{scenario}: non-dominated" if len(scenarios) > 1 else
+                              "non-dominated over all objectives (trial numbers)" if not x else "non-dominated"),
+                       legend_all=len(scenarios) == 1, constraints=constraints)
     for ax in axes[len(pairs):]:
         ax.set_visible(False)
     axes[0].legend(loc="best", fontsize="small")
