@@ -11,7 +11,7 @@ import math
 import typing
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any, ClassVar
+from typing import Any
 
 from kernels.adc import ADC_RANGES  # the kernels define what they implement; configs validate against it
 from kernels.cuda import check_backend
@@ -69,7 +69,7 @@ class HardwareConfig:
     tech: str = "default"
     backend: str = "cpu"
 
-    ALLOWED: ClassVar[dict] = {
+    ALLOWED = {  # no annotation: a class attribute, not a field (dataclasses list ClassVars among their fields)
         "rows": Interval(int, 1, 4096), "cols": Interval(int, 1, 4096), "cell_bits": Interval(int, 1, 8),
         "weight_bits": Interval(int, 2, 16), "input_bits": Interval(int, 1, 16), "dac_bits": Interval(int, 1, 8),
         "adc_bits": Interval(int, 1, 24), "adc_range": OneOf(ADC_RANGES), "adc_percentile": Interval(float, 50.0, 100.0),
@@ -143,7 +143,7 @@ class FaultScenario:
     post_test_rate: float = 0.0
     stuck_level_spread: float = 0.0
 
-    ALLOWED: ClassVar[dict] = {
+    ALLOWED = {  # no annotation: a class attribute, not a field (dataclasses list ClassVars among their fields)
         "sa0_rate": Interval(float, 0.0, 1.0), "sa1_rate": Interval(float, 0.0, 1.0), "fault_model": OneOf(FAULT_MODELS),
         "n_chips": Interval(int, 1, 100_000), "seed": Interval(int, 0, 2**63 - 1),
         "test_escape_rate": Interval(float, 0.0, 1.0), "post_test_rate": Interval(float, 0.0, 1.0),
@@ -265,7 +265,7 @@ class Protection:
     remap: bool = False
     compensate: bool = False
 
-    ALLOWED: ClassVar[dict] = {
+    ALLOWED = {  # no annotation: a class attribute, not a field (dataclasses list ClassVars among their fields)
         "row_prune": Interval(float, 0.0, MAX_PRUNE), "col_prune": Interval(float, 0.0, MAX_PRUNE),
         "row_prune_layers": LayerFractions(MAX_PRUNE), "col_prune_layers": LayerFractions(MAX_PRUNE),
         "prune_method": OneOf(PRUNE_METHODS), "dup_copies": Interval(int, 1, 3), "dup_slices": Interval(int, 0, 16),
@@ -374,7 +374,7 @@ class AnalogEffects:
     adc_gain_error: float = 0.0
     adc_inl: float = 0.0
 
-    ALLOWED: ClassVar[dict] = {
+    ALLOWED = {  # no annotation: a class attribute, not a field (dataclasses list ClassVars among their fields)
         "variation": Interval(float, 0.0, 1.0), "variation_table": LevelTable(0.0, 1.0),
         "read_noise": Interval(float, 0.0, 1.0), "drift_t0_s": Interval(float, 0.0, 1e12, low_open=True),
         "drift_t_s": Interval(float, 0.0, 1e12), "drift_nu": Interval(float, -1.0, 1.0),
