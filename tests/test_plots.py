@@ -54,3 +54,17 @@ def test_plot_pareto_writes_every_pair(tmp_path):
     out = plot_pareto(_frame(), [("accuracy_mean", "maximize"), ("energy_pj", "minimize"), ("area_mm2", "minimize")],
                       tmp_path / "front.png", title="t", constraints=["energy_pj <= 1.1e5"])
     assert out.stat().st_size > 10_000
+
+
+def test_html_pareto_hovers_trial_number_and_parameters(tmp_path):
+    from test_study import run_tiny
+
+    from dse import cli
+
+    folder = run_tiny(tmp_path).results_dir
+    assert cli.main(["pareto", str(folder), "--html"]) == 0
+    page = (folder / "_pareto.html").read_text()
+    assert "plotly" in page and "non-dominated over all objectives" in page
+    for shown in ("trial_number: %{customdata[0]}", "adc_bits", "dup_copies", "energy per inference (nJ"):
+        assert shown in page, shown
+    assert cli.main(["pareto", str(folder), "--html", "-o", str(tmp_path / "x.png")]) == 2

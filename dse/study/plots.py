@@ -181,3 +181,56 @@ def plot_pareto(frame: pd.DataFrame, objectives: list[tuple[str, str]], out: str
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=100)
     return out
+
+
+def pareto_html(frame: pd.DataFrame, objectives: list[tuple[str, str]], out: str | Path, *, title: str = "",
+                searched: list[str] | None = None, constraints: list[str] | None = None) -> Path:
+    """An interactive Pareto plot (plotly, the optional extra ``reram-dse[plots]``): one panel per pair of
+    objectives in the units of ``DISPLAY``, points non-dominated over all objectives highlighted, and a
+    hover over any point showing its trial number, the searched parameters and the objectives. One
+    self-contained HTML file (plotly.js inside: it opens offline), written atomically."""
+    try:
+        import plotly.graph_objects as go
+        from plotly.subplots import make_subplots
+    except ImportError:
+        raise ValueError("an interactive plot needs plotly; pip install 'reram-dse[plots]'") from None
+    from dse.atomic import write_atomic
+
+    out = Path(out)
+    if out.suffix.lower() != ".html":
+        raise ValueError(f"{out}: an interactive plot is written as .html")
+    directions = dict(objectives)
+    pairs = [(b, a) if directions[a] == "maximize" and directions[b] == "minimize" else (a, b)
+             for a, b in itertools.combinations(directions, 2)]
+    if not pairs:
+        raise ValueError("a Pareto plot needs at least two objectives")
+    shown = [c for c in dict.fromkeys(["trial_number", "scenario", *(searched or []), *directions]) if c in frame]
+    hover = "<br>".join(f"{c}: %{{customdata[{i}]}}" for i, c in enumerate(shown)) + "<extra></extra>"
+    fig = make_subplots(rows=1, cols=len(pairs), horizontal_spacing=0.08)
+    bounds = _bounds(constraints)
+    on_front = frame["is_pareto"].to_numpy(bool) if "is_pareto" in frame else np.zeros(len(frame), bool)
+    feasible = frame["feasible"].to_numpy(bool) if "feasible" in frame else np.ones(len(frame), bool)
+    kinds = (("non-dominated over all objectives", on_front, 9, 1.0), ("dominated", feasible & ~on_front, 6, 0.35),
+             ("infeasible", ~feasible, 6, 0.35))
+    for col, (x, y) in enumerate(pairs, start=1):
+        for name, mask, size, opacity in kinds:
+            if not mask.any():
+                continue
+            part = frame[mask]
+            fig.add_trace(go.Scatter(
+                x=part[x] * display(x)[1], y=part[y] * display(y)[1], mode="markers", name=name,
+                legendgroup=name, showlegend=col == 1, opacity=opacity,
+                marker={"size": size, "symbol": "x" if name == "infeasible" else "circle",
+                        "line": {"width": 1 if name.startswith("non") else 0}},
+                customdata=part[shown].astype(str).to_numpy(), hovertemplate=hover), row=1, col=col)
+        fig.update_xaxes(title_text=axis_label(x, directions[x]).replace("$^2$", "²"), row=1, col=col)
+        fig.update_yaxes(title_text=axis_label(y, directions[y]).replace("$^2$", "²"), row=1, col=col)
+        for metric, vertical in ((x, True), (y, False)):
+            for bound in bounds.get(metric, []):
+                value = bound * display(metric)[1]
+                (fig.add_vline if vertical else fig.add_hline)(value, line_dash="dash", line_color="grey",
+                                                               row=1, col=col)
+    fig.update_layout(title=title, height=480, width=460 * len(pairs) + 120)
+    html = fig.to_html(include_plotlyjs=True, full_html=True).encode()
+    write_atomic(out, lambda handle: handle.write(html))
+    return out
