@@ -203,7 +203,7 @@ def test_training_is_deterministic_per_seed_and_learns():
 # --- built-in workloads -------------------------------------------------------------------------------
 
 def test_list_and_unknown_workload():
-    assert list_workloads() == ["mlp-digits", "cnn-digits", "minilm-l6"]  # minilm-l6: dse/workloads/transformer.py
+    assert list_workloads() == ["mlp-digits", "cnn-digits", "minilm-l6", "minilm-mr", "minilm-snli"]
     with pytest.raises(ValueError, match="allowed: mlp-digits, cnn-digits, minilm-l6"):
         load_workload("resnet-50")
 
