@@ -98,7 +98,7 @@ def test_show_json_prints_a_hypervolume_in_the_unit_interval_that_never_falls_on
     run_tiny(tmp_path, STUDY.replace("trials = 8", "trials = 4"))
     folder = tmp_path / "results" / "tiny"
     box = read_metadata(folder)["hypervolume"]
-    assert box["source"] == "first export" and box["reference"][0] == 0.0  # accuracy_mean: its worst value
+    assert box["source"] == "trial 0" and box["reference"][0] == 0.0  # accuracy_mean: its worst value
     assert cli.main(["show", "--json", str(folder)]) == 0
     first = json.loads(capsys.readouterr().out)
     assert 0.0 < first["hypervolume"] <= 1.0

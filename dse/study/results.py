@@ -108,12 +108,19 @@ def export(spec, storage, out: str | Path) -> pd.DataFrame:
 
     out = Path(out)
     trial_rows, layer_rows = [], []
-    for scenario in spec.scenarios:
+    anchor = None  # the first scenario's first completed design, once every earlier trial has finished
+    for index, scenario in enumerate(spec.scenarios):
         try:
             study = optuna.load_study(study_name=spec.optuna_name(scenario), storage=storage)
         except KeyError:  # this scenario has not started yet
             continue
         rows = []
+        if index == 0:
+            for trial in sorted(study.get_trials(deepcopy=False), key=lambda t: t.number):
+                if trial.state == TrialState.COMPLETE:
+                    anchor = _trial_row(spec, scenario.name, trial)
+                if trial.state not in (TrialState.PRUNED, TrialState.FAIL):
+                    break  # complete (the anchor) or still running (no anchor yet)
         for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
             rows.append(_trial_row(spec, scenario.name, trial))
             key = {"study": spec.name, "scenario": scenario.name, "trial_number": trial.number}
@@ -128,7 +135,7 @@ def export(spec, storage, out: str | Path) -> pd.DataFrame:
         "scenarios": [s.name for s in spec.scenarios],
         "searched": [p.name for p in spec.search],
         "owner": spec.owner(),  # what `dse run` checks before it resumes into this folder
-        "hypervolume": _hypervolume_box(spec, trial_rows, out),
+        "hypervolume": _hypervolume_box(spec, anchor, out),
     }
     trials = _to_table(trial_rows, trials_columns(spec), metadata)
     write_atomic(_to_table(layer_rows, LAYERS_KEY_COLUMNS, metadata), out / LAYERS_FILE)
@@ -289,11 +296,13 @@ def pareto_mask(values: np.ndarray, directions: list[str]) -> np.ndarray:
     return mask
 
 
-def _hypervolume_box(spec, rows: list[dict[str, Any]], out: Path) -> dict[str, Any] | None:
+def _hypervolume_box(spec, anchor: dict[str, Any] | None, out: Path) -> dict[str, Any] | None:
     """The box every hypervolume of this study is measured in, fixed once (module dse.hypervolume).
 
     The study file's ``[hypervolume]`` wins; otherwise the box stored by an earlier export of this folder
-    is kept; otherwise the reference is fixed now from the feasible designs there are (None until one).
+    is kept; otherwise the reference is fixed from ``anchor``, the first scenario's lowest-numbered
+    completed trial (the sampler's first design for the seed, so the box does not depend on when an
+    export happens to run); None until that trial has finished.
     """
     metrics = [o.metric for o in spec.objectives]
     ideal = list(spec.hypervolume_ideal or default_ideal(spec.directions))
@@ -303,12 +312,13 @@ def _hypervolume_box(spec, rows: list[dict[str, Any]], out: Path) -> dict[str, A
     stored = _stored_box(out)
     if stored and stored.get("metrics") == metrics and stored.get("ideal") == ideal:
         return stored
-    values = np.array([[r[m] for m in metrics] for r in rows if r["feasible"]], dtype=float).reshape(-1, len(metrics))
-    finite = values[np.all(np.isfinite(values), axis=1)]
-    if not len(finite):
+    if anchor is None:
         return None
-    return {"metrics": metrics, "ideal": ideal, "reference": default_reference(finite, spec.directions, ideal),
-            "source": "first export"}
+    values = np.array([[anchor[m] for m in metrics]], dtype=float)
+    if not np.all(np.isfinite(values)):
+        return None
+    return {"metrics": metrics, "ideal": ideal, "reference": default_reference(values, spec.directions, ideal),
+            "source": f"trial {anchor['trial_number']}"}
 
 
 def _stored_box(out: Path) -> dict[str, Any] | None:
