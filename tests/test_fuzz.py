@@ -9,7 +9,7 @@ import fuzz_campaign
 def test_fuzz_campaign_quick(tmp_path, monkeypatch):
     result = fuzz_campaign.campaign(tmp_path, fuzz_campaign.QUICK_BUDGET, monkeypatch)
     print(result.report())
-    assert sum(result.counts.values()) >= 250
+    assert sum(result.counts.values()) >= 200
 
 
 @pytest.mark.slow
