@@ -68,3 +68,23 @@ def test_show_lists_the_front_best_first_on_each_objectives_direction(tmp_path, 
     header, rows = table[0].split(), [line.split() for line in table[1:1 + len(front)]]
     shown = [float(r[header.index("accuracy_mean")]) for r in rows]
     assert shown == sorted(shown, reverse=True) and shown[0] == pytest.approx(front["accuracy_mean"].max(), rel=1e-5)
+
+
+def test_timestamps_carry_utc_and_the_metadata_is_standard_json(tmp_path):
+    import json
+
+    from dse.study.results import METADATA_KEY, read_trials
+
+    folder = run_tiny(tmp_path).results_dir
+    schema = pq.read_schema(folder / TRIALS_FILE)
+    for name in ("datetime_start", "datetime_complete"):
+        assert schema.field(name).type.tz == "UTC"
+    trials = read_trials(folder)
+    assert str(trials["datetime_start"].dt.tz) == "UTC"
+    assert (trials["datetime_complete"] >= trials["datetime_start"]).all()
+
+    def refuse(token):
+        raise ValueError(f"non-standard JSON token {token}")
+
+    metadata = json.loads(schema.metadata[METADATA_KEY], parse_constant=refuse)
+    assert metadata["objectives"]

@@ -71,8 +71,8 @@ TRIALS_COLUMNS: list[tuple[str, pa.DataType]] = [
     ("sampler_seed", pa.int64()),
     ("wall_time_s", pa.float64()),
     ("reused_from", pa.int64()),
-    ("datetime_start", pa.timestamp("us")),
-    ("datetime_complete", pa.timestamp("us")),
+    ("datetime_start", pa.timestamp("us", tz="UTC")),     # Optuna's local clock, stored as UTC
+    ("datetime_complete", pa.timestamp("us", tz="UTC")),
     ("package_version", pa.string()),
     ("simulator", pa.string()),  # dse.study.provenance.simulator_fingerprint of the code that computed the row
 ]
@@ -169,8 +169,8 @@ def _trial_row(spec, scenario: str, trial) -> dict[str, Any]:
         **{f"constraint_{c.metric}": trial.constraints.get(c.metric) for c in spec.constraints},  # <= 0 when met
         "sampler": spec.sampler.name,
         "sampler_seed": spec.sampler.seed,
-        "datetime_start": trial.datetime_start,
-        "datetime_complete": trial.datetime_complete,
+        "datetime_start": _utc(trial.datetime_start),
+        "datetime_complete": _utc(trial.datetime_complete),
     }
     row["feasible"] = all(trial.constraints.get(c.metric, 1.0) <= 0 for c in spec.constraints)
     return row
@@ -191,6 +191,24 @@ def _mark_pareto(rows: list[dict[str, Any]], spec) -> None:
         row["is_pareto"] = bool(on_front)
 
 
+def _utc(moment):
+    """Optuna's naive local datetime as an aware UTC one (None stays None)."""
+    import datetime
+
+    return None if moment is None else moment.astimezone(datetime.timezone.utc)
+
+
+def json_safe(value):
+    """``value`` with every non-finite float (inf, nan) replaced by None, through dicts and lists."""
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
 def _to_table(rows: list[dict[str, Any]], known: list[tuple[str, pa.DataType]], metadata) -> pa.Table:
     names = {name for name, _ in known}
     extra = [k for k in dict.fromkeys(k for row in rows for k in row) if k not in names]  # as reported
@@ -202,7 +220,8 @@ def _to_table(rows: list[dict[str, Any]], known: list[tuple[str, pa.DataType]], 
             for row in rows:
                 if name in row:
                     row[name] = json.dumps(row[name])
-    schema = pa.schema(fields, metadata={METADATA_KEY: json.dumps(metadata).encode()})
+    # Standard JSON (no Infinity/NaN tokens, which other readers refuse): non-finite numbers become null.
+    schema = pa.schema(fields, metadata={METADATA_KEY: json.dumps(json_safe(metadata), allow_nan=False).encode()})
     return pa.Table.from_pylist(rows, schema=schema)
 
 

@@ -72,7 +72,7 @@ def _check_results_folder(out: Path, spec: StudySpec) -> None:
         except Exception:  # noqa: BLE001 - an unreadable table is regenerated from the storage
             return
         theirs = metadata.get("owner")
-        if metadata.get("study", spec.name) != spec.name or (theirs is not None and theirs != spec.owner()):
+        if metadata.get("study", spec.name) != spec.name or (theirs is not None and theirs != tables.json_safe(spec.owner())):
             raise ResultsFolderError(_owned_message(str(out), metadata.get("study", "?"), theirs, spec))
 
 
@@ -111,7 +111,7 @@ def study_copy(spec: StudySpec, out: Path) -> str:
 
 
 def _owned_message(where: str, study: str, theirs: dict | None, spec: StudySpec) -> str:
-    path, old, new = _first_difference(theirs or {}, spec.owner())
+    path, old, new = _first_difference(tables.json_safe(theirs or {}), tables.json_safe(spec.owner()))
     changed = describe_change(path, old, new, spec) if study == spec.name else None
     if changed is not None:  # the same study, something it depends on changed: never mix the two
         return (f"{where}: {changed}; resuming would mix rows computed both ways. Restore it to resume, or run "
