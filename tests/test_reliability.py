@@ -616,10 +616,28 @@ def test_repair_journal_completes_or_drops_the_last_entry(tmp_path):
     notes = repair_journal(journal)
     assert journal.read_bytes() == b'{"op_code":0,"a":1}\n' and not os.path.lexists(tmp_path / "j.lock")
     assert len(notes) == 2
+    [cut] = tmp_path.glob("j.cut-*")  # the dropped bytes are kept beside it
+    assert cut.read_bytes() == b'{"op_code":1,"b":'
     journal.write_bytes(b'{"op_code":0,"a":1}\n{"op_code":1,"b":2}')
     repair_journal(journal)
     assert journal.read_bytes() == b'{"op_code":0,"a":1}\n{"op_code":1,"b":2}\n'
     assert repair_journal(journal) == []  # nothing to do
+
+
+def test_a_journal_without_one_complete_entry_is_refused_and_nothing_is_lost(tmp_path, capsys):
+    """The fuzz campaign's finding: such a journal used to be truncated to nothing, the study started
+    afresh and its tables were overwritten. Now the run stops before any work, naming the file."""
+    study = write_study(tmp_path, trials=3)
+    run_study(load_study(study), results=tmp_path / "r", objective=quick_objective, progress=False)
+    folder = tmp_path / "r" / "rel"
+    journal = folder / "_optuna.journal"
+    journal.write_bytes(journal.read_bytes().replace(b"\n", b" ")[:-7])  # one long line, cut short
+    before = {p.name: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    assert cli.main(["run", str(study), "--results", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "_optuna.journal" in err and "no complete journal entry" in err and len(err.strip().splitlines()) == 1
+    after = {p.name: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    assert after == before
 
 
 # --------------------------------------------------------------------------------------------------

@@ -151,9 +151,16 @@ def repair_journal(path: Path) -> list[str]:
                 f.seek(size)
                 f.write(b"\n")
                 notes.append(f"completed the last entry of {path.name}")
+            elif end == 0:  # nothing complete would remain: never turn a damaged study into a new one
+                raise StorageError(f"{path}: holds no complete journal entry ({size} bytes), so it cannot be "
+                                   "repaired; it is left as it is: restore it from a copy, or move it away to "
+                                   "start the study afresh")
             else:
+                cut = path.with_name(f"{path.name}.cut-{time.strftime('%Y%m%d-%H%M%S')}")
+                write_bytes_atomic(cut, tail)  # the dropped bytes are kept, never lost
                 f.truncate(end)
-                notes.append(f"dropped an unfinished entry ({size - end} bytes) at the end of {path.name}")
+                notes.append(f"dropped an unfinished entry ({size - end} bytes) at the end of {path.name} "
+                             f"(kept as {cut.name})")
             f.flush()
             os.fsync(f.fileno())
     return notes
