@@ -338,7 +338,7 @@ def docs_prune(setting: Setting) -> str:
                 protection = Protection(row_prune=fraction, col_prune=fraction, prune_method=method)
                 pruned, _, _ = pruned_workload(_workload(name), protection)
                 r = _ideal(name, HardwareConfig(), setting, protection)
-                rows.append(f"| {name} | {method} | {fraction:.0%} / {fraction:.0%} | {pruned.float_accuracy:.3f} "
+                rows.append(f"| {name} | {method} | {100 * fraction:.0f} % / {100 * fraction:.0f} % | {pruned.float_accuracy:.3f} "
                             f"| {r.ideal_accuracy:.3f} | {r.crossbars} |")
     return "\n".join(rows)
 
