@@ -22,7 +22,11 @@ def test_no_project_file_points_outside_the_repository_for_its_sources():
         if path.suffix not in {".py", ".md", ".toml", ".txt", ".cfg", ""} or not path.is_file():
             continue
         text = path.read_text(errors="ignore")
-        if any(marker in text for marker in ("../shared", "/work/shared", "domain.md", "shared/spec")):
+        if any(marker in text for marker in LOCAL_BRIEFS):
             offending.append(name)
-    offending.remove("tests/test_packaging.py")
     assert not offending, offending
+
+
+# Spelled in pieces so that this file does not itself name them.
+LOCAL_BRIEFS = tuple("".join(parts) for parts in (("..", "/shared"), ("/work", "/shared"), ("domain", ".md"),
+                                                   ("shared", "/spec")))
