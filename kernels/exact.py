@@ -276,6 +276,17 @@ _threads: ThreadPoolExecutor | None = None
 MIN_ROWS_PER_THREAD = 64
 
 
+def checked_inputs(x_int: np.ndarray, layer) -> np.ndarray:
+    """``x_int`` as an array, refused unless it is (batch, layer.n_in) within the layer's exactness bound."""
+    x = np.asarray(x_int)
+    if x.ndim != 2 or x.shape[1] != layer.n_in:
+        raise ValueError(f"x_int must be (batch, {layer.n_in}), got {x.shape}")
+    if x.size and max(-float(x.min()), float(x.max())) > layer.x_max:
+        raise ValueError(f"x_int values must be within +-{layer.x_max} (the exactness bound), got "
+                         f"{x.min()}..{x.max()}")
+    return x
+
+
 def mvm_exact(x_int: np.ndarray, layer: ExactLayer) -> np.ndarray:
     """``mvm_packed``'s result (batch, n_out) float64 from integer inputs (batch, in) (any integer or float
     dtype holding integers), without the offset correction; no conversion saturates.
@@ -284,12 +295,7 @@ def mvm_exact(x_int: np.ndarray, layer: ExactLayer) -> np.ndarray:
     (it releases the GIL): BLAS's own worker threads would keep spinning after each product and slow the
     Numba kernels around it, which is why the simulator holds BLAS to one thread."""
     global _threads
-    x = np.asarray(x_int)
-    if x.ndim != 2 or x.shape[1] != layer.n_in:
-        raise ValueError(f"x_int must be (batch, {layer.n_in}), got {x.shape}")
-    if x.size and max(-float(x.min()), float(x.max())) > layer.x_max:
-        raise ValueError(f"x_int values must be within +-{layer.x_max} (the exactness bound), got "
-                         f"{x.min()}..{x.max()}")
+    x = checked_inputs(x_int, layer)
     y = np.zeros((x.shape[0], layer.n_out), dtype=np.float64)
     n_threads = min(numba.get_num_threads(), max(1, x.shape[0] // MIN_ROWS_PER_THREAD))
     bounds = np.linspace(0, x.shape[0], n_threads + 1).astype(np.int64)

@@ -22,7 +22,7 @@ import numpy as np
 from numba import cuda, int64
 
 from kernels.cuda.mvm import DevicePlanes, _add_rn, _combine_groups, _launch, _mul_rn, _upload, to_device_groups
-from kernels.exact import ExactLayer
+from kernels.exact import ExactLayer, checked_inputs
 
 
 @cuda.jit(cache=True)
@@ -81,12 +81,7 @@ def exact_to_device(layer: ExactLayer) -> DeviceExact:
 
 def mvm_exact_cuda(x_int: np.ndarray, layer: DeviceExact) -> np.ndarray:
     """:func:`kernels.exact.mvm_exact` on the device: (batch, n_out) float64, no offset correction."""
-    x = np.asarray(x_int)
-    if x.ndim != 2 or x.shape[1] != layer.n_in:
-        raise ValueError(f"x_int must be (batch, {layer.n_in}), got {x.shape}")
-    if x.size and max(-float(x.min()), float(x.max())) > layer.x_max:
-        raise ValueError(f"x_int values must be within +-{layer.x_max} (the exactness bound), got "
-                         f"{x.min()}..{x.max()}")
+    x = checked_inputs(x_int, layer)
     batch = x.shape[0]
     if batch == 0 or layer.n_out == 0:
         return np.zeros((batch, layer.n_out), dtype=np.float64)
