@@ -1026,10 +1026,14 @@ def campaign(root: Path, budget: dict[str, int], monkeypatch) -> Campaign:
         if not n:
             continue
         with monkeypatch.context() as patch:
-            if kind in NEEDS_MONKEYPATCH:
-                KINDS[kind](camp, n, patch)
-            else:
-                KINDS[kind](camp, n)
+            try:
+                if kind in NEEDS_MONKEYPATCH:
+                    KINDS[kind](camp, n, patch)
+                else:
+                    KINDS[kind](camp, n)
+            except Finding as finding:  # the counts so far go with the finding (docs/fuzz.md records both)
+                raise Finding(f"{finding}\n\ncases before the finding:\n{camp.report()}") from None
+        print(f"{kind}: {camp.counts[kind]} cases, {camp.seconds[kind]:.1f} s", flush=True)
     return camp
 
 

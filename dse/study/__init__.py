@@ -24,9 +24,9 @@ from dse.study.parse import known_workloads, load_study, parse_study
 from dse.study.run import RunSummary, run_study
 from dse.study.spec import Choice, Constraint, Objective, Range, Scenario, StudyFileError, StudySpec
 from dse.study.storage import StorageError, open_storage, repair_journal
-from dse.study.trial import SurplusTrial, TrialFunction
+from dse.study.trial import SurplusTrial, TrialFunction, reports
 
 __all__ = ["Choice", "Constraint", "Objective", "Range", "ResultsFolderError", "RunSummary", "Scenario",
            "StorageError", "StudyFileError", "StudySpec", "SurplusTrial", "TrialFunction", "TrialResult",
            "evaluate_design", "known_workloads", "load_study", "open_storage", "parse_study", "repair_journal",
-           "run_study"]
+           "reports", "run_study"]

@@ -136,7 +136,7 @@ def parse_study(data: dict[str, Any], *, source: str = "<study>", text: str = ""
             raise StudyFileError(source, "search", f"the grid has {points} points, more than "
                                  f"{MAX_GRID_POINTS}; use fewer values or larger steps, or another sampler")
 
-    metrics = _allowed_metrics(info, workload)
+    metrics = _allowed_metrics(info, workload, source)
     objectives = _parse_objectives(data, source, metrics)
     hv_ideal, hv_reference = _parse_hypervolume(data, source, objectives)
     return StudySpec(
@@ -150,11 +150,25 @@ def parse_study(data: dict[str, Any], *, source: str = "<study>", text: str = ""
     )
 
 
-def _allowed_metrics(info: WorkloadInfo, workload: str) -> tuple[str, tuple[str, ...]]:
+def _allowed_metrics(info: WorkloadInfo, workload: str, source: str) -> tuple[str, tuple[str, ...]]:
     """(how to name the list in a message, every metric an objective or constraint may name): the
-    numbers every trial reports and the workload's own (``<name>_mean``, ``ideal_<name>``)."""
+    numbers every trial reports and the workload's own (``<name>_mean``, ``ideal_<name>``), which may not
+    take the name of a column of the trials table or of another metric."""
+    from dse.study.results import column_clash
+
     own = workload_metrics(info.metrics)
     label = Path(workload).name if str(workload).endswith(MODEL_SUFFIXES) else workload
+    seen: set[str] = set()
+    for name in info.metrics:
+        for reported in workload_metrics([name]):  # <name>_mean and ideal_<name>
+            what = ("a metric every trial reports" if reported in METRICS else
+                    "reported for another of its own metrics" if reported in seen else column_clash(reported))
+            seen.add(reported)
+            if what:  # evaluate_design would overwrite it with the workload's number
+                raise StudyFileError(source, "study.workload", f"{label} declares its own metric {name!r}, "
+                                     f"reported as {reported}, which is {what}; allowed: own metric names "
+                                     f"whose {name}_mean and ideal_{name} are neither columns of the trials "
+                                     f"table nor {', '.join(METRICS)}")
     where = (f"{label}'s own {', '.join(own)}; and {', '.join(METRICS)}" if own else
              f"{', '.join(METRICS)} ({label} reports no metrics of its own)")
     return where, METRICS + own
@@ -441,6 +455,15 @@ def _parse_scenarios(data, source) -> tuple[Scenario, ...]:
     return tuple(scenarios)
 
 
+def _not_a_metric(name) -> str:
+    """Why an objective or constraint may not name ``name``: a column of the trials table that is not a
+    metric is named as such (``seed`` is the FaultScenario field), anything else is simply no metric."""
+    from dse.study.results import column_clash
+
+    what = column_clash(name) if isinstance(name, str) else None
+    return f"{short_repr(name)} is {what}, not a metric" if what else "not a metric"
+
+
 def _parse_objectives(data, source, metrics: tuple[str, tuple[str, ...]] = ("", METRICS)) -> tuple[Objective, ...]:
     table = _table(data, "objectives", source)
     if "objectives" in data and not table:  # an empty table is a mistake, not a request for the defaults
@@ -453,7 +476,7 @@ def _parse_objectives(data, source, metrics: tuple[str, tuple[str, ...]] = ("", 
     for metric, direction in table.items():
         if metric not in allowed:
             raise StudyFileError(source, f"objectives.{toml_key(metric)}",
-                                 f"not a metric; allowed: {allowed_text or ', '.join(allowed)}")
+                                 f"{_not_a_metric(metric)}; allowed: {allowed_text or ', '.join(allowed)}")
         if direction not in DIRECTIONS:
             raise StudyFileError(source, f"objectives.{metric}", f"direction {short_repr(direction)}; allowed: "
                                  f"{', '.join(DIRECTIONS)}")
@@ -497,7 +520,7 @@ def _parse_constraints(data, source, metrics: tuple[str, tuple[str, ...]] = ("",
     for metric, text in _table(data, "constraints", source).items():
         key = f"constraints.{toml_key(metric)}"
         if metric not in allowed:
-            raise StudyFileError(source, key, f"not a metric; allowed: {allowed_text or ', '.join(allowed)}")
+            raise StudyFileError(source, key, f"{_not_a_metric(metric)}; allowed: {allowed_text or ', '.join(allowed)}")
         match = re.fullmatch(r"\s*(>=|<=)\s*(\S+)\s*", text) if isinstance(text, str) else None
         try:
             bound = float(match.group(2)) if match else math.nan

@@ -87,13 +87,39 @@ def trials_columns(spec) -> list[tuple[str, pa.DataType]]:
     return TRIALS_COLUMNS[:at] + layers + TRIALS_COLUMNS[at:]
 
 
-def reserved_columns(spec) -> set[str]:
-    """Columns of the trials table that are not metrics: an objective reporting a metric of one of these
-    names would overwrite the design, key or bookkeeping column (``seed``, ``rows``, ``trial_number``)."""
+def column_clash(name: str) -> str | None:
+    """What ``name`` is when a metric may not take it: a column of the trials table that is not a metric
+    (a design, key, constraint or bookkeeping column), which a metric of that name would overwrite; None
+    when it is free. Checked when a study is parsed (its objectives, constraints and the workload's own
+    metrics), when an objective declares what it reports (``dse.study.reports``) and on every trial."""
     from dse.study.objective import METRICS
 
-    return {name for name, _ in trials_columns(spec)} - set(METRICS)
+    if name in METRICS:
+        return None
+    if name.startswith("constraint_"):
+        return "a constraint column (constraint_<metric> holds how far a constraint is from being met)"
+    per_layer = next((f for f in PER_LAYER_FIELDS if name == f or name.startswith(f + ".")), None)
+    if per_layer is not None:
+        return f"a design column (Protection.{per_layer}, one column per layer)"
+    for cls in DESIGN_CLASSES:
+        if name in {f.name for f in dataclasses.fields(cls)}:
+            return f"a design column (the {cls.__name__} field {name})"
+    if name in {key for key, _ in LAYERS_KEY_COLUMNS}:
+        return "a key column (study, scenario, trial_number identify a row)"
+    if name in {column for column, _ in TRIALS_COLUMNS}:
+        return "a bookkeeping column of the trials table"
+    return None
 
+
+def metric_clash_message(names) -> str | None:
+    """One line naming every metric of ``names`` that ``column_clash`` refuses, and what is allowed."""
+    clashes = [f"{name} is {what}" for name in dict.fromkeys(names) if (what := column_clash(name))]
+    if not clashes:
+        return None
+    return (f"metric(s) named like columns of the trials table: {'; '.join(clashes)}; allowed: the metrics "
+            "evaluate_design reports (dse.study.objective.METRICS) and any other name that is not a design "
+            "field, key column (study, scenario, trial_number), constraint_<metric> or bookkeeping column "
+            "(docs/studies.md, Trials table)")
 
 
 LAYERS_KEY_COLUMNS: list[tuple[str, pa.DataType]] = [

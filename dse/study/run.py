@@ -34,7 +34,7 @@ from dse.study.samplers import make_sampler
 from dse.study.spec import Scenario, StudySpec, short_repr
 from dse.study.storage import (describe_storage, journal_path, open_checked_storage, open_storage,
                                repair_journal, storage_name)
-from dse.study.trial import ObjectiveFn, SurplusTrial, TrialFunction
+from dse.study.trial import ObjectiveFn, SurplusTrial, TrialFunction, check_declared_metrics
 
 def _worker_init(parent_pid: int) -> None:
     """In each spawned worker: die with the `dse run` that started it, even when that one is killed
@@ -225,6 +225,7 @@ def run_study(
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers (--workers) must be a positive integer, got {workers!r}")
     objective = objective or evaluate_design
+    check_declared_metrics(objective)
     out = Path(results) / spec.name
     if spec.provenance is None:  # the content hashes that make the study's identity (loads the workload)
         spec = dataclasses.replace(spec, provenance=provenance(spec))

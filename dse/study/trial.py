@@ -12,11 +12,38 @@ from typing import Any, Callable
 from dse import __version__
 from dse.config import HardwareConfig, Protection
 from dse.study.objective import HEADLINE_METRICS, TrialResult
-from dse.study.results import reserved_columns
+from dse.study.results import metric_clash_message
 from dse.study.spec import Scenario, StudySpec, clip, make_config, plain
 
 # objective(workload, hw, faults, protection, *, analog[, data][, max_test]) -> TrialResult
 ObjectiveFn = Callable[..., TrialResult]
+
+
+def reports(*metrics: str) -> Callable[[ObjectiveFn], ObjectiveFn]:
+    """Declare the metrics an objective of your own reports beside ``METRICS`` (``@reports("my_score")``
+    above its ``def``): a name that is a column of the trials table (``seed``, ``rows``, ``trial_number``,
+    ``constraint_x``) is refused here, when the objective is defined, not on its first trial. The
+    function is returned unchanged (picklable by name), with the names as ``declared_metrics``; run_study
+    checks them again before any work, and every trial checks what it actually reports."""
+    if not metrics or not all(isinstance(m, str) and m for m in metrics):
+        raise ValueError(f"reports(...) takes the metric names as non-empty strings, got {metrics!r}")
+    clash = metric_clash_message(metrics)
+    if clash:
+        raise ValueError(f"reports({', '.join(map(repr, metrics))}): {clash}")
+
+    def declare(objective: ObjectiveFn) -> ObjectiveFn:
+        objective.declared_metrics = tuple(metrics)
+        return objective
+    return declare
+
+
+def check_declared_metrics(objective: ObjectiveFn) -> None:
+    """Refuse an objective whose ``declared_metrics`` (set by :func:`reports`, or by hand) name a column."""
+    declared = getattr(objective, "declared_metrics", ())
+    clash = metric_clash_message(declared)
+    if clash:
+        name = getattr(objective, "__qualname__", repr(objective))
+        raise ValueError(f"objective {name} declares {clash}")
 
 
 class SurplusTrial(Exception):
@@ -78,10 +105,9 @@ class TrialFunction:
             self._invalid(trial, exc)
         wall_time_s = time.perf_counter() - started
         metrics = plain(result.metrics)
-        clash = sorted(set(metrics) & reserved_columns(self.spec) | {m for m in metrics if m.startswith("constraint_")})
-        if clash:  # a bug of the objective, not a property of the design: the run stops here, naming it
-            raise ValueError(f"the objective reports metric(s) named like columns of the trials table: "
-                             f"{', '.join(clash)}; rename them (design, key and bookkeeping columns are not metrics)")
+        clash = metric_clash_message(metrics)
+        if clash:  # an undeclared objective's bug, not a property of the design: the run stops, naming it
+            raise ValueError(f"the objective reports {clash}")
         needed = [o.metric for o in self.spec.objectives] + [c.metric for c in self.spec.constraints]
         missing = [m for m in needed if m not in metrics]
         if missing:
