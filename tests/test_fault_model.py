@@ -354,17 +354,18 @@ def test_dup_budget_and_the_imperfect_test_are_searched_and_fixed_like_any_field
 
 @pytest.mark.slow
 def test_report_tables_split_by_fault_map_and_find_where_the_map_stops_paying(monkeypatch):
-    import dse.experiments.report as report
+    import dse.experiments.report.protection as report
+    from dse.experiments.report import TINY
 
     monkeypatch.setattr(report, "DIGITS", ("mlp-digits",))
-    table = report._imperfect(report.TINY, ["compensate"]).splitlines()
+    table = report._imperfect(TINY, ["compensate"]).splitlines()
     assert len(table) == 4 and table[2].startswith("| mlp-digits | `zero-space-blind` |")
     cells = [c.strip() for c in table[3].split("|")[1:-1]]
     assert cells[1] == "`compensate`"
     escapes = [float(c) for c in cells[2:6]]
     assert escapes[0] > escapes[-1]  # 20 % escapes cost compensation accuracy
     assert cells[6] == "never ahead" or cells[6].endswith("%")  # a 100 % escape rate is the unprotected chip
-    schemes = report.readme_schemes(report.TINY)
+    schemes = report.readme_schemes(TINY)
     free, aware = schemes.index("*fault-map-free"), schemes.index("*needs a tested fault map")
     assert free < schemes.index("`zero-space-blind`") < aware < schemes.index("**zero-space**")
     assert "Best fault-map-free: mlp-digits `" in schemes and "best with a tested fault map: mlp-digits `" in schemes

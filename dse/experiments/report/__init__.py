@@ -1,0 +1,66 @@
+"""Every number table of README.md and docs/, rerun by one command: ``dse report``.
+
+A generated table sits in its Markdown file between two comment lines naming it::
+
+    <!-- dse report: readme-adc -->
+    | workload | float | ... |
+    <!-- end dse report: readme-adc -->
+
+``dse report --write NAME...`` reruns the experiments behind the named tables (all when none is named)
+and replaces what stands between the markers; ``dse report --check NAME...`` reruns them and exits 1
+naming every table whose text differs, so a stale number cannot stand unnoticed. Results are
+deterministic (seeded chips, cached trained workloads), so a check on the same machine reproduces a
+table character for character. Tables of timings are not here: they are measurements of one machine,
+printed by ``dse bench`` and marked in the docs as such (``<!-- measured: dse bench ... -->``).
+
+Each table is a function of a :class:`Setting`: :data:`FULL` is the setting the docs state beside each
+table; :data:`TINY` (few chips, a few test samples) exists so the test suite can run the machinery.
+
+The builders live by subject (``protection``, ``hardware``, ``transformer``), the block handling in
+``markdown``; :data:`TABLES` below is the one list of what is generated and where.
+"""
+from __future__ import annotations
+
+from dse.experiments.report.common import FULL, TINY, Setting, Table
+from dse.experiments.report.hardware import (docs_adc_models, docs_adc_ranges, docs_adc_ranges_minilm, docs_analog,
+                                             readme_adc, readme_analog, readme_isaac)
+from dse.experiments.report.markdown import Outcome, blocks, replace_block, run_tables
+from dse.experiments.report.protection import (ablation, docs_clustered, docs_imperfect, docs_prune, docs_rates,
+                                               readme_imperfect, readme_rates, readme_schemes)
+from dse.experiments.report.transformer import readme_minilm
+
+__all__ = ["FULL", "TINY", "TABLES", "Outcome", "Setting", "Table", "blocks", "replace_block", "run_tables", "select"]
+
+TABLES: dict[str, Table] = {t.name: t for t in (
+    Table("readme-adc", "README.md", readme_adc, "accuracy by ADC bits and range, digits workloads"),
+    Table("readme-schemes", "README.md", readme_schemes, "every protection preset at the Chen rates"),
+    Table("readme-rates", "README.md", readme_rates, "tolerated fault rates of five schemes (slow)"),
+    Table("readme-imperfect-test", "README.md", readme_imperfect,
+          "fault-map-aware presets under test escapes and post-test failures"),
+    Table("docs-imperfect-test", "docs/tolerance.md", docs_imperfect,
+          "every fault-map-aware preset under test escapes and post-test failures"),
+    Table("readme-analog", "README.md", readme_analog, "mlp-digits under variation and read noise"),
+    Table("readme-minilm", "README.md", readme_minilm, "minilm-l6 under faults, five protections (slow)"),
+    Table("readme-isaac", "README.md", readme_isaac, "ISAAC IMA and tile against the paper"),
+    Table("docs-prune", "docs/tolerance.md", docs_prune, "pruning alone, magnitude and gates, 30 and 50 %"),
+    Table("docs-ablation-mlp", "docs/tolerance.md", ablation("mlp-digits"), "schemes and ablation, mlp-digits"),
+    Table("docs-ablation-cnn", "docs/tolerance.md", ablation("cnn-digits"), "schemes and ablation, cnn-digits"),
+    Table("docs-clustered", "docs/tolerance.md", docs_clustered, "faults clustered along bit lines"),
+    Table("docs-rates", "docs/tolerance.md", docs_rates, "tolerated fault rates of six schemes (slow)"),
+    Table("docs-analog", "docs/nonideal.md", docs_analog, "mlp-digits analog grid, three ADCs"),
+    Table("docs-adc-models", "docs/cost.md", docs_adc_models, "ADC models against the survey fit and measured ADCs"),
+    Table("docs-adc-ranges", "docs/adc.md", docs_adc_ranges, "digits accuracy by ADC bits and range, flipping"),
+    Table("docs-adc-ranges-minilm", "docs/adc.md", docs_adc_ranges_minilm, "minilm-l6 fidelity by ADC bits (slow)"),
+)}
+
+
+
+def select(names: list[str] | None) -> list[Table]:
+    """The tables named (all when empty), refusing unknown names with the allowed ones."""
+    if not names:
+        return list(TABLES.values())
+    unknown = [n for n in names if n not in TABLES]
+    if unknown:
+        raise ValueError(f"unknown table(s) {', '.join(unknown)}; allowed: {', '.join(TABLES)}")
+    return [TABLES[n] for n in names]
+
