@@ -10,7 +10,7 @@ from dse.cli import main
 from dse.experiments.report import TABLES, TINY, Table, blocks, replace_block, run_tables
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = [ROOT / "README.md", ROOT / "docs" / "tolerance.md", ROOT / "docs" / "nonideal.md"]
+DOCS = [ROOT / "README.md", *sorted(p for p in (ROOT / "docs").glob("*.md") if p.name != "transformer.md")]
 
 
 def _doc(tmp_path: Path, body: str = "| a | b |\n|---|---|\n| 1 | 2 |") -> Path:
@@ -88,7 +88,7 @@ def test_cli_unknown_table_names_the_allowed_ones(capsys):
 # Markdown tables whose body holds a number must be generated (inside a report block), timings of one
 # machine (the line before says `<!-- measured: dse bench ... -->`), or say why their numbers are not
 # results (`<!-- fixed: ... -->`, e.g. a field's default value or a data set's size pinned by a test).
-_MARK = re.compile(r"<!-- (measured: dse bench [^>]+|fixed: [^>]+) -->")
+_MARK = re.compile(r"<!-- (measured: (dse bench|python tests/fuzz_campaign.py|pytest) [^>]+|fixed: [^>]+) -->")
 
 
 def _numeric_tables(text: str):

@@ -22,12 +22,14 @@ The builders live by subject (``protection``, ``hardware``, ``transformer``), th
 from __future__ import annotations
 
 from dse.experiments.report.common import FULL, TINY, Setting, Table
+from dse.experiments.report.cost import docs_cost_adc_bits, docs_cost_cols_per_adc, docs_cost_mlp, docs_isaac
 from dse.experiments.report.hardware import (docs_adc_models, docs_adc_ranges, docs_adc_ranges_minilm, docs_analog,
                                              readme_adc, readme_analog, readme_isaac)
 from dse.experiments.report.markdown import Outcome, blocks, replace_block, run_tables
 from dse.experiments.report.protection import (ablation, docs_clustered, docs_imperfect, docs_prune, docs_rates,
                                                readme_imperfect, readme_rates, readme_schemes)
 from dse.experiments.report.transformer import readme_minilm
+from dse.experiments.report.workloads import docs_workloads
 
 __all__ = ["FULL", "TINY", "TABLES", "Outcome", "Setting", "Table", "blocks", "replace_block", "run_tables", "select"]
 
@@ -48,6 +50,11 @@ TABLES: dict[str, Table] = {t.name: t for t in (
     Table("docs-clustered", "docs/tolerance.md", docs_clustered, "faults clustered along bit lines"),
     Table("docs-rates", "docs/tolerance.md", docs_rates, "tolerated fault rates of six schemes (slow)"),
     Table("docs-analog", "docs/nonideal.md", docs_analog, "mlp-digits analog grid, three ADCs"),
+    Table("docs-isaac", "docs/cost.md", docs_isaac, "ISAAC IMA and tile against the paper, relative difference"),
+    Table("docs-cost-mlp", "docs/cost.md", docs_cost_mlp, "mlp-digits energy, area, latency at the default preset"),
+    Table("docs-cost-adc-bits", "docs/cost.md", docs_cost_adc_bits, "mlp-digits energy by ADC bits and model"),
+    Table("docs-cost-cols-per-adc", "docs/cost.md", docs_cost_cols_per_adc, "mlp-digits by columns per ADC"),
+    Table("docs-workloads", "docs/workloads.md", docs_workloads, "built-in workloads: test split, float accuracy"),
     Table("docs-adc-models", "docs/cost.md", docs_adc_models, "ADC models against the survey fit and measured ADCs"),
     Table("docs-adc-ranges", "docs/adc.md", docs_adc_ranges, "digits accuracy by ADC bits and range, flipping"),
     Table("docs-adc-ranges-minilm", "docs/adc.md", docs_adc_ranges_minilm, "minilm-l6 fidelity by ADC bits (slow)"),
