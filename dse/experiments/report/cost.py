@@ -3,15 +3,15 @@ resolution and model, and the columns-per-ADC trade-off (``dse cost``; no simula
 from __future__ import annotations
 
 from dse.config import HardwareConfig
-from dse.experiments.report.common import Setting
+from dse.experiments.report.common import Setting, cached_workload
 
 _MODELS = ("isaac-sar", "flash", "murmann", "hwcomponents")
 
 
 def _mlp_cost(hw: HardwareConfig, adc_model: str | None = None):
-    from dse.commands.cost import workload_layouts
     from dse.cost import cost
-    return cost(workload_layouts("mlp-digits", hw), hw, adc_model=adc_model)
+    from dse.mapping import map_network
+    return cost(map_network(cached_workload("mlp-digits"), hw).layouts, hw, adc_model=adc_model)
 
 
 def docs_isaac(setting: Setting) -> str:
