@@ -55,10 +55,9 @@ from kernels.crossbar import (
     crossbar_mvm,
     mvm_int,
     mvm_packed,
-    pack_inputs,
     pack_levels,
 )
-from kernels.dac import cycle_weights, n_cycles
+from kernels.dac import cycle_weights, n_cycles, pack_inputs
 from kernels.faults import SA0, SA1, apply_faults, sample_faults
 from kernels.quantize import activation_scale, quantize_activations, quantize_weights, weight_scale
 from kernels.reference import crossbar_mvm_reference

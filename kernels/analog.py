@@ -67,9 +67,9 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from kernels.bitlines import BitlineGroups, flip_array
-from kernels.crossbar import flip_values, pack_inputs, tile_input_sum
+from kernels.flip import flip_values, tile_input_sum
 from kernels.vote import vote_group
-from kernels.dac import cycle_weights
+from kernels.dac import cycle_weights, pack_inputs
 from kernels.rng import index_bits, normal_from_bits, row_keys
 
 def g_min_steps(cell_bits: int, on_off_ratio: float) -> float:

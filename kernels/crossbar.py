@@ -13,6 +13,8 @@ sum for DAC cycle ``k`` is then
 summed over the tile's words: exact integers, no floating point, vectorised over bit lines (AVX-512
 VPOPCNTDQ does eight words per instruction).
 
+The inputs' planes are :func:`kernels.dac.pack_inputs`; the ADC's step and its two roundings are
+:mod:`kernels.adc` (inlined in the loops below); flipped bit lines are read back with :mod:`kernels.flip`.
 After the ADC, each bit line's codes are accumulated over cycles with the cycle weights. Bit lines are
 then combined by *groups*: a group is one logical (array, slice, output) bit line and its copies (for
 duplication and voting); the group's voted value is shifted and added into its output column. Without
@@ -30,12 +32,12 @@ from dataclasses import replace
 import numpy as np
 from numba import njit, prange
 
-from kernels.adc import full_range_step
+from kernels.adc import adc_step_for, code_by_division, code_by_shift, step_shift
 from kernels.bitlines import BitlineGroups, flip_array, plain_bitlines
 from kernels.cuda import check_backend, require_cuda
-from kernels.dac import cycle_weights, n_cycles, unsigned_pattern
+from kernels.dac import WORD, cycle_weights, n_cycles, pack_inputs
 from kernels.faults import apply_faults, stuck_level
-from kernels.flip import flip_mask, flipped_levels
+from kernels.flip import flip_mask, flip_values, flipped_levels, tile_input_sum
 from kernels.popcount import popcount64
 from kernels.slicing import slice_levels
 from kernels.tables import (
@@ -48,7 +50,6 @@ from kernels.tables import (
 from kernels.validate import check_mvm_args
 from kernels.vote import vote_group
 
-WORD = 64
 BLOCK = 256  # bit lines per cache block: partial sums and planes of a block fit in L1
 TABLE_BLOCK = 1024  # table rows built together: their words, sums and counts stay in L1
 
@@ -108,35 +109,6 @@ def pack_levels(bitline_levels: np.ndarray, rows: int, cell_bits: int, faults: n
     return _pack_faulty_rows(levels, faults, (1 << cell_bits) - 1, rows, cell_bits)
 
 
-@njit(cache=True, parallel=True)
-def _pack_inputs(x_u, rows, n_bits):  # pragma: no cover - compiled
-    batch, n_in = x_u.shape
-    tiles = (n_in + rows - 1) // rows
-    words = (rows + WORD - 1) // WORD
-    packed = np.zeros((batch, tiles, n_bits, words), dtype=np.uint64)
-    for n in prange(batch):
-        row = x_u[n]
-        for t in range(tiles):
-            for w in range(words):
-                first = t * rows + w * WORD
-                last = min(n_in, t * rows + min(rows, (w + 1) * WORD))
-                if first >= last:
-                    continue
-                chunk = row[first:last]
-                for b in range(n_bits):
-                    word = np.uint64(0)
-                    for r in range(last - first):  # an OR-reduction LLVM vectorises
-                        word |= np.uint64((chunk[r] >> b) & 1) << np.uint64(r)
-                    packed[n, t, b, w] = word
-    return packed
-
-
-def pack_inputs(x_int: np.ndarray, rows: int, input_bits: int, dac_bits: int) -> np.ndarray:
-    """Input bit planes: ``xp[n, t, bit, word]``, uint64, ``bit`` < ``cycles * dac_bits``."""
-    n_bits = n_cycles(input_bits, dac_bits) * dac_bits
-    return _pack_inputs(np.ascontiguousarray(unsigned_pattern(x_int, input_bits)), rows, n_bits)
-
-
 @njit(cache=True)
 def _tile_sums(xp, n, t, cycle_w, dac_bits, wp, cell_bits, adc_shift, step, max_code, v, acc, term_x, term_i,
                plan, slot, table_id, slot_maps, codes, table_sat):  # pragma: no cover - compiled
@@ -182,29 +154,6 @@ def _combine(acc, t, members, sizes, out, coef, vote, pick, segments, step, y_ro
 
 
 @njit(cache=True, inline="always")
-def tile_input_sum(xp, n, t, cycle_w, dac_bits):  # pragma: no cover - compiled
-    """``X_t``: the sum of input ``n``'s values on row tile ``t``, ``sum_k w_k sum_p 2**p popcount(plane)``
-    (signed through the cycle weights): what the periphery of a flipped bit line subtracts from."""
-    total = np.int64(0)
-    for k in range(cycle_w.shape[0]):
-        cycle = np.int64(0)
-        for p in range(dac_bits):
-            for w in range(xp.shape[3]):
-                cycle += np.int64(popcount64(xp[n, t, k * dac_bits + p, w])) << p
-        total += cycle_w[k] * cycle
-    return total
-
-
-@njit(cache=True)
-def flip_values(acc, flip_t, lx, step, values):  # pragma: no cover - compiled
-    """Each bit line's read value in one row tile: ``step * acc`` (its cycle-weighted codes), or
-    ``lx - step * acc`` where it is flipped (``lx = L * X_t``), into ``values`` (B,) float64."""
-    for b in range(values.shape[0]):  # vectorised: a select
-        value = step * np.float64(acc[b])
-        values[b] = lx - value if flip_t[b] else value
-
-
-@njit(cache=True, inline="always")
 def _fused_cycle(ab, wp, t, start, width, n_terms, term_x, term_i, wk, half, sh, umax,
                  clip):  # pragma: no cover - compiled
     """One cycle of one block of bit lines with at most four popcount terms and a power-of-two step: sums,
@@ -216,7 +165,7 @@ def _fused_cycle(ab, wp, t, start, width, n_terms, term_x, term_i, wk, half, sh,
     x0, s0 = term_x[0], np.uint64(term_s[0])
     if n_terms == 1:
         for b in range(width):
-            raw = ((popcount64(x0 & p0[b]) << s0) + half) >> sh
+            raw = code_by_shift(popcount64(x0 & p0[b]) << s0, half, sh)
             if clip:
                 sat += raw > umax
                 raw = min(raw, umax)
@@ -226,7 +175,7 @@ def _fused_cycle(ab, wp, t, start, width, n_terms, term_x, term_i, wk, half, sh,
     x1, s1 = term_x[1], np.uint64(term_s[1])
     if n_terms == 2:
         for b in range(width):
-            raw = ((popcount64(x0 & p0[b]) << s0) + (popcount64(x1 & p1[b]) << s1) + half) >> sh
+            raw = code_by_shift((popcount64(x0 & p0[b]) << s0) + (popcount64(x1 & p1[b]) << s1), half, sh)
             if clip:
                 sat += raw > umax
                 raw = min(raw, umax)
@@ -242,7 +191,7 @@ def _fused_cycle(ab, wp, t, start, width, n_terms, term_x, term_i, wk, half, sh,
     for b in range(width):
         total = (((popcount64(x0 & p0[b]) << s0) + (popcount64(x1 & p1[b]) << s1))
                  + ((popcount64(x2 & p2[b]) << s2) + (popcount64(x3 & p3[b]) << s3)))
-        raw = (total + half) >> sh
+        raw = code_by_shift(total, half, sh)
         if clip:
             sat += raw > umax
             raw = min(raw, umax)
@@ -295,7 +244,7 @@ def _tile_popcounts(x_planes, t, cycle_w, dac_bits, wp, cell_bits, adc_shift, st
                 v_max = np.uint64(0)  # no bit line can sum more than this
                 for i in range(n_terms):
                     v_max += popcount64(term_x[i]) << np.uint64(term_i[2, i])
-                if ((v_max + half) >> sh) <= umax:  # nothing can clip: codes without the clamp
+                if code_by_shift(v_max, half, sh) <= umax:  # nothing can clip: codes without the clamp
                     sat += _fused_cycle(ab, wp, t, start, width, n_terms, term_x, term_i, wk, half, sh, umax,
                                         False)
                 else:
@@ -315,12 +264,12 @@ def _tile_popcounts(x_planes, t, cycle_w, dac_bits, wp, cell_bits, adc_shift, st
                             vb[b] += popcount64(xw & plane[b]) << shift
             if adc_shift >= 0:  # power-of-two step: exact integer rounding
                 for b in range(width):
-                    raw = (vb[b] + half) >> sh
+                    raw = code_by_shift(vb[b], half, sh)
                     sat += raw > umax
                     ab[b] += wk * np.int64(min(raw, umax))
             else:
                 for b in range(width):
-                    raw = np.floor(np.float64(vb[b]) / step + 0.5)
+                    raw = code_by_division(vb[b], step)
                     sat += raw > max_code
                     ab[b] += wk * np.int64(min(raw, np.float64(max_code)))
     return sat
@@ -357,18 +306,18 @@ def _table_rows(wp, t, words, dac_bits, cell_bits, adc_shift, step, max_code, ki
         weight = np.int64(coef[b])  # the segment's coefficient (plain layout)
         if adc_shift >= 0 and kind == TABLE_OUTPUTS:  # the kernel's exact integer rounding, added in
             for i in range(width):
-                raw = (v[i] + half) >> sh
+                raw = code_by_shift(v[i], half, sh)
                 sat[i] += raw > umax
                 out[i] += weight * np.int64(min(raw, umax))
             continue
         if adc_shift >= 0:
             for i in range(width):
-                raw = (v[i] + half) >> sh
+                raw = code_by_shift(v[i], half, sh)
                 sat[i] += raw > umax
                 code[i] = np.int64(min(raw, umax))
         else:
             for i in range(width):
-                raw_f = np.floor(np.float64(v[i]) / step + 0.5)
+                raw_f = code_by_division(v[i], step)
                 sat[i] += raw_f > max_code
                 code[i] = np.int64(min(raw_f, np.float64(max_code)))
         if kind == TABLE_CODES:
@@ -472,17 +421,6 @@ def _mvm_packed(xp, cycle_w, dac_bits, wp, cell_bits, adc_shift, step, max_code,
     return y, saturated.sum()
 
 
-def adc_step_for(rows: int, cell_bits: int, dac_bits: int, adc_bits: int, adc_range: str,
-                 adc_step: float | None, weight_flip: bool = False) -> float:
-    """The ADC step of a layer: the full-range power of two (over the flipped full scale with
-    ``weight_flip``), 1 for ``clip``, or the calibrated step given."""
-    if adc_range == "full":
-        return float(full_range_step(rows, cell_bits, dac_bits, adc_bits, weight_flip))
-    if adc_range == "clip":
-        return 1.0
-    return float(adc_step)
-
-
 def mvm_packed(
     xp: np.ndarray, wp: np.ndarray, groups: BitlineGroups, n_out: int, *, input_bits: int,
     dac_bits: int, cell_bits: int, signed_inputs: bool, adc_bits: int, step: float,
@@ -500,8 +438,7 @@ def mvm_packed(
     """
     if xp.shape[1] != wp.shape[0] or xp.shape[3] > wp.shape[2]:
         raise ValueError(f"packed inputs {xp.shape} and packed levels {wp.shape} do not share row tiles")
-    is_pow2 = step == int(step) and (int(step) & (int(step) - 1)) == 0
-    adc_shift = int(step).bit_length() - 1 if is_pow2 else -1
+    adc_shift = step_shift(step)
     pick = groups.pick if groups.pick is not None else np.zeros((wp.shape[0], len(groups.out)), np.int64)
     cycle_w = cycle_weights(input_bits, dac_bits, signed_inputs)
     segments = groups.plain_segments(n_out)

@@ -20,8 +20,10 @@ and kept for every chip.
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 from kernels.faults import SA0, SA1
+from kernels.popcount import popcount64
 
 
 def flip_mask(bitline_levels: np.ndarray, rows: int, cell_bits: int) -> np.ndarray:
@@ -60,3 +62,26 @@ def logical_faults(fault_map: np.ndarray, flip: np.ndarray | None, rows: int) ->
     f = np.asarray(fault_map, dtype=np.uint8)
     swapped = np.where(f == SA0, np.uint8(SA1), np.where(f == SA1, np.uint8(SA0), f)).astype(np.uint8)
     return np.where(_row_mask(flip, f.shape[0], rows), swapped, f).astype(np.uint8)
+
+
+@njit(cache=True, inline="always")
+def tile_input_sum(xp, n, t, cycle_w, dac_bits):  # pragma: no cover - compiled
+    """``X_t``: the sum of input ``n``'s values on row tile ``t``, ``sum_k w_k sum_p 2**p popcount(plane)``
+    (signed through the cycle weights): what the periphery of a flipped bit line subtracts from."""
+    total = np.int64(0)
+    for k in range(cycle_w.shape[0]):
+        cycle = np.int64(0)
+        for p in range(dac_bits):
+            for w in range(xp.shape[3]):
+                cycle += np.int64(popcount64(xp[n, t, k * dac_bits + p, w])) << p
+        total += cycle_w[k] * cycle
+    return total
+
+
+@njit(cache=True)
+def flip_values(acc, flip_t, lx, step, values):  # pragma: no cover - compiled
+    """Each bit line's read value in one row tile: ``step * acc`` (its cycle-weighted codes), or
+    ``lx - step * acc`` where it is flipped (``lx = L * X_t``), into ``values`` (B,) float64."""
+    for b in range(values.shape[0]):  # vectorised: a select
+        value = step * np.float64(acc[b])
+        values[b] = lx - value if flip_t[b] else value

@@ -4,7 +4,7 @@ Inputs. A layer's crossbar input vectors are a *gather* of its float activations
 (a convolution's receptive field, or a linear layer's input row) takes each of its elements from one
 position of one sample, or is zero padding. :func:`pack_layer_inputs` takes the activations (samples,
 features) and the gather index (positions, rows) and returns the packed input planes of
-:func:`kernels.crossbar.pack_inputs`, quantising each activation once
+:func:`kernels.dac.pack_inputs`, quantising each activation once
 (:func:`kernels.quantize.quantize_activations`, bit for bit) and never building the float im2col matrix,
 the integer matrix or the unsigned patterns. Row ``m = sample * positions + position`` is the ``m``-th
 im2col row, the order of ``Conv2d.im2col``.
@@ -20,11 +20,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from kernels.dac import n_cycles
+from kernels.dac import WORD, n_cycles
 from kernels.pooling import _first_max
 from kernels.popcount import bit_of_64
 
-WORD = 64
 PARALLEL_WORK = 1 << 17  # elements below which one thread beats starting the others (and waiting for them)
 NAN_INT = np.iinfo(np.int64).min  # what numpy's float -> int64 cast gives NaN on x86; only NaN inputs see it
 

@@ -27,6 +27,7 @@ from kernels import (
     sample_faults,
     slice_levels,
 )
+from kernels.adc import step_shift
 from kernels.dac import cycle_weights
 from kernels.faults import apply_faults
 from kernels.tables import TABLE_CODES, TABLE_NONE, TABLE_OUTPUTS
@@ -40,10 +41,9 @@ def no_tables(xp, *args):
 
 def plan_of(xp, wp, groups, n_out, *, input_bits, dac_bits, cell_bits, signed_inputs, adc_bits, step):
     """The table plan ``mvm_packed`` makes for these arguments (kind, rows) per row tile."""
-    is_pow2 = step == int(step) and (int(step) & (int(step) - 1)) == 0
     tables = crossbar._short_tile_tables(
         xp, wp, groups, n_out, cycle_weights(input_bits, dac_bits, signed_inputs), dac_bits, cell_bits,
-        int(step).bit_length() - 1 if is_pow2 else -1, float(step), (1 << adc_bits) - 1,
+        step_shift(step), float(step), (1 << adc_bits) - 1,
         groups.plain_segments(n_out))
     return tables[0]
 

@@ -31,7 +31,7 @@ from kernels import (
     quantize_weights,
     slice_levels,
 )
-from kernels.crossbar import adc_step_for
+from kernels.adc import adc_step_for
 from kernels.flip import flip_mask, flipped_levels
 from kernels.quantize import activation_scale
 

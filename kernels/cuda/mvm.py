@@ -32,6 +32,7 @@ from numba import cuda, int64
 
 from kernels.bitlines import BitlineGroups, flip_array
 from kernels.cuda import require_cuda, simulated
+from kernels.adc import step_shift
 from kernels.dac import cycle_weights
 from kernels.vote import VOTE_FIRST, VOTE_MEAN, VOTE_PICK
 
@@ -80,7 +81,7 @@ def _bitline_codes(xp, wp, cycle_w, dac_bits, cell_bits, adc_shift, half, step, 
             for k in range(n_cycles):
                 if v[k] == 0:
                     continue  # code 0: adds nothing, never saturates
-                if adc_shift >= 0:
+                if adc_shift >= 0:  # kernels.adc.code_by_shift / code_by_division on the device
                     code = (v[k] + half) >> adc_shift
                 else:
                     code = int64(math.floor(float(v[k]) / step + 0.5))
@@ -96,7 +97,7 @@ def _bitline_codes(xp, wp, cycle_w, dac_bits, cell_bits, adc_shift, half, step, 
 @cuda.jit(device=True)
 def _read(acc, i, t, b, flipped, flip, lx, step):  # pragma: no cover - compiled
     """Bit line ``b``'s value in row tile ``t`` as the CPU kernel votes on it: its cycle-weighted codes, or
-    in a layer with flipped bit lines (:func:`kernels.crossbar.flip_values`) the read value
+    in a layer with flipped bit lines (:func:`kernels.flip.flip_values`) the read value
     ``step * codes``, ``lx - step * codes`` where ``b`` is flipped."""
     if not flipped:
         return float(acc[i, t, b])
@@ -125,7 +126,7 @@ def _vote(acc, i, t, members, sizes, vote, pick, g, flipped, flip, lx, step):  #
 
 @cuda.jit(device=True)
 def _tile_input_sum(xp, n, t, cycle_w, dac_bits):  # pragma: no cover - compiled
-    """:func:`kernels.crossbar.tile_input_sum`: input ``n``'s signed sum on row tile ``t``, exact."""
+    """:func:`kernels.flip.tile_input_sum`: input ``n``'s signed sum on row tile ``t``, exact."""
     total = int64(0)
     for k in range(cycle_w.shape[0]):
         cycle = int64(0)
@@ -244,8 +245,7 @@ def mvm_packed_cuda(
     if xp.shape[2] < len(cycle_w) * dac_bits:
         raise ValueError(f"packed inputs hold {xp.shape[2]} bit planes, fewer than the {len(cycle_w)} cycles "
                          f"of {dac_bits}-bit DACs need")
-    is_pow2 = step == int(step) and (int(step) & (int(step) - 1)) == 0  # as mvm_packed decides it
-    adc_shift = int(step).bit_length() - 1 if is_pow2 else -1
+    adc_shift = step_shift(step)  # as mvm_packed decides it
     half = (1 << adc_shift) >> 1 if adc_shift >= 0 else 0
     batch, n_out = xp.shape[0], planes.n_out
     if batch == 0 or n_out == 0:
