@@ -53,6 +53,11 @@ def test_bench_eval_reports_real_macs_the_exact_layers_and_memory(monkeypatch):
     assert lossless["examples"] == 360 and lossless["real_macs"] == real
     assert lossless["real_macs_per_s"] == pytest.approx(real / lossless["chip_s"])
     assert lossless["exact_layers"] == lossless["layers"] == 3 and lossless["peak_rss_mb"] > 0
+    assert lossless["clipped_pairs"] == 0 and sum(lossless["paths"].values()) == 3
+    # A 7-bit clipping ADC: 7 % of the faulty chip's (tile, bit line) pairs can clip, counted by popcount.
+    clip = bench.bench_eval("mlp-digits", HardwareConfig(adc_bits=7, adc_range="clip"), repeats=1)
+    assert clip["exact_layers"] == 3 and clip["clipped_layers"] >= 1 and clip["clipped_pairs"] > 0
+    assert any(path.endswith("+clipped") for path in clip["paths"])
 
 
 AVX2 = dict(NUMBA_CPU_NAME="haswell", NUMBA_CPU_FEATURES="+avx,+avx2,+fma,+bmi2,+popcnt,+sse4.2")

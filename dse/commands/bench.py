@@ -111,6 +111,10 @@ def _run_eval(args, hw) -> int:
     for r in results:
         print(f"  {r['workload']:12s} {r['real_macs']:.3e}   {r['real_macs_per_s']:.3e}   {r['exact_layers']:3d} of {r['layers']:3d}"
               f"              {r['peak_rss_mb']:7.0f} MiB")
+    for r in results:
+        print(f"  {r['workload']}: layer paths " + ", ".join(f"{k} {v}" for k, v in sorted(r["paths"].items()))
+              + f"; {r['clipped_pairs']} clippable (tile, bit line) pairs counted by popcount in {r['clipped_layers']}"
+              " exact layers")
     per_1000 = ", ".join(f"{r['workload']} {r['chip_s_per_1000_samples']:.4g} s" for r in results)
     print(f"  chip time per 1,000 test samples: {per_1000}")
     runs = "/".join(str(r["chip_runs"]) for r in results)
@@ -118,7 +122,9 @@ def _run_eval(args, hw) -> int:
           "  measured in this process; in kernels: share of the chip time inside the crossbar kernels (short-tile\n"
           "  tables included), the rest being fault sampling, packing, quantisation, im2col and the digital layers;\n"
           "  real MACs: in * out of the layers (8-bit weights and inputs by default), copies not counted; layers whose\n"
-          "  ADC is lossless on the chip run as exact products (kernels/exact.py); peak memory: the whole process")
+          "  ADC is lossless on the chip run as exact products (kernels/exact.py), and so do layers with a step-1 ADC\n"
+          "  where few (tile, bit line) pairs can clip, those pairs' excess counted by popcount (kernels/clipped.py);\n"
+          "  peak memory: the whole process")
     return 0
 
 

@@ -337,17 +337,30 @@ def _bench_eval(workload_name, hw, repeats, sa0_rate, sa1_rate, samples) -> dict
     real = executed_real_macs(net, stats)
     layers = chip_layers(net, faults, 0)
     exact_layers = sum(layer.exact is not None for layer in layers.values())
+    paths: dict[str, int] = {}
+    for layer in layers.values():
+        path = layer.exact.path if layer.exact is not None else "popcount" if layer.analog is None else "float"
+        paths[path] = paths.get(path, 0) + 1
+    clipped = [layer.exact.clipped.count for layer in layers.values()
+               if layer.exact is not None and layer.exact.clipped is not None]
     if hw.backend == "cuda":  # the same backend's kernel at the standard point
         point = bench_kernels_cuda(hw, batches=(KernelPoint().batch,), repeats=3)["points"][0]
         raw = {"kernel_macs_per_s": point["cuda_macs_per_s"]}
     else:
-        raw = bench_kernel_point(KernelPoint(), hw, repeats=3)
+        # The standard point at this hardware's sizes and the full range (the baseline has no calibration
+        # and no flipping; the popcount kernel's speed hardly depends on the range).
+        raw = bench_kernel_point(KernelPoint(), dataclasses.replace(hw, adc_range="full", weight_flip=False),
+                                 repeats=3)
     end_to_end = macs / chip_s
     return {
         "workload": workload_name, "backend": hw.backend, "test_samples": int(len(x)), "examples": int(len(x)),
         "bit_level_macs": macs, "real_macs": real, "real_macs_per_s": real / chip_s,
         # Which path the chip's layers took: exact products where the ADC is lossless, else the kernels.
-        "exact_layers": exact_layers, "layers": len(layers),
+        "exact_layers": exact_layers, "layers": len(layers), "paths": paths,
+        # (row tile, bit line) pairs of the exact layers that the ADC can clip on this chip (kernels.clipped):
+        # counted by popcount, every other pair is an exact product.
+        "clipped_layers": len(clipped), "clipped_pairs": int(sum(clipped)),
+        "pairs": sum(m.layout.row_tiles * m.layout.bitlines for m in net.layers.values()),
         "map_s": map_s, "chip_s": chip_s, "chip_runs": runs, "end_to_end_macs_per_s": end_to_end,
         # Chip time scaled to 1,000 test samples (linear in samples: every sample is its own MVMs); what a
         # study's max_test buys, e.g. for the text workloads whose chips take seconds per sample.

@@ -34,7 +34,7 @@ from kernels import BitlineGroups, apply_faults, mvm_int, mvm_packed, pack_input
 from kernels.crossbar import offset_corrected
 from kernels.cuda import require_cuda
 from kernels.analog import AnalogPlanes, mvm_float
-from kernels.exact import ExactLayer, exact_input_dtype, exact_layer, layer_ints, mvm_exact
+from kernels.exact import MAX_CLIPPED, ExactLayer, exact_input_dtype, exact_layer, layer_ints, mvm_exact
 from kernels.flip import flipped_levels, logical_faults
 from kernels.layer_io import dequantize_fold, dequantize_fold_pool, pack_layer_inputs
 
@@ -126,7 +126,8 @@ def _integer_layer(mapped, hw: HardwareConfig, stored: np.ndarray, groups: Bitli
     if exact:
         layer = exact_layer(stored, groups, mapped.n_out, rows=hw.rows, cell_bits=hw.cell_bits, dac_bits=hw.dac_bits,
                             adc_bits=hw.adc_bits, step=mapped.adc_step, input_bits=hw.input_bits,
-                            signed_inputs=mapped.signed_inputs, faults=fault_map)
+                            signed_inputs=mapped.signed_inputs, faults=fault_map,
+                            max_clipped=MAX_CLIPPED if hw.backend == "cpu" else 0.0)  # no GPU excess kernel
         if layer is not None:
             return ChipLayer(None, groups, exact=layer)
     return ChipLayer(pack_levels(stored, hw.rows, hw.cell_bits, faults=fault_map), groups)
@@ -181,7 +182,7 @@ def run_network(net: MappedNetwork, chip: dict[int, ChipLayer], x: np.ndarray,
 
                 y_int, saturated = mvm_exact_cuda(x_int, on_chip.device), 0
             else:
-                y_int, saturated = mvm_exact(x_int, on_chip.exact), 0
+                y_int, saturated = mvm_exact(x_int, on_chip.exact)
             if kernel_s is not None:
                 kernel_s[0] += time.perf_counter() - start
             if hw.mapping == "offset":  # as mvm_int does it, on the same integers

@@ -66,6 +66,9 @@ class DeviceExact:
 
 def exact_to_device(layer: ExactLayer) -> DeviceExact:
     """Upload ``layer`` once (weights as float64: the same integers, or binary fractions, as their dtype)."""
+    if layer.clipped is not None:
+        raise ValueError("exact layers with clippable bit lines (kernels.clipped) have no device version: "
+                         "build them with max_clipped=0")
     tiles = -(-layer.n_in // layer.rows)
     tile_levels = tile_groups = None
     if layer.tile_levels is not None:

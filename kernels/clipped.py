@@ -1,0 +1,183 @@
+"""The bit lines a step-1 ADC can clip, for the exact path: what their conversions lose, by popcount.
+
+With ADC step 1 (``clip``, or a calibrated or full range whose step is 1) a conversion is
+``min(v, 2**adc_bits - 1)``: exact unless the column sum passes the top code. Bit line ``b`` of row tile
+``t`` cannot pass it when ``dac_top * sum_{i in t} stored[i, b] <= 2**adc_bits - 1`` (every row driven at
+the top DAC code: the largest sum its cells can make), a static bound over the chip's stored, faulty levels.
+On trained weights nearly every (tile, bit line) pair meets it at 7 or 8 bits; the few that do not are
+*clipped pairs*. For them the converted, cycle-weighted read is the exact one minus an *excess*:
+
+    sum_k w_k min(v_k, top) = sum_k w_k v_k - E,     E = sum_k w_k max(v_k - top, 0)
+
+and on a flipped bit line (read as ``L * X_t - v_hat``, :mod:`kernels.flip`) the logical read is the exact
+one plus ``E``. So a layer is its exact product (:mod:`kernels.exact`, every bit line at its exact sum)
+plus ``sign * E`` for each clipped pair, ``sign`` -1, or +1 where flipped: integers, added in float64.
+``E`` needs each clipped pair's column sums per cycle, counted here as the popcount kernel counts them
+(:mod:`kernels.crossbar`), from the inputs' bit planes and the pair's packed stored levels; cycles whose
+driven rows cannot reach the top code whatever the cells hold are skipped.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+from kernels.dac import cycle_weights, n_cycles
+from kernels.popcount import popcount64
+
+WORD = 64
+
+
+def clippable(stored_levels: np.ndarray, rows: int, dac_bits: int, adc_bits: int) -> np.ndarray:
+    """(tiles, B) bool: the (row tile, bit line) pairs whose stored levels, every row driven at the top DAC
+    code, could sum past the top code of a step-1 ADC (the static bound of the module docstring)."""
+    levels = np.asarray(stored_levels)
+    n_in, n_bl = levels.shape
+    tiles = -(-n_in // rows)
+    limit = ((1 << adc_bits) - 1) // ((1 << dac_bits) - 1)  # sum * dac_top <= top  <=>  sum <= top // dac_top
+    mask = np.zeros((tiles, n_bl), dtype=np.bool_)
+    for t in range(tiles):
+        mask[t] = levels[t * rows:(t + 1) * rows].sum(axis=0, dtype=np.int64) > limit
+    return mask
+
+
+@dataclass(frozen=True)
+class ClippedPairs:
+    """The clipped (tile, bit line) pairs of one chip's layer, grouped by tile.
+
+    tile_start  (tiles + 1,) int64: pairs ``tile_start[t] .. tile_start[t+1]-1`` lie in row tile ``t``
+    bitline     (P,) int64 bit line of each pair
+    sign        (P,) int64 -1, or +1 on a flipped bit line: how its excess enters its logical read
+    planes      (cell_bits, words, P) uint64 the pair's stored (faulty) levels as bit planes over its rows
+    col_bound   (P,) float64 the largest excess ``E`` of each pair (for the exactness bounds)
+    """
+
+    tile_start: np.ndarray
+    bitline: np.ndarray
+    sign: np.ndarray
+    planes: np.ndarray
+    col_bound: np.ndarray
+
+    @property
+    def count(self) -> int:
+        return len(self.bitline)
+
+
+def clipped_pairs(stored_levels: np.ndarray, mask: np.ndarray, flip: np.ndarray | None, rows: int,
+                  cell_bits: int, input_bits: int, dac_bits: int) -> ClippedPairs:
+    """The pairs of ``mask`` (:func:`clippable`) with their packed stored levels (in, B) (faults applied)."""
+    levels = np.ascontiguousarray(stored_levels, dtype=np.uint8)
+    tiles = mask.shape[0]
+    t_idx, b_idx = np.nonzero(mask)  # row-major: sorted by tile
+    tile_start = np.searchsorted(t_idx, np.arange(tiles + 1)).astype(np.int64)
+    sign = np.full(len(b_idx), -1, dtype=np.int64)
+    if flip is not None:
+        sign[np.asarray(flip, dtype=np.bool_)[t_idx, b_idx]] = 1
+    planes = _pack_pairs(levels, t_idx.astype(np.int64), b_idx.astype(np.int64), rows, cell_bits)
+    sums = np.array([int(levels[t * rows:(t + 1) * rows, b].sum(dtype=np.int64)) for t, b in zip(t_idx, b_idx)],
+                    dtype=np.float64)
+    # E <= sum_k |w_k| v_k <= sum_k |w_k| * dac_top * colsum = (2**(T*dac_bits) - 1) * colsum
+    x_u_max = float((1 << (n_cycles(input_bits, dac_bits) * dac_bits)) - 1)
+    return ClippedPairs(tile_start, b_idx.astype(np.int64), sign, planes, x_u_max * sums)
+
+
+@njit(cache=True)
+def _pack_pairs(levels, tile, bitline, rows, cell_bits):  # pragma: no cover - compiled
+    n_in = levels.shape[0]
+    words = (rows + WORD - 1) // WORD
+    planes = np.zeros((cell_bits, words, len(bitline)), dtype=np.uint64)
+    for p in range(len(bitline)):
+        t0 = tile[p] * rows
+        for r in range(min(rows, n_in - t0)):
+            level = levels[t0 + r, bitline[p]]
+            for c in range(cell_bits):
+                planes[c, r // WORD, p] |= np.uint64((level >> c) & 1) << np.uint64(r % WORD)
+    return planes
+
+
+def clipped_excess(x: np.ndarray, pairs: ClippedPairs, *, rows: int, input_bits: int, dac_bits: int,
+                   cell_bits: int, signed_inputs: bool, adc_bits: int) -> tuple[np.ndarray, int]:
+    """``(E, saturated)``: each input's excess on each clipped pair (batch, P) int64, and the number of
+    conversions that saturated (the popcount kernel's count). ``x`` (batch, in) holds integers in any dtype."""
+    cycle_w = cycle_weights(input_bits, dac_bits, signed_inputs)
+    excess = np.zeros((x.shape[0], pairs.count), dtype=np.int64)
+    saturated = _excess(np.ascontiguousarray(x), pairs.tile_start, pairs.planes, cycle_w, dac_bits, cell_bits, rows,
+                        (1 << input_bits) - 1, (1 << adc_bits) - 1, excess)
+    return excess, int(saturated)
+
+
+@njit(cache=True, nogil=True)
+def _excess(x, tile_start, planes, cycle_w, dac_bits, cell_bits, rows, mask, top, excess):  # pragma: no cover
+    """Serial (it runs on the exact path's threads, one block of inputs each, GIL released)."""
+    batch, n_in = x.shape
+    words = planes.shape[1]
+    n_bits = cycle_w.shape[0] * dac_bits
+    tiles = tile_start.shape[0] - 1
+    widest = 0
+    for t in range(tiles):
+        widest = max(widest, tile_start[t + 1] - tile_start[t])
+    v = np.empty(widest, dtype=np.int64)
+    acc = np.empty(widest, dtype=np.int64)
+    xb = np.empty((n_bits, words), dtype=np.uint64)
+    u = np.zeros(words * WORD, dtype=np.int64)
+    itop = np.int64(top)
+    saturated = 0
+    for n in range(batch):
+        row = x[n]
+        for t in range(tiles):
+            p0, p1 = tile_start[t], tile_start[t + 1]
+            if p0 == p1:
+                continue
+            width = p1 - p0
+            first = t * rows
+            n_r = min(rows, n_in - first)
+            for r in range(n_r):
+                u[r] = np.int64(row[first + r]) & mask  # the DACs' bit pattern: two's complement when signed
+            for w in range(words):
+                uw = u[w * WORD:min(n_r, (w + 1) * WORD)]
+                for b in range(n_bits):
+                    word = np.uint64(0)
+                    for r in range(uw.shape[0]):  # an OR-reduction LLVM vectorises
+                        word |= np.uint64((uw[r] >> b) & 1) << np.uint64(r)
+                    xb[b, w] = word
+            a = acc[:width]
+            a[:] = 0
+            vb = v[:width]
+            for k in range(cycle_w.shape[0]):
+                reach = np.int64(0)  # the largest sum any bit line can make this cycle
+                for q in range(dac_bits):
+                    for w in range(words):
+                        reach += np.int64(popcount64(xb[k * dac_bits + q, w])) << q
+                if reach * ((1 << cell_bits) - 1) <= itop:
+                    continue  # no conversion of this cycle can clip
+                vb[:] = 0
+                for q in range(dac_bits):
+                    for w in range(words):
+                        xw = xb[k * dac_bits + q, w]
+                        if xw == 0:
+                            continue
+                        for c in range(cell_bits):
+                            plane = planes[c, w, p0:p1]
+                            shift = np.uint64(q + c)
+                            for i in range(width):  # contiguous: vectorised (VPOPCNTDQ where present)
+                                vb[i] += np.int64(popcount64(xw & plane[i]) << shift)
+                wk = cycle_w[k]
+                hits = np.int64(0)
+                for i in range(width):  # vectorised: a max, a compare and a multiply-add
+                    over = vb[i] - itop
+                    hits += np.int64(over > 0)
+                    a[i] += wk * max(over, np.int64(0))
+                saturated += hits
+            excess[n, p0:p1] = a
+    return saturated
+
+
+@njit(cache=True, nogil=True)
+def scatter_excess(excess, pair, out, weight, y):  # pragma: no cover - compiled
+    """``y[n, out[e]] += weight[e] * excess[n, pair[e]]`` for every entry ``e`` (exact: integers in float64)."""
+    for n in range(excess.shape[0]):
+        e_row = excess[n]
+        y_row = y[n]
+        for e in range(pair.shape[0]):
+            y_row[out[e]] += weight[e] * np.float64(e_row[pair[e]])
