@@ -131,7 +131,7 @@ def test_damaged_parquet_table_says_how_to_rebuild_it(argv, folder, capsys):
     table = folder / results.TRIALS_FILE
     table.write_bytes(table.read_bytes()[:-20])
     err = _fail([str(folder) if a == "F" else a for a in argv], capsys)
-    assert "not a readable Parquet table" in err and "rebuilt from the study's journal" in err, err
+    assert "not a readable Parquet table" in err and "rebuilds the tables from the study's journal" in err, err
     assert f"{folder / results.STUDY_COPY}" in err
 
 

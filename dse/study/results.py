@@ -24,7 +24,7 @@ from dse import atomic
 from dse.config import (PER_LAYER_FIELDS, AnalogEffects, FaultScenario, HardwareConfig, Protection, field_type,
                         layer_key)
 from dse.hypervolume import default_ideal, default_reference, hypervolume
-from dse.study.folder import LAYERS_FILE, STUDY_COPY, TRIALS_FILE
+from dse.study.folder import JOURNAL_FILE, LAYERS_FILE, STUDY_COPY, TRIALS_FILE
 
 METADATA_KEY = b"dse"
 
@@ -280,9 +280,17 @@ def results_folder(path: str | Path) -> Path:
     except OSError as exc:  # a name too long, a path through a file, ...
         raise ValueError(f"{path}: not a results folder ({exc.strerror})") from None
     if not found:
+        if (path / JOURNAL_FILE).is_file() and (path / STUDY_COPY).is_file():  # a results folder lacking its table
+            raise ValueError(f"{path / TRIALS_FILE}: missing; {_rebuild_hint(path)}")
         raise ValueError(f"{path}: no {TRIALS_FILE} here; give a results folder such as results/quickstart "
                          "(written by `dse run`)")
     return path
+
+
+def _rebuild_hint(folder: Path) -> str:
+    results = "" if folder.parent == Path("results") else f" --results {folder.parent}"
+    return (f"`dse run {folder / STUDY_COPY}{results}` rebuilds the tables from the study's journal (every "
+            "completed trial is there; the run only resumes the study if it has trials left)")
 
 
 class DamagedTableError(ValueError):
@@ -296,9 +304,22 @@ def _read(path: Path, read):
     except (OSError, pa.ArrowException, ValueError, EOFError) as exc:  # truncated, flipped bytes, a folder, ...
         why = " ".join(str(getattr(exc, "strerror", None) or exc).split())[:200] or type(exc).__name__
         folder = path.parent.parent if path.parent.name == "_layers" else path.parent
-        raise DamagedTableError(
-            f"{path}: not a readable Parquet table ({why}); the tables are rebuilt from the study's journal: "
-            f"run the study again (`dse run` on its study file, whose copy is {folder / STUDY_COPY})") from None
+        raise DamagedTableError(f"{path}: not a readable Parquet table ({why}); {_rebuild_hint(folder)}") from None
+
+
+def rows_not_in_storage(out: str | Path, completed: dict[str, set[int]]) -> dict[str, list[int]]:
+    """Trial numbers, by scenario, of rows of ``out``'s trials table that the storage does not hold as
+    completed (``completed``: scenario -> trial numbers; other scenarios are not compared): the next export
+    would drop them, so a run must not start. An unreadable table has no rows here (it is rebuilt)."""
+    try:
+        frame = pq.read_table(Path(out) / TRIALS_FILE, columns=["scenario", "trial_number"]).to_pandas()
+    except (OSError, pa.ArrowException, ValueError, KeyError):
+        return {}
+    missing: dict[str, list[int]] = {}
+    for scenario, number in zip(frame["scenario"], frame["trial_number"]):
+        if scenario in completed and int(number) not in completed[scenario]:
+            missing.setdefault(scenario, []).append(int(number))
+    return missing
 
 
 def read_trials(path: str | Path) -> pd.DataFrame:
@@ -318,7 +339,7 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
         metadata = None
     if not isinstance(metadata, dict):
         raise DamagedTableError(f"{results_folder(path) / TRIALS_FILE}: its study facts (Parquet metadata "
-                                f"{METADATA_KEY.decode()!r}) are damaged; run the study again to rebuild the table")
+                                f"{METADATA_KEY.decode()!r}) are damaged; {_rebuild_hint(Path(path))}")
     return metadata
 
 

@@ -275,6 +275,7 @@ def _run(spec: StudySpec, out: Path, workers: int, storage: str | None, objectiv
             if owns_journal:
                 notes += repair_journal(journal)
             store = open_checked_storage(storage, out, owns_journal, notes)
+            _check_no_row_is_lost(spec, store, storage, out)
             studies = [_open_study(spec, scenario, store, owns=owns_journal, notes=notes)
                        for scenario in spec.scenarios]
             for fd in fds:  # let this run's workers in
@@ -311,6 +312,31 @@ def _quiet_surplus_trials() -> None:
     logger = logging.getLogger("optuna.study._optimize")
     if not any(isinstance(f, _SurplusFilter) for f in logger.filters):
         logger.addFilter(_SurplusFilter())
+
+
+def _check_no_row_is_lost(spec: StudySpec, store, storage: str | None, out: Path) -> None:
+    """Refuse to run, before anything is written to the storage, when the trials table holds rows whose
+    trials the storage lacks (a journal deleted, emptied or cut short, another --storage): the run's
+    export would drop those rows."""
+    import optuna
+    from optuna.trial import TrialState
+
+    completed = {}
+    for scenario in spec.scenarios:
+        try:
+            study = optuna.load_study(study_name=spec.optuna_name(scenario), storage=store)
+        except KeyError:  # not in the storage (yet)
+            completed[scenario.name] = set()
+            continue
+        completed[scenario.name] = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
+    missing = tables.rows_not_in_storage(out, completed)
+    if missing:
+        rows = "; ".join(f"scenario {name}: trial(s) {', '.join(map(str, numbers[:8]))}"
+                         f"{', ...' if len(numbers) > 8 else ''}" for name, numbers in missing.items())
+        raise storages.StorageError(
+            f"{describe_storage(storage, out)}: lacks {sum(map(len, missing.values()))} completed trial(s) that "
+            f"{out / TRIALS_FILE} holds ({rows}), so running would drop those rows; no trial was run: restore "
+            f"the storage from a copy, or move {TRIALS_FILE} aside (it keeps the rows) and run again")
 
 
 def _open_study(spec: StudySpec, scenario: Scenario, storage, *, owns: bool, notes: list[str]):

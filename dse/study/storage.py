@@ -127,7 +127,7 @@ def repair_journal(path: Path) -> list[str]:
     lock = Path(f"{path}.lock")  # optuna's JournalFileSymlinkLock
     if os.path.lexists(lock):
         os.unlink(lock)
-        notes.append(f"removed {lock.name}, left by a killed process")
+        notes.append(f"removed {lock}, left by a killed process")
     for leftover in path.parent.glob(f"{glob_escape(path.name)}.lock*.rename"):
         leftover.unlink(missing_ok=True)
     if not path.is_file():
@@ -150,7 +150,7 @@ def repair_journal(path: Path) -> list[str]:
             if _journal_entries(tail) == 1 and tail.rstrip().endswith(b"}"):  # complete but for the newline
                 f.seek(size)
                 f.write(b"\n")
-                notes.append(f"completed the last entry of {path.name}")
+                notes.append(f"completed the last entry of {path} (its line break was cut)")
             elif end == 0:  # nothing complete would remain: never turn a damaged study into a new one
                 raise StorageError(f"{path}: holds no complete journal entry ({size} bytes), so it cannot be "
                                    "repaired; it is left as it is: restore it from a copy, or move it away to "
@@ -159,8 +159,8 @@ def repair_journal(path: Path) -> list[str]:
                 cut = path.with_name(f"{path.name}.cut-{time.strftime('%Y%m%d-%H%M%S')}")
                 write_bytes_atomic(cut, tail)  # the dropped bytes are kept, never lost
                 f.truncate(end)
-                notes.append(f"dropped an unfinished entry ({size - end} bytes) at the end of {path.name} "
-                             f"(kept as {cut.name})")
+                notes.append(f"dropped an unfinished entry ({size - end} bytes, what a killed writer leaves) at "
+                             f"the end of {path} (kept as {cut.name} beside it)")
             f.flush()
             os.fsync(f.fileno())
     return notes
@@ -207,7 +207,8 @@ def salvage_journal(path: Path) -> str:
     backup = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
     os.link(path, backup) if not backup.exists() else None
     write_bytes_atomic(path, b"".join(entry + b"\n" for entry in kept))
-    return f"dropped {dropped} damaged entr{'y' if dropped == 1 else 'ies'} of {path.name} (original kept as {backup.name})"
+    return (f"salvaged {path}: dropped {dropped} damaged entr{'y' if dropped == 1 else 'ies'}, kept {len(kept)} "
+            f"(the original is kept as {backup.name} beside it)")
 
 
 def open_checked_storage(storage: str | None, out: Path, owns_journal: bool, notes: list[str]):
@@ -219,8 +220,10 @@ def open_checked_storage(storage: str | None, out: Path, owns_journal: bool, not
         if journal is None or isinstance(exc, StorageError):
             raise
         if not owns_journal:
-            raise StorageError(f"{journal}: Optuna cannot read this journal ({exc}); run again when no other "
-                               "`dse run` uses it, and it will be repaired") from None
+            why = " ".join(str(exc).split())[:200]
+            raise StorageError(f"{journal}: damaged, Optuna cannot read it ({why}); another `dse run` uses it, so "
+                               "it is left as it is: the next `dse run` that finds no other one using it salvages "
+                               f"it (every complete entry kept, the original as {journal.name}.damaged-<time>)") from None
         notes.append(salvage_journal(journal))
         return open_storage(storage, out)
 

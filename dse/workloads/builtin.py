@@ -245,4 +245,4 @@ def open_workload(spec: str, data: str | os.PathLike | None = None) -> Workload:
     missing = [key for key, array in (("x", x), ("y", y)) if array is None]
     if missing:
         raise ValueError(f"data {str(data)!r} lacks array(s) {', '.join(missing)}; it must hold x and y")
-    return load_model_file(spec, x, y)
+    return load_model_file(spec, x, y, data_source=str(data))

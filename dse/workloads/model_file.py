@@ -72,7 +72,8 @@ assert set(_ENTRY_KEYS) == set(LAYER_TYPES)
 
 
 def load_model_file(path: str | os.PathLike, x: np.ndarray, y: np.ndarray, name: str | None = None, *,
-                    test_fraction: float = 0.2, calib_fraction: float = 0.1, seed: int = 0) -> Workload:
+                    test_fraction: float = 0.2, calib_fraction: float = 0.1, seed: int = 0,
+                    data_source: str | None = None) -> Workload:
     """A :class:`Workload` from a model file (format in this module's docstring) and labelled data.
 
     x (N, *input_shape) inputs as the model expects them (the built-ins use [0, 1]); y (N,) class
@@ -81,11 +82,13 @@ def load_model_file(path: str | os.PathLike, x: np.ndarray, y: np.ndarray, name:
     for fine-tuning). Pass data the model was not trained on, so that the test accuracy is honest.
 
     Everything (file, layer list, every array, the data) is checked before any computation; the
-    first problem raises ``ValueError`` naming the layer (index and name) or array at fault.
+    first problem raises ``ValueError`` naming the layer (index and name) or array at fault, and
+    ``data_source`` (the data file, if x and y were read from one) for a problem with x or y.
     """
     path = Path(path)
     arrays, metadata = read_arrays(path)
-    x, y = _check_data(x, y, path.name)
+    data_at = f"{data_source}: " if data_source else ""
+    x, y = _check_data(x, y, data_at)
     input_shape = tuple(x.shape[1:])
     if "input_shape" in metadata:
         stored = _parse_json(metadata["input_shape"], "input_shape", path.name)
@@ -94,7 +97,8 @@ def load_model_file(path: str | os.PathLike, x: np.ndarray, y: np.ndarray, name:
                              f"[1, 8, 8], got {str(metadata['input_shape'])[:80]!r}")
         stored = tuple(stored)
         if stored != input_shape:
-            raise ValueError(f"{path.name}: the model expects inputs of shape {stored}, but x has per-sample shape {input_shape}")
+            raise ValueError(f"{path.name}: the model expects inputs of shape {stored}, but {data_at}x has per-sample "
+                             f"shape {input_shape}")
     if "layers" not in metadata:
         raise ValueError(f"{path.name}: no 'layers' entry (a JSON layer list); see dse.workloads.model_file for the format")
     entries = _parse_json(metadata["layers"], "layers", path.name)
@@ -103,7 +107,8 @@ def load_model_file(path: str | os.PathLike, x: np.ndarray, y: np.ndarray, name:
     n_classes = _output_classes(layers, input_shape, path.name)
     if y.min() < 0 or y.max() >= n_classes:
         bad = y[(y < 0) | (y >= n_classes)][0]
-        raise ValueError(f"y: label {bad} is out of range; the model has {n_classes} outputs, so labels must be 0..{n_classes - 1}")
+        raise ValueError(f"{data_at}y: label {bad} is out of range; the model {path.name} has {n_classes} outputs, "
+                         f"so labels must be 0..{n_classes - 1}")
     splits = split(x, y, test_fraction=test_fraction, calib_fraction=calib_fraction, seed=seed)
     return Workload.from_splits(name or path.stem, layers, input_shape, splits)
 
@@ -302,23 +307,23 @@ def _output_classes(layers: list[Layer], input_shape: Shape, source: str) -> int
     return shape[0]
 
 
-def _check_data(x, y, source: str) -> tuple[np.ndarray, np.ndarray]:
+def _check_data(x, y, at: str) -> tuple[np.ndarray, np.ndarray]:
     x, y = np.asarray(x), np.asarray(y)
     if x.dtype.kind not in "fiub" or x.ndim < 2:
-        raise ValueError(f"x: must be a numeric array (N, *input_shape), got dtype {x.dtype} and shape {x.shape}")
+        raise ValueError(f"{at}x: must be a numeric array (N, *input_shape), got dtype {x.dtype} and shape {x.shape}")
     if y.ndim != 1:
-        raise ValueError(f"y: must be a 1-D array of class indices, got shape {y.shape}")
+        raise ValueError(f"{at}y: must be a 1-D array of class indices, got shape {y.shape}")
     if len(x) != len(y):
-        raise ValueError(f"x and y lengths differ: x has {len(x)} samples, y has {len(y)} labels")
+        raise ValueError(f"{at}x and y lengths differ: x has {len(x)} samples, y has {len(y)} labels")
     if len(x) < MIN_SAMPLES:
-        raise ValueError(f"x: {len(x)} samples; need at least {MIN_SAMPLES} for train, calibration and test splits")
+        raise ValueError(f"{at}x: {len(x)} samples; need at least {MIN_SAMPLES} for train, calibration and test splits")
     x = x.astype(np.float64)
     if not np.isfinite(x).all():
-        raise ValueError(f"x: holds {int(np.count_nonzero(~np.isfinite(x)))} NaN/inf value(s)")
+        raise ValueError(f"{at}x: holds {int(np.count_nonzero(~np.isfinite(x)))} NaN/inf value(s)")
     if y.dtype.kind == "f" and np.all(np.isfinite(y)) and np.all(y == np.round(y)):
         y = y.astype(np.int64)
     if y.dtype.kind not in "iu":
-        raise ValueError(f"y: labels must be integer class indices, got dtype {y.dtype}")
+        raise ValueError(f"{at}y: labels must be integer class indices, got dtype {y.dtype}")
     return x, y.astype(np.int64)
 
 

@@ -1,0 +1,142 @@
+"""What `dse` says about a damaged results folder: each case one line naming the file and what happens
+next (the run repairs it now, the next run salvages it, `dse run` rebuilds the table), and a run never
+drops rows of the trials table that its storage lost (dse/study/storage.py, run.py, results.py)."""
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from dse import cli
+from dse.study import load_study, run_study
+from dse.study.folder import journal_writers_lock, open_lock
+from test_reliability import check_tables_match_storage, quick_objective, write_study
+
+
+@pytest.fixture
+def finished(tmp_path, monkeypatch) -> tuple[Path, Path]:
+    """(study file, results folder) of a finished 4-trial study; `dse run` uses the stand-in objective."""
+    monkeypatch.setattr("dse.study.run.evaluate_design", quick_objective)
+    study = write_study(tmp_path, trials=4)
+    run_study(load_study(study), results=tmp_path / "r", objective=quick_objective, progress=False)
+    return study, tmp_path / "r" / "rel"
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def _run(argv: list[str], capsys) -> tuple[int, str, str]:
+    code = cli.main(argv)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_a_cut_short_last_entry_is_dropped_by_the_run_naming_the_journal_and_the_kept_bytes(finished, capsys):
+    study, folder = finished
+    journal = folder / "_optuna.journal"
+    rows = pd.read_parquet(folder / "trials.parquet")
+    half = b'{"op_code": 5, "worker_id": "killed", "trial_id": 3, "sta'
+    journal.write_bytes(journal.read_bytes() + half)  # what a writer killed mid-append leaves
+    code, out, err = _run(["run", str(study), "--results", str(folder.parent), "--no-progress"], capsys)
+    assert code == 0, err
+    [note] = [line for line in out.splitlines() if "unfinished entry" in line]
+    [cut] = folder.glob("_optuna.journal.cut-*")
+    assert str(journal) in note and cut.name in note and "killed writer" in note, note
+    assert cut.read_bytes() == half and journal.read_bytes().endswith(b"\n")
+    pd.testing.assert_frame_equal(pd.read_parquet(folder / "trials.parquet"), rows)
+    check_tables_match_storage(folder)
+
+
+def _damage_middle(journal: Path) -> None:
+    lines = journal.read_bytes().split(b"\n")
+    cut = len(lines) // 2
+    lines[cut] = lines[cut][: len(lines[cut]) // 2]  # a write cut short (a full disk), later ones after it
+    journal.write_bytes(b"\n".join(lines))
+
+
+def test_a_damaged_journal_another_run_uses_is_left_to_the_next_run_which_salvages_it(tmp_path, monkeypatch,
+                                                                                       capsys):
+    monkeypatch.setattr("dse.study.run.evaluate_design", quick_objective)
+    study = write_study(tmp_path, trials=4)
+    shared = tmp_path / "shared.journal"  # a journal several runs may use (--storage FILE)
+    argv = ["run", str(study), "--results", str(tmp_path / "r"), "--storage", str(shared), "--no-progress"]
+    assert _run(argv, capsys)[0] == 0
+    _damage_middle(shared)
+    before = shared.read_bytes()
+    other_run = open_lock(journal_writers_lock(shared))  # another `dse run` writing it holds this shared
+    fcntl.flock(other_run, fcntl.LOCK_SH)
+    try:
+        code, out, err = _run(argv, capsys)
+    finally:
+        os.close(other_run)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert str(shared) in err and "the next `dse run` that finds no other one using it salvages it" in err, err
+    assert shared.read_bytes() == before and not list(tmp_path.glob("shared.journal.damaged-*"))
+    code, out, err = _run(argv, capsys)  # the next run, alone: salvages, names the file and the backup
+    assert code == 0, err
+    [backup] = tmp_path.glob("shared.journal.damaged-*")
+    [note] = [line for line in out.splitlines() if "salvaged" in line]
+    assert str(shared) in note and backup.name in note and backup.read_bytes() == before, note
+
+
+@pytest.mark.parametrize("damage", ["deleted", "emptied", "cut at a line break"])
+def test_a_journal_that_lost_trials_of_the_table_is_refused_and_the_rows_are_kept(damage, finished, capsys):
+    """A run used to start the study afresh (or resume the shorter journal) and its export rewrote the
+    trials table without the lost rows."""
+    study, folder = finished
+    journal = folder / "_optuna.journal"
+    if damage == "deleted":
+        journal.unlink()
+    elif damage == "emptied":
+        journal.write_bytes(b"")
+    else:
+        lines = journal.read_bytes().split(b"\n")
+        journal.write_bytes(b"\n".join(lines[: len(lines) * 2 // 3]) + b"\n")
+    table = (folder / "trials.parquet").read_bytes()
+    argv = ["run", str(study), "--results", str(folder.parent), "--no-progress"]
+    code, out, err = _run(argv, capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert str(journal) in err and str(folder / "trials.parquet") in err and "would drop those rows" in err, err
+    assert "move trials.parquet aside" in err
+    assert (folder / "trials.parquet").read_bytes() == table
+    (folder / "trials.parquet").rename(folder / "kept.parquet")  # what the message says: the rows are kept
+    assert _run(argv, capsys)[0] == 0
+    check_tables_match_storage(folder)
+
+
+@pytest.mark.parametrize("table, damage", [("trials.parquet", "flip"), ("trials.parquet", "delete"),
+                                           ("_layers/layers.parquet", "cut")])
+def test_a_damaged_table_says_that_dse_run_rebuilds_it_and_that_command_does(table, damage, finished, capsys):
+    study, folder = finished
+    path = folder / table
+    good = _files(folder)
+    data = path.read_bytes()
+    if damage == "flip":
+        middle = len(data) // 2
+        path.write_bytes(data[:middle] + bytes([data[middle] ^ 0x5A]) + data[middle + 1:])
+    elif damage == "delete":
+        path.unlink()
+    else:
+        path.write_bytes(data[: len(data) // 3])
+    query = ["query", str(folder)] + (["accuracy_mean > 0"] if table == "trials.parquet" else ["--layers"])
+    for argv in (["show", str(folder)], query):
+        code, out, err = _run(argv, capsys)
+        assert code == 2 and len(err.strip().splitlines()) == 1, err
+        assert str(path) in err and "rebuilds the tables from the study's journal" in err, err
+    command = err.split("`")[1]  # the command the message gives, run as given
+    assert command == f"dse run {folder / '_study.toml'} --results {folder.parent}"
+    assert _run(command.split()[1:] + ["--no-progress"], capsys)[0] == 0
+    for name in ("trials.parquet", "_layers/layers.parquet"):
+        pd.testing.assert_frame_equal(pd.read_parquet(folder / name),
+                                      pd.read_parquet(_restore(good, name, folder.parent / "good")))
+
+
+def _restore(files: dict[str, bytes], name: str, where: Path) -> Path:
+    where.mkdir(exist_ok=True)
+    path = where / name.replace("/", "_")
+    path.write_bytes(files[name])
+    return path
