@@ -88,8 +88,9 @@ def evaluate(workload: str | Workload, hw: HardwareConfig | None = None, faults:
     Returns an ``EvalResult``: ``accuracy_per_chip`` (array of shape ``(n_chips,)``, fractions in [0, 1]),
     ``accuracy_mean`` / ``accuracy_std`` / ``accuracy_ci95`` (half-width of the 95 % interval of the
     mean), ``ideal_accuracy`` (fault-free chip) and ``float_accuracy`` (the float model), ``layers``
-    (DataFrame, one row per crossbar layer), ``crossbars``, ``adc_conversions`` (per inference) and
-    ``wall_s``. ``dse.estimate_cost(result)`` gives its energy, area and latency.
+    (DataFrame, one row per crossbar layer, its columns named as in a study's layers table: ``name``,
+    ``layer_crossbars``, ``adc_step``, ``adc_saturation``, ``output_error``, ...), ``crossbars``,
+    ``adc_conversions`` (per inference) and ``wall_s``. ``dse.estimate_cost(result)`` gives its energy, area and latency.
     """
     from dse.config import FaultScenario, HardwareConfig
     from dse.simulate import evaluate as run

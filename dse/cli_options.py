@@ -7,33 +7,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import re
 from typing import Any
 
 from dse.config import (CHOICES, PER_LAYER_FIELDS, AnalogEffects, FaultScenario, HardwareConfig, Protection,
-                        field_type)
+                        field_help, field_type)
 from kernels.cuda import require_cuda
-
-# The help of a field flag is the field's description in its dataclass docstring ("name   what it is").
-_DOC_ENTRY = re.compile(r"^    ([a-z0-9_]+(?:, [a-z0-9_]+)*)\s{2,}(\S.*)$")
-
-
-def field_help(cls) -> dict[str, str]:
-    """{field name: its description} from ``cls``'s docstring, continuation lines joined."""
-    names = {f.name for f in dataclasses.fields(cls)}
-    found: dict[str, list[str]] = {}
-    current: list[str] | None = None
-    for line in (cls.__doc__ or "").splitlines():
-        match = _DOC_ENTRY.match(line)
-        if match and set(match.group(1).split(", ")) <= names:
-            current = [match.group(2)]
-            for name in match.group(1).split(", "):
-                found[name] = current
-        elif current is not None and line.startswith("     ") and line.strip():
-            current.append(line.strip())
-        else:
-            current = None
-    return {name: " ".join(parts).replace("``", "") for name, parts in found.items()}
 
 
 def _tech_help() -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import typing
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
@@ -30,6 +31,29 @@ def _from_dict(cls, values: dict[str, Any]):
     return cls(**values)
 
 
+# A field's description is the entry in its dataclass docstring ("name   what it is"): the help of its CLI
+# flag and the description of its Parquet column (dse.study.schema).
+_DOC_ENTRY = re.compile(r"^    ([a-z0-9_]+(?:, [a-z0-9_]+)*)\s{2,}(\S.*)$")
+
+
+def field_help(cls) -> dict[str, str]:
+    """{field name: its description} from ``cls``'s docstring, continuation lines joined."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    found: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in (cls.__doc__ or "").splitlines():
+        match = _DOC_ENTRY.match(line)
+        if match and set(match.group(1).split(", ")) <= names:
+            current = [match.group(2)]
+            for name in match.group(1).split(", "):
+                found[name] = current
+        elif current is not None and line.startswith("     ") and line.strip():
+            current.append(line.strip())
+        else:
+            current = None
+    return {name: " ".join(parts).replace("``", "") for name, parts in found.items()}
+
+
 DEFAULT_COLS_PER_ADC = 128  # bit lines per ADC unless set (ISAAC: one ADC per 128-column crossbar)
 
 
@@ -41,8 +65,11 @@ class HardwareConfig:
     cell_bits        bits stored per cell (levels 0 .. 2**cell_bits - 1)
     weight_bits      signed symmetric weight width
     input_bits       activation width, driven bit-serially through ``dac_bits``-wide DACs
-    adc_bits         ADC resolution; ``adc_range`` full (power-of-two step over the largest possible
-                     column sum), calibrated (step from calibration sums) or clip (step 1, saturating)
+    dac_bits         input bits driven per word line per cycle (the DAC width): ``ceil(input_bits /
+                     dac_bits)`` input cycles per matrix-vector product
+    adc_bits         ADC resolution
+    adc_range        how the ADC's step is set: full (power-of-two step over the largest possible column
+                     sum), calibrated (step from calibration sums) or clip (step 1, saturating)
     adc_percentile   percentile of calibration column sums that sets the calibrated full scale
     weight_flip      ISAAC's encoding (``kernels/flip.py``): per row tile, bit lines whose levels sum above
                      half their maximum store the complement, corrected digitally with the tile's input sum
@@ -354,8 +381,9 @@ class AnalogEffects:
     read_noise       sigma of every read (every input cycle, fresh) relative to the cell's conductance
     drift_t_s        seconds since programming; 0 = no drift, otherwise at least ``drift_t0_s``
     drift_t0_s       reference time of the drift law ``G(t) = G(t0) * (t / t0) ** -nu``, seconds
-    drift_nu         drift exponent of every level (> 0: conductance decays); ``drift_nu_table`` per level
-                     (level 0 first) replaces it
+    drift_nu         drift exponent of every level (> 0: conductance decays)
+    drift_nu_table   the drift exponent per cell level (level 0 first, ``2**cell_bits`` entries); replaces
+                     ``drift_nu``
     adc_offset       sigma of each ADC's input-referred offset, in LSB
     adc_gain_error   sigma of each ADC's relative gain error (0.01 = 1 %)
     adc_inl          peak |INL| of each ADC, in LSB (a smooth random curve per ADC, zero at both ends)

@@ -58,7 +58,7 @@ def quick_objective(workload, hw, faults, protection, analog=None, data=None) ->
                "float_accuracy": 0.98, "ideal_accuracy": 0.975, "crossbars": 4 * protection.dup_copies,
                "energy_pj": energy_pj, "area_um2": area_mm2 * 1e6, "area_mm2": area_mm2, "latency_ns": 800.0,
                "adc_conversions": 1000 * hw.adc_bits}
-    return TrialResult(metrics, [{"name": "fc1", "crossbars": 2}, {"name": "fc2", "crossbars": 2}])
+    return TrialResult(metrics, [{"name": "fc1", "layer_crossbars": 2}, {"name": "fc2", "layer_crossbars": 2}])
 
 
 STUDY = """

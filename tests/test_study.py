@@ -20,8 +20,8 @@ from optuna.trial import TrialState
 from dse import cli
 from dse.study.objective import TrialResult
 from dse.study.folder import TRIALS_FILE
-from dse.study.results import (TRIALS_COLUMNS, pareto_mask, read_layers,
-                         read_metadata, read_trials)
+from dse.study.results import pareto_mask, read_layers, read_metadata, read_trials
+from dse.study.schema import TRIALS_COLUMNS
 from dse.experiments.bench import bench_study
 from dse.study.folder import run_lock as _run_lock
 from dse.study import (Range, StudyFileError, known_workloads, load_study, open_storage,
@@ -42,7 +42,8 @@ def fake_objective(workload, hw, faults, protection, analog=None) -> TrialResult
         "energy_pj": energy_pj, "area_um2": area_mm2 * 1e6, "area_mm2": area_mm2, "latency_ns": 800.0,
         "adc_conversions": 1000 * hw.adc_bits, "energy_adc_pj": 0.6 * energy_pj,
     }
-    layers = [{"name": "fc1", "crossbars": 2, "in_features": 64}, {"name": "fc2", "crossbars": 2, "in_features": 32}]
+    layers = [{"name": "fc1", "layer_crossbars": 2, "in_features": 64},
+              {"name": "fc2", "layer_crossbars": 2, "in_features": 32}]
     return TrialResult(metrics, layers)
 
 
@@ -223,7 +224,7 @@ def test_cli_run_writes_documented_tables(tmp_path, monkeypatch, capsys):
     folder = results / "tiny"
     trials = pd.read_parquet(folder)  # the folder itself reads as the trials table
     assert len(trials) == 8
-    assert [name for name, _ in TRIALS_COLUMNS] == list(trials.columns[: len(TRIALS_COLUMNS)])
+    assert [c.name for c in TRIALS_COLUMNS] == list(trials.columns[: len(TRIALS_COLUMNS)])
     assert {"constraint_accuracy_mean", "energy_adc_pj"} <= set(trials.columns)
     assert trials["trial_number"].tolist() == completed_numbers(folder, "tiny")
     assert trials["adc_bits"].dtype == np.int64 and trials["row_prune"].dtype == np.float64
@@ -234,7 +235,7 @@ def test_cli_run_writes_documented_tables(tmp_path, monkeypatch, capsys):
 
     layers = read_layers(folder)
     assert len(layers) == 2 * len(trials)
-    assert set(layers.columns) >= {"study", "scenario", "trial_number", "name", "crossbars"}
+    assert set(layers.columns) >= {"study", "scenario", "trial_number", "name", "layer_crossbars"}
     assert read_metadata(folder)["objectives"] == [["accuracy_mean", "maximize"], ["energy_pj", "minimize"],
                                                    ["area_mm2", "minimize"]]
 

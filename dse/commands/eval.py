@@ -48,10 +48,15 @@ def run(args) -> int:
     from dse.cost import cost
 
     report = cost(result.layouts, hw)  # the tech preset was checked with the flags, before the simulation
-    costs = {"energy_pj": report.energy_pj, "area_mm2": report.area_mm2, "latency_ns": report.latency_ns,
-             "pipeline_interval_ns": report.pipeline_interval_ns, "adc_rate_gsps": report.adc_rate_gsps}
     if args.json:
-        print(json.dumps({**result.to_dict(), **costs}))
+        # Named as in a study's Parquet tables (dse.study.schema): the cost totals of the trials table, and
+        # the layers as rows of its layers table (layout, prune fractions, cost, ADC and error per layer).
+        from dse.study.objective import COST_METRICS, layer_rows
+        from dse.study.results import json_safe
+
+        totals = report.to_dict()
+        print(json.dumps(json_safe({**result.to_dict(), **{name: totals[name] for name in COST_METRICS},
+                                    "layers": layer_rows(result, report, workload)}), allow_nan=False))
         return 0
     print(f"{workload.name}: {result.chips} chips, SA0 {faults.sa0_rate:.2%} (OFF) / SA1 {faults.sa1_rate:.2%} (ON), "
           f"{faults.fault_model} faults, seed {faults.seed}, protect {args.protect}")

@@ -373,10 +373,10 @@ def _layer_table(net: MappedNetwork, stats: dict[int, LayerStats]) -> pd.DataFra
     for index, mapped in net.layers.items():
         s = stats.get(index, LayerStats())
         rows.append({
-            "layer": mapped.name,
+            "name": mapped.name,  # the columns named as in a study's layers table (dse.study.schema)
             "in_features": mapped.layout.in_features,
             "out_features": mapped.layout.out_features,
-            "crossbars": mapped.layout.crossbars,
+            "layer_crossbars": mapped.layout.crossbars,
             "bitlines": mapped.layout.bitlines,
             "copy_bitlines": mapped.layout.copy_bitlines,
             "adc_step": mapped.adc_step,

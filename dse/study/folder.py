@@ -3,7 +3,7 @@
 Layout (everything but the trials table starts with ``_`` so that ``pandas.read_parquet("results/<study>")``
 reads exactly the trials table)::
 
-    trials.parquet          one row per completed trial (schema: TRIALS_COLUMNS + docs/studies.md)
+    trials.parquet          one row per completed trial (columns: dse.study.schema, docs/studies.md)
     _layers/layers.parquet  one row per layer per completed trial
     _study.toml             the study file as it was last run, its file paths pointing into _inputs/
     _inputs/<sha256>/<name> copies of the model, data and tech files it names (``dse run _study.toml`` reruns it)

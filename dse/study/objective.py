@@ -15,18 +15,14 @@ from typing import Any
 import numpy as np
 
 from dse.config import AnalogEffects, FaultScenario, HardwareConfig, Protection, split_layer_key
-from dse.cost import COMPONENTS
+from dse.study.schema import ACCURACY_COLUMNS, BREAKDOWN_COLUMNS, COST_COLUMNS
 
 # Every number evaluate_design reports for any workload (all may be objectives or constraints of a
-# study), beside the workload's own metrics (``workload_metrics``).
-ACCURACY_METRICS = ("accuracy_mean", "accuracy_min", "accuracy_std", "accuracy_ci95", "float_accuracy",
-                    "ideal_accuracy")
-COST_METRICS = ("energy_pj", "area_um2", "area_mm2", "latency_ns", "pipeline_interval_ns", "cycle_ns",
-                "crossbars", "spare_crossbars", "adc_conversions", "extra_adc_conversions", "macs",
-                "energy_per_mac_pj", "crossbar_energy_per_mac_pj", "adc_rate_gsps")
+# study), beside the workload's own metrics (``workload_metrics``); declared, with units, in dse.study.schema.
+ACCURACY_METRICS = tuple(c.name for c in ACCURACY_COLUMNS)
+COST_METRICS = tuple(c.name for c in COST_COLUMNS)
 HEADLINE_METRICS = ACCURACY_METRICS + COST_METRICS
-METRICS = (HEADLINE_METRICS + tuple(f"energy_{c}_pj" for c in COMPONENTS)
-           + tuple(f"area_{c}_um2" for c in COMPONENTS))
+METRICS = HEADLINE_METRICS + tuple(c.name for c in BREAKDOWN_COLUMNS)
 # The values each metric can take, for refusing a constraint no design can meet (accuracy_mean >= 1.5).
 # Accuracies are fractions; the standard deviation of fractions is at most 0.5 (half at 0, half at 1), and
 # a 95 % half-width is unbounded above for a few chips; every cost is non-negative.
@@ -102,7 +98,8 @@ def evaluate_design(workload: str, hw: HardwareConfig, faults: FaultScenario, pr
     from dse.cost import cost
     from dse.simulate import evaluate
 
-    result = evaluate(load_design_workload(workload, data), hw, faults, protection, analog=analog, max_test=max_test)
+    loaded = load_design_workload(workload, data)
+    result = evaluate(loaded, hw, faults, protection, analog=analog, max_test=max_test)
     report = cost(result.layouts, hw)
     per_chip = np.asarray(result.accuracy_per_chip, dtype=float)
     metrics: dict[str, float | int] = {
@@ -118,15 +115,41 @@ def evaluate_design(workload: str, hw: HardwareConfig, faults: FaultScenario, pr
         metrics[mean] = float(np.mean(per_chip_values))
         metrics[ideal] = float(result.ideal_metrics[name])
     metrics.update(report.to_dict())
-    return TrialResult(metrics, _layer_rows(result))
+    return TrialResult(metrics, layer_rows(result, report, loaded))
 
 
-def _layer_rows(result) -> list[dict[str, Any]]:
-    """The layout of each layer joined with the simulation's per-layer row (its ``layer`` column)."""
-    simulated = {record.pop("layer"): record for record in result.layers.to_dict(orient="records")}
+def layer_rows(result, report, workload) -> list[dict[str, Any]]:
+    """One row per mapped layer, the columns of the layers table (``dse.study.schema.LAYER_COLUMNS``):
+    the layout of ``result`` (an ``EvalResult``), its realised prune fractions against ``workload``'s
+    unpruned layers, the cost ``report``'s per-layer energy, area and latency, and the simulation's
+    per-layer ADC and error numbers."""
+    simulated = {row["name"]: row for row in result.layers.to_dict(orient="records")}
+    costs = {row["layer"]: row for row in report.layers.to_dict(orient="records")}
+    unpruned = {layer.name: layer for layer in workload.crossbar_layers()}
     rows = []
     for layout in result.layouts:
-        row = dataclasses.asdict(layout)
-        row.update({k: v for k, v in simulated.get(layout.name, {}).items() if k not in row})
-        rows.append(row)
+        full, cost_row, sim = unpruned[layout.name], costs[layout.name], simulated[layout.name]
+        rows.append({
+            "name": layout.name,
+            "in_features": layout.in_features,
+            "out_features": layout.out_features,
+            "layer_row_prune": 1.0 - layout.in_features / full.in_features,
+            "layer_col_prune": 1.0 - layout.out_features / full.out_features,
+            "bitlines": layout.bitlines,
+            "copy_bitlines": layout.copy_bitlines,
+            "row_tiles": layout.row_tiles,
+            "layer_crossbars": layout.crossbars,
+            "layer_spare_crossbars": layout.spare_crossbars,
+            "mvms_per_inference": layout.mvms_per_inference,
+            "weights": layout.weights,
+            "layer_macs": int(cost_row["macs"]),
+            "layer_adc_conversions": int(cost_row["adc_conversions"]),
+            "layer_extra_adc_conversions": int(cost_row["extra_adc_conversions"]),
+            "layer_energy_pj": float(cost_row["energy_pj"]),
+            "layer_area_um2": float(cost_row["area_um2"]),
+            "layer_latency_ns": float(cost_row["latency_ns"]),
+            "adc_step": float(sim["adc_step"]),
+            "adc_saturation": float(sim["adc_saturation"]),
+            "output_error": float(sim["output_error"]),
+        })
     return rows

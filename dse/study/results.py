@@ -1,8 +1,8 @@
 """Parquet result tables, regenerated from the Optuna storage (the source of truth).
 
-``trials.parquet`` holds one row per completed trial (schema: TRIALS_COLUMNS + docs/studies.md),
-``_layers/layers.parquet`` one row per layer per completed trial; where every file of a results folder
-lives is :mod:`dse.study.folder`.
+``trials.parquet`` holds one row per completed trial, ``_layers/layers.parquet`` one row per layer per
+completed trial (their columns, units and meanings: :mod:`dse.study.schema`, and docs/studies.md); where
+every file of a results folder lives is :mod:`dse.study.folder`.
 
 Both tables are rewritten whole from the storage (a dot-named temp file, fsync, then ``os.replace``):
 a killed run leaves the previous complete table, and rows match Optuna's completed trials one to one,
@@ -21,70 +21,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dse import atomic
-from dse.config import (PER_LAYER_FIELDS, AnalogEffects, FaultScenario, HardwareConfig, Protection, field_type,
-                        layer_key)
+from dse.config import PER_LAYER_FIELDS, Protection, layer_key
 from dse.hypervolume import default_ideal, default_reference, hypervolume
 from dse.study.folder import JOURNAL_FILE, LAYERS_FILE, STUDY_COPY, TRIALS_FILE
+from dse.study.schema import (DESIGN_CLASSES, JOIN_KEYS, KEY_COLUMNS, LAYER_COLUMNS, TRIALS_COLUMNS, Column, column,
+                              trials_columns)
 
 METADATA_KEY = b"dse"
 
 _ARROW = {int: pa.int64(), float: pa.float64(), str: pa.string(), bool: pa.bool_()}
-DESIGN_CLASSES = (HardwareConfig, Protection, FaultScenario, AnalogEffects)
-
-
-def _design_columns() -> list[tuple[str, pa.DataType]]:
-    """Every config field, typed; per-level tables (tuples) are stored as JSON text. The per-layer
-    prune fractions are not here: each layer given gets its own float64 column (``trials_columns``)."""
-    columns = []
-    for cls in DESIGN_CLASSES:
-        columns += [(f.name, _ARROW.get(field_type(cls, f.name), pa.string())) for f in dataclasses.fields(cls)
-                    if f.name not in PER_LAYER_FIELDS]
-    return columns
-
-
-# The documented, stable columns of the trials table, in order. Metrics the objective reports beyond
-# these (the cost model's energy and area breakdown) and constraint_<metric> columns follow in the
-# order they are reported, typed from their values.
-TRIALS_COLUMNS: list[tuple[str, pa.DataType]] = [
-    ("study", pa.string()),
-    ("scenario", pa.string()),
-    ("trial_number", pa.int64()),
-    ("state", pa.string()),
-    ("workload", pa.string()),
-    *_design_columns(),
-    ("needs_fault_map", pa.bool_()),  # Protection.needs_fault_map of the design
-    ("accuracy_mean", pa.float64()),
-    ("accuracy_std", pa.float64()),
-    ("accuracy_ci95", pa.float64()),
-    ("accuracy_min", pa.float64()),
-    ("float_accuracy", pa.float64()),
-    ("ideal_accuracy", pa.float64()),
-    ("energy_pj", pa.float64()),
-    ("area_um2", pa.float64()),
-    ("area_mm2", pa.float64()),
-    ("latency_ns", pa.float64()),
-    ("crossbars", pa.int64()),
-    ("adc_conversions", pa.int64()),
-    ("feasible", pa.bool_()),
-    ("is_pareto", pa.bool_()),
-    ("sampler", pa.string()),
-    ("sampler_seed", pa.int64()),
-    ("wall_time_s", pa.float64()),
-    ("reused_from", pa.int64()),
-    ("datetime_start", pa.timestamp("us", tz="UTC")),     # Optuna's local clock, stored as UTC
-    ("datetime_complete", pa.timestamp("us", tz="UTC")),
-    ("package_version", pa.string()),
-    ("simulator", pa.string()),  # dse.study.provenance.simulator_fingerprint of the code that computed the row
-]
-
-
-def trials_columns(spec) -> list[tuple[str, pa.DataType]]:
-    """The stable columns of one study's trials table: ``TRIALS_COLUMNS`` with a float64 column per
-    per-layer prune fraction the study fixes or searches (``row_prune_layers.<layer>``, then
-    ``col_prune_layers.<layer>``, in network order) right after ``col_prune``."""
-    at = [name for name, _ in TRIALS_COLUMNS].index("col_prune") + 1
-    layers = [(name, pa.float64()) for name in spec.layer_columns()]
-    return TRIALS_COLUMNS[:at] + layers + TRIALS_COLUMNS[at:]
 
 
 def column_clash(name: str) -> str | None:
@@ -104,10 +49,12 @@ def column_clash(name: str) -> str | None:
     for cls in DESIGN_CLASSES:
         if name in {f.name for f in dataclasses.fields(cls)}:
             return f"a design column (the {cls.__name__} field {name})"
-    if name in {key for key, _ in LAYERS_KEY_COLUMNS}:
+    if name in JOIN_KEYS:
         return "a key column (study, scenario, trial_number identify a row)"
-    if name in {column for column, _ in TRIALS_COLUMNS}:
+    if name in {c.name for c in TRIALS_COLUMNS}:
         return "a bookkeeping column of the trials table"
+    if name in {c.name for c in LAYER_COLUMNS}:  # the tables share only their join keys
+        return "a column of the layers table (a join of the two tables would mix them)"
     return None
 
 
@@ -120,11 +67,6 @@ def metric_clash_message(names) -> str | None:
             "evaluate_design reports (dse.study.objective.METRICS) and any other name that is not a design "
             "field, key column (study, scenario, trial_number), constraint_<metric> or bookkeeping column "
             "(docs/studies.md, Trials table)")
-
-
-LAYERS_KEY_COLUMNS: list[tuple[str, pa.DataType]] = [
-    ("study", pa.string()), ("scenario", pa.string()), ("trial_number", pa.int64()),
-]
 
 
 def export(spec, storage, out: str | Path) -> pd.DataFrame:
@@ -164,7 +106,7 @@ def export(spec, storage, out: str | Path) -> pd.DataFrame:
         "hypervolume": _hypervolume_box(spec, anchor, out),
     }
     trials = _to_table(trial_rows, trials_columns(spec), metadata)
-    write_atomic(_to_table(layer_rows, LAYERS_KEY_COLUMNS, metadata), out / LAYERS_FILE)
+    write_atomic(_to_table(layer_rows, KEY_COLUMNS, metadata), out / LAYERS_FILE)
     write_atomic(trials, out / TRIALS_FILE)
     return trials.to_pandas()
 
@@ -235,13 +177,16 @@ def json_safe(value):
     return value
 
 
-def _to_table(rows: list[dict[str, Any]], known: list[tuple[str, pa.DataType]], metadata) -> pa.Table:
-    names = {name for name, _ in known}
+def _to_table(rows: list[dict[str, Any]], known: list[Column], metadata) -> pa.Table:
+    """A table of ``rows``: the ``known`` columns first, typed as declared, then the other keys of the rows
+    in the order they are reported, typed from their values; every field carries its unit and description
+    (:mod:`dse.study.schema`)."""
+    names = {c.name for c in known}
     extra = [k for k in dict.fromkeys(k for row in rows for k in row) if k not in names]  # as reported
-    fields = [pa.field(name, kind) for name, kind in known]
+    fields = [c.field() for c in known]
     for name in extra:
         kind = _arrow_type([row.get(name) for row in rows])
-        fields.append(pa.field(name, kind or pa.string()))
+        fields.append(column(name).field(kind or pa.string()))
         if kind is None:  # anything else (lists, tables): keep it readable as JSON text
             for row in rows:
                 if name in row:
