@@ -358,7 +358,7 @@ def test_latency_sums_layers_and_serialises_mvms_per_layer():
     net = cost([plain_layout("a", 100, 10, HW, 4), plain_layout("b", 10, 10, HW, 1)], HW)
     assert net.latency_ns == pytest.approx(5 * one.latency_ns)
     assert net.pipeline_interval_ns == pytest.approx(4 * one.latency_ns)
-    assert list(net.layers["latency_ns"]) == pytest.approx([4 * one.latency_ns, one.latency_ns])
+    assert list(net.layers["layer_latency_ns"]) == pytest.approx([4 * one.latency_ns, one.latency_ns])
 
 
 # --- technology scaling and presets -------------------------------------------------------------------

@@ -70,3 +70,13 @@ def test_docs_list_the_layers_table_as_declared():
     text = (Path(__file__).resolve().parents[1] / "docs" / "studies.md").read_text()
     table = text.split("**Per-layer table**")[1].split("\n\n")[1].splitlines()[2:]
     assert table == [f"| `{c.name}` | {c.type} | {c.unit} | {c.description} |" for c in LAYERS_COLUMNS]
+
+
+def test_cost_json_layers_use_the_layers_table_names(capsys):
+    assert cli.main(["cost", "--workload", "mlp-digits", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    names = {c.name for c in LAYER_COLUMNS}
+    assert [row["name"] for row in out["layers"]] == ["fc1", "fc2", "fc3"]
+    assert all(set(row) <= names for row in out["layers"]), out["layers"][0]
+    assert sum(row["layer_energy_pj"] for row in out["layers"]) == pytest.approx(out["energy_pj"])
+    assert set(out) - {"workload", "tech", "adc_model", "node_nm", "layers", "breakdown"} <= TRIALS_NAMES

@@ -139,8 +139,8 @@ def _run_workload(args) -> int:
     layers = report.layers
     print(f"{'layer':<12}{'energy nJ':>11}{'area mm2':>10}{'latency us':>12}{'crossbars':>11}{'conversions':>13}")
     for row in layers.itertuples():
-        print(f"{row.layer:<12}{row.energy_pj / 1e3:>11.3f}{row.area_um2 / 1e6:>10.4f}{row.latency_ns / 1e3:>12.3f}"
-              f"{row.crossbars:>11}{row.adc_conversions:>13}")
+        print(f"{row.name:<12}{row.layer_energy_pj / 1e3:>11.3f}{row.layer_area_um2 / 1e6:>10.4f}"
+              f"{row.layer_latency_ns / 1e3:>12.3f}{row.layer_crossbars:>11}{row.layer_adc_conversions:>13}")
     print(f"\n{'component':<22}{'energy nJ':>11}{'share':>8}{'area mm2':>10}{'share':>8}")
     energy, area = report.energy_by_component(), report.area_by_component()
     for component in energy:

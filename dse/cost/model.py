@@ -212,8 +212,9 @@ class CostReport:
     extra_adc_conversions  of those, conversions of duplicated (copy) bit lines
     macs                   logical multiply-accumulates per inference (after pruning)
     breakdown              one row per (layer, component): layer, component, energy_pj, area_um2
-    layers                 one row per layer: layer, energy_pj, area_um2, latency_ns, crossbars,
-                           spare_crossbars, adc_conversions, extra_adc_conversions, macs
+    layers                 one row per layer, named as in a study's layers table: name, layer_energy_pj,
+                           layer_area_um2, layer_latency_ns, layer_crossbars, layer_spare_crossbars,
+                           layer_adc_conversions, layer_extra_adc_conversions, layer_macs
     tech, adc_model, node_nm  what the numbers were computed with
     """
 
@@ -322,33 +323,33 @@ def cost(
         parts = _layer_costs(layout, hw, tech, activities[layout.name], levels[layout.name])
         rows += [(layout.name, c, e, a) for c, (e, a) in parts.items()]
         copy_conversions = layout.mvms_per_inference * hw.cycles * layout.row_tiles * layout.copy_bitlines
-        layer_rows.append({
-            "layer": layout.name,
-            "energy_pj": sum(e for e, _ in parts.values()),
-            "area_um2": sum(a for _, a in parts.values()),
-            "latency_ns": layout.mvms_per_inference * hw.cycles * cycle,
-            "crossbars": layout.crossbars,
-            "spare_crossbars": layout.spare_crossbars,
-            "adc_conversions": layout.adc_conversions(hw),
-            "extra_adc_conversions": copy_conversions,
-            "macs": layout.macs(),
+        layer_rows.append({  # named as the columns of a study's layers table (dse.study.schema)
+            "name": layout.name,
+            "layer_energy_pj": sum(e for e, _ in parts.values()),
+            "layer_area_um2": sum(a for _, a in parts.values()),
+            "layer_latency_ns": layout.mvms_per_inference * hw.cycles * cycle,
+            "layer_crossbars": layout.crossbars,
+            "layer_spare_crossbars": layout.spare_crossbars,
+            "layer_adc_conversions": layout.adc_conversions(hw),
+            "layer_extra_adc_conversions": copy_conversions,
+            "layer_macs": layout.macs(),
         })
     breakdown = pd.DataFrame(rows, columns=["layer", "component", "energy_pj", "area_um2"])
     per_layer = pd.DataFrame(layer_rows)
-    macs = int(per_layer["macs"].sum())
+    macs = int(per_layer["layer_macs"].sum())
     if macs < 1:
         raise ValueError("layouts map no weights (0 MACs per inference)")
     return CostReport(
-        energy_pj=float(per_layer["energy_pj"].sum()),
-        area_um2=float(per_layer["area_um2"].sum()),
-        latency_ns=float(per_layer["latency_ns"].sum()),
-        pipeline_interval_ns=float(per_layer["latency_ns"].max()),
+        energy_pj=float(per_layer["layer_energy_pj"].sum()),
+        area_um2=float(per_layer["layer_area_um2"].sum()),
+        latency_ns=float(per_layer["layer_latency_ns"].sum()),
+        pipeline_interval_ns=float(per_layer["layer_latency_ns"].max()),
         cycle_ns=cycle,
         adc_rate_gsps=adc_rate_gsps(hw, tech),
-        crossbars=int(per_layer["crossbars"].sum()),
-        spare_crossbars=int(per_layer["spare_crossbars"].sum()),
-        adc_conversions=int(per_layer["adc_conversions"].sum()),
-        extra_adc_conversions=int(per_layer["extra_adc_conversions"].sum()),
+        crossbars=int(per_layer["layer_crossbars"].sum()),
+        spare_crossbars=int(per_layer["layer_spare_crossbars"].sum()),
+        adc_conversions=int(per_layer["layer_adc_conversions"].sum()),
+        extra_adc_conversions=int(per_layer["layer_extra_adc_conversions"].sum()),
         macs=macs,
         breakdown=breakdown,
         layers=per_layer,

@@ -124,7 +124,7 @@ def layer_rows(result, report, workload) -> list[dict[str, Any]]:
     unpruned layers, the cost ``report``'s per-layer energy, area and latency, and the simulation's
     per-layer ADC and error numbers."""
     simulated = {row["name"]: row for row in result.layers.to_dict(orient="records")}
-    costs = {row["layer"]: row for row in report.layers.to_dict(orient="records")}
+    costs = {row["name"]: row for row in report.layers.to_dict(orient="records")}
     unpruned = {layer.name: layer for layer in workload.crossbar_layers()}
     rows = []
     for layout in result.layouts:
@@ -142,12 +142,12 @@ def layer_rows(result, report, workload) -> list[dict[str, Any]]:
             "layer_spare_crossbars": layout.spare_crossbars,
             "mvms_per_inference": layout.mvms_per_inference,
             "weights": layout.weights,
-            "layer_macs": int(cost_row["macs"]),
-            "layer_adc_conversions": int(cost_row["adc_conversions"]),
-            "layer_extra_adc_conversions": int(cost_row["extra_adc_conversions"]),
-            "layer_energy_pj": float(cost_row["energy_pj"]),
-            "layer_area_um2": float(cost_row["area_um2"]),
-            "layer_latency_ns": float(cost_row["latency_ns"]),
+            "layer_macs": int(cost_row["layer_macs"]),
+            "layer_adc_conversions": int(cost_row["layer_adc_conversions"]),
+            "layer_extra_adc_conversions": int(cost_row["layer_extra_adc_conversions"]),
+            "layer_energy_pj": float(cost_row["layer_energy_pj"]),
+            "layer_area_um2": float(cost_row["layer_area_um2"]),
+            "layer_latency_ns": float(cost_row["layer_latency_ns"]),
             "adc_step": float(sim["adc_step"]),
             "adc_saturation": float(sim["adc_saturation"]),
             "output_error": float(sim["output_error"]),
