@@ -57,8 +57,8 @@ SEED = 20261203  # the campaign's fixed seed: the same cases on every run
 # Cases per kind: the slow campaign (tests/test_fuzz.py, -m slow) and the default suite's share.
 SLOW_BUDGET = {"query": 4000, "flags": 3000, "study": 2500, "jsonl": 1500, "model": 400, "data": 400,
                "damaged": 300, "eval": 100, "run": 40}
-QUICK_BUDGET = {"query": 50, "flags": 60, "study": 50, "jsonl": 40, "model": 5, "data": 5,
-                "damaged": 4, "eval": 1, "run": 1}
+QUICK_BUDGET = {"query": 90, "flags": 60, "study": 80, "jsonl": 60, "model": 5, "data": 5,
+                "damaged": 8, "eval": 1, "run": 1}
 LIMIT_S = {"query": 10, "flags": 30, "study": 30, "jsonl": 10, "model": 60, "data": 60, "damaged": 60,
            "eval": 120, "run": 180}  # per case, on a shared 2-core machine
 
