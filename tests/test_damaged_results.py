@@ -140,3 +140,39 @@ def _restore(files: dict[str, bytes], name: str, where: Path) -> Path:
     path = where / name.replace("/", "_")
     path.write_bytes(files[name])
     return path
+
+
+def test_dse_dashboard_on_a_damaged_journal_names_it_and_says_the_next_run_salvages_it(finished, monkeypatch,
+                                                                                        capsys):
+    import types
+
+    def never(*args, **kwargs):
+        raise AssertionError("the server started on a damaged journal")
+
+    monkeypatch.setitem(__import__("sys").modules, "optuna_dashboard", types.SimpleNamespace(run_server=never))
+    study, folder = finished
+    journal = folder / "_optuna.journal"
+    _damage_middle(journal)
+    before = _files(folder)
+    code, out, err = _run(["dashboard", str(folder)], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert str(journal) in err and "the next `dse run` of its study salvages it" in err, err
+    assert _files(folder) == before
+
+
+def test_a_journal_entry_optuna_cannot_replay_is_refused_after_keeping_the_original(finished, capsys):
+    """Whole JSON lines that are no Optuna entry (a flipped byte in a key): salvage keeps them, so the
+    run stops, naming the journal and the kept original, instead of a traceback."""
+    study, folder = finished
+    journal = folder / "_optuna.journal"
+    lines = journal.read_bytes().split(b"\n")
+    at = len(lines) // 2
+    lines[at] = lines[at].replace(b'"op_code"', b'"op_codX"', 1)
+    journal.write_bytes(b"\n".join(lines))
+    original = journal.read_bytes()
+    table = (folder / "trials.parquet").read_bytes()
+    code, out, err = _run(["run", str(study), "--results", str(folder.parent), "--no-progress"], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    [backup] = folder.glob("_optuna.journal.damaged-*")
+    assert str(journal) in err and "restore the journal from a copy" in err and backup.name in err, err
+    assert backup.read_bytes() == original and (folder / "trials.parquet").read_bytes() == table

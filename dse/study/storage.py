@@ -40,7 +40,10 @@ def open_storage(url: str | None, results_dir: Path, *, heartbeat: tuple[int, in
 
     journal = journal_path(url, results_dir)
     if journal is not None:
-        return JournalStorage(JournalFileBackend(str(journal)))
+        try:
+            return JournalStorage(JournalFileBackend(str(journal)))  # replays every entry: damage shows here
+        except (ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:  # json's, or a mangled entry
+            raise DamagedJournalError(journal, " ".join(f"{type(exc).__name__}: {exc}".split())[:200]) from None
     interval, grace = heartbeat or HEARTBEAT_S
     try:
         with warnings.catch_warnings():  # the heartbeat is "experimental" in Optuna 5, and what we want
@@ -112,6 +115,17 @@ def describe_storage(url: str | None, results_dir: Path) -> str:
 
 class StorageError(ValueError):
     """The storage cannot be opened (bad URL, no server, no driver); one line for the user."""
+
+
+class DamagedJournalError(StorageError):
+    """A journal file Optuna cannot read (a write cut short in its middle, flipped bytes): ``dse run``
+    salvages it when no other run uses it; every other command leaves it as it is."""
+
+    def __init__(self, journal: Path, why: str):
+        self.journal, self.why = Path(journal), why
+        super().__init__(f"{journal}: damaged, Optuna cannot read it ({why}); it is left as it is: the next `dse run` "
+                         f"of its study salvages it (every complete entry kept, the original as "
+                         f"{Path(journal).name}.damaged-<time>)")
 
 
 # ---- repairing what a killed process leaves behind ------------------------------------------------
@@ -215,17 +229,18 @@ def open_checked_storage(storage: str | None, out: Path, owns_journal: bool, not
     """open_storage, salvaging a journal damaged in its middle when no other process writes it."""
     try:
         return open_storage(storage, out)
-    except ValueError as exc:  # json.JSONDecodeError is a ValueError too
-        journal = journal_path(storage, out)
-        if journal is None or isinstance(exc, StorageError):
-            raise
+    except DamagedJournalError as exc:
         if not owns_journal:
-            why = " ".join(str(exc).split())[:200]
-            raise StorageError(f"{journal}: damaged, Optuna cannot read it ({why}); another `dse run` uses it, so "
-                               "it is left as it is: the next `dse run` that finds no other one using it salvages "
-                               f"it (every complete entry kept, the original as {journal.name}.damaged-<time>)") from None
-        notes.append(salvage_journal(journal))
+            raise StorageError(f"{exc.journal}: damaged, Optuna cannot read it ({exc.why}); another `dse run` uses "
+                               "it, so it is left as it is: the next `dse run` that finds no other one using it "
+                               f"salvages it (every complete entry kept, the original as "
+                               f"{exc.journal.name}.damaged-<time>)") from None
+        notes.append(salvage_journal(exc.journal))
+    try:
         return open_storage(storage, out)
+    except DamagedJournalError as exc:  # complete lines, but entries Optuna cannot replay
+        raise StorageError(f"{exc.journal}: still unreadable after keeping its complete entries ({exc.why}); "
+                           f"{notes[-1]}; restore the journal from a copy") from None
 
 
 def storage_name(storage) -> str:
