@@ -337,6 +337,24 @@ def checked_inputs(x_int: np.ndarray, layer) -> np.ndarray:
     return x
 
 
+def integer_matmul(x_int: np.ndarray, w_int: np.ndarray, x_max: int) -> np.ndarray | None:
+    """``x_int @ w_int`` (float64) of integer matrices, ``|x_int| <= x_max``, computed exactly as the exact
+    path computes its products (float32 row chunks where exact, on its threads): the same values as a
+    float64 product, or None where a sum could pass 2**53. The simulator's ideal layer, per chip and layer."""
+    w = np.asarray(w_int, dtype=np.float64)
+    n_in, n_out = w.shape
+    magnitude = np.abs(w)
+    if x_max * float(magnitude.sum(axis=0).max(initial=0.0)) >= EXACT_F64:
+        return None
+    chunks = _f32_chunks(magnitude, x_max)
+    if chunks is not None:
+        w = w.astype(np.float32)
+    else:
+        chunks = (0, n_in)
+    layer = ExactLayer(n_in, n_out, max(n_in, 1), x_max, np.ascontiguousarray(w), chunks, 1.0, None, None, False)
+    return mvm_exact(x_int, layer)[0]
+
+
 CLIPPED_BLOCK = 1024  # inputs per excess count: their (inputs, pairs) excess matrix stays small
 
 

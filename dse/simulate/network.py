@@ -34,7 +34,9 @@ from kernels import BitlineGroups, apply_faults, mvm_int, mvm_packed, pack_input
 from kernels.crossbar import offset_corrected
 from kernels.cuda import require_cuda
 from kernels.analog import AnalogPlanes, mvm_float
-from kernels.exact import MAX_CLIPPED, ExactLayer, exact_input_dtype, exact_layer, layer_ints, mvm_exact
+from kernels.exact import (
+    MAX_CLIPPED, ExactLayer, exact_input_dtype, exact_layer, integer_matmul, largest_input, layer_ints, mvm_exact,
+)
 from kernels.flip import flipped_levels, logical_faults
 from kernels.layer_io import dequantize_fold, dequantize_fold_pool, pack_layer_inputs
 
@@ -216,7 +218,9 @@ def run_network(net: MappedNetwork, chip: dict[int, ChipLayer], x: np.ndarray,
             if kernel_s is not None:
                 kernel_s[0] += time.perf_counter() - start
         if stats is not None:
-            ideal = x_int.astype(np.float64) @ mapped.w_int.astype(np.float64)
+            ideal = integer_matmul(x_int, mapped.w_int, largest_input(hw.input_bits, mapped.signed_inputs))
+            if ideal is None:  # too wide for exact float products: the float64 product's rounding, as ever
+                ideal = x_int.astype(np.float64) @ mapped.w_int.astype(np.float64)
             norm = float(np.linalg.norm(ideal))
             error = float(np.linalg.norm(y_int - ideal)) / norm if norm > 0 else 0.0
             conversions = x_int.shape[0] * hw.cycles * mapped.layout.row_tiles * mapped.layout.bitlines
