@@ -48,6 +48,10 @@ def test_one_panel_has_units_bars_constraints_and_trial_numbers():
 def test_axis_labels_keep_one_unit_per_quantity():
     assert axis_label("area_um2", "minimize") == axis_label("area_mm2", "minimize") == "area (mm$^2$, lower is better)"
     assert axis_label("latency_ns", "minimize") == "latency per inference (us, lower is better)"
+    # any other column in its own unit from the results schema; none for a count or fraction
+    assert axis_label("cycle_ns", "minimize") == "cycle ns (ns, lower is better)"
+    assert axis_label("energy_adc_pj", "minimize") == "energy adc pj (pJ, lower is better)"
+    assert axis_label("spare_crossbars", "minimize") == "spare crossbars (lower is better)"
 
 
 def test_plot_pareto_writes_every_pair(tmp_path):

@@ -38,7 +38,14 @@ MAX_TRIAL_LABELS = 30  # trial numbers written beside front points, up to this m
 
 
 def display(metric: str) -> tuple[str, float, str]:
-    return DISPLAY.get(metric, (metric.replace("_", " "), 1.0, ""))
+    """(what, factor, unit): ``DISPLAY``'s, else the column's own unit from the results schema (none for a
+    dimensionless or unknown one)."""
+    if metric in DISPLAY:
+        return DISPLAY[metric]
+    from dse.study.schema import column
+
+    unit = column(metric).unit
+    return metric.replace("_", " "), 1.0, "" if unit in ("1", "-", "unknown") else unit
 
 
 def axis_label(metric: str, direction: str) -> str:
