@@ -209,8 +209,10 @@ def _arrow_type(values: list[Any]) -> pa.DataType | None:
 def write_atomic(table: pa.Table, path: Path) -> None:
     """Write a Parquet file with :func:`dse.atomic.write_atomic`: readers only ever see the old or the
     new complete file, and a temporary file left by a killed process is dot-named, which dataset
-    discovery skips, so it never breaks ``pandas.read_parquet`` on the folder."""
-    atomic.write_atomic(path, lambda handle: pq.write_table(table, handle))
+    discovery skips, so it never breaks ``pandas.read_parquet`` on the folder. Every page carries a CRC
+    (``write_page_checksum``), which ``read_trials`` / ``read_layers`` verify: without it about half of
+    single flipped bytes read back as other numbers, silently."""
+    atomic.write_atomic(path, lambda handle: pq.write_table(table, handle, write_page_checksum=True))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -267,12 +269,16 @@ def rows_not_in_storage(out: str | Path, completed: dict[str, set[int]]) -> dict
     return missing
 
 
+def _read_verified(path: Path) -> pd.DataFrame:
+    return pq.read_table(path, page_checksum_verification=True).to_pandas()
+
+
 def read_trials(path: str | Path) -> pd.DataFrame:
-    return _read(results_folder(path) / TRIALS_FILE, pd.read_parquet)
+    return _read(results_folder(path) / TRIALS_FILE, _read_verified)
 
 
 def read_layers(path: str | Path) -> pd.DataFrame:
-    return _read(results_folder(path) / LAYERS_FILE, pd.read_parquet)
+    return _read(results_folder(path) / LAYERS_FILE, _read_verified)
 
 
 def read_metadata(path: str | Path) -> dict[str, Any]:
