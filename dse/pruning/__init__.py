@@ -2,8 +2,8 @@
 
 :func:`prune` is the one entry: a transformer is pruned through its own structure
 (:mod:`dse.pruning.transformer`), any other network as the sequence of its layers
-(:mod:`dse.pruning.sequential`, which also holds the hard-concrete gates and the masked fine-tuning
-both use). Results are cached on disk. The method and its consistency rules are in
+(:mod:`dse.pruning.sequential`); both train their hard-concrete gates with the one loop of
+:mod:`dse.pruning.gates` and fine-tune with its masked fine-tuning. Results are cached on disk. The method and its consistency rules are in
 :mod:`dse.pruning.sequential` and docs/tolerance.md.
 """
 from __future__ import annotations
@@ -11,7 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Mapping
 
-from dse.pruning.sequential import METHODS, PrunedNetwork, PruneRecipe, prune_sequential
+from dse.pruning.gates import PruneRecipe
+from dse.pruning.sequential import METHODS, PrunedNetwork, prune_sequential
 from dse.pruning.transformer import TRANSFORMER_RECIPE, prune_transformer
 from dse.workloads.transformer import TransformerWorkload
 

@@ -37,7 +37,7 @@ The only randomness (mini-batch order, hard-concrete noise) comes from ``default
 runs single-threaded as in the workloads' training. Results are cached in the workloads' cache directory
 as model files ``<workload>-pruned-<key>.npz`` written atomically; the key is a SHA-256 over everything
 that decides the result: the dense weights, the training data, the targets, the method, the recipe and
-the source of this module, the layers and the training loop.
+the source of this module, the layers, the training loop and the gate loop (:mod:`dse.pruning.gates`).
 """
 from __future__ import annotations
 
@@ -53,43 +53,16 @@ from typing import Mapping
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from dse.pruning import gates as gates_module
+from dse.pruning.gates import PruneRecipe, finetune, train_gates
 from dse.workloads import layers as layers_module, training as training_module
 from dse.workloads.builtin import default_cache_dir, read_cached_layers
-from dse.workloads.layers import Layer, WeightLayer, backward_all, forward_all, softmax_cross_entropy
+from dse.workloads.layers import WeightLayer, backward_all, forward_all, softmax_cross_entropy
 from dse.workloads.model_file import write_layers
-from dse.workloads.training import Adam
 from dse.workloads.workload import Workload
 
 FORMAT_VERSION = 1
 METHODS = ("magnitude", "gates")
-
-# Hard-concrete constants (Louizos et al. 2018): temperature and the stretch interval (gamma, zeta).
-BETA, GAMMA, ZETA = 2.0 / 3.0, -0.1, 1.1
-
-
-@dataclass(frozen=True)
-class PruneRecipe:
-    """Hyper-parameters of pruning (all enter the cache key).
-
-    gate_epochs      epochs training gates and weights together (``gates`` method only)
-    finetune_epochs  epochs fine-tuning the kept weights with the masks fixed (both methods)
-    batch_size       samples per Adam step
-    learning_rate    Adam step size for the weights
-    gate_lr          Adam step size for the gates' ``log_alpha``
-    gate_init        initial ``log_alpha`` (2.0: a gate starts open with probability ~0.97)
-    penalty          ``mu``, weight of the L0 penalty
-    seed             seeds mini-batch order and hard-concrete noise
-    """
-
-    gate_epochs: int = 10
-    finetune_epochs: int = 10
-    batch_size: int = 32
-    learning_rate: float = 1e-3
-    gate_lr: float = 0.05
-    gate_init: float = 2.0
-    penalty: float = 10.0
-    seed: int = 0
-
 
 @dataclass(frozen=True, eq=False)
 class PrunedNetwork:
@@ -119,16 +92,6 @@ class PrunedNetwork:
 
 def weight_layer_indices(workload: Workload) -> list[int]:
     return [i for i, layer in enumerate(workload.layers) if isinstance(layer, WeightLayer)]
-
-
-def _matrix_index(layer: WeightLayer) -> np.ndarray:
-    """(in, out) int64: flat index into ``layer.params['weight']`` of every matrix entry.
-
-    Works for any layer whose ``matrix()`` rearranges its weight (Linear: identity, Conv2d: reshape + T).
-    """
-    probe = copy.copy(layer)
-    probe.params = {**layer.params, "weight": np.arange(layer.weight.size, dtype=np.float64).reshape(layer.weight.shape)}
-    return probe.matrix().astype(np.int64)
 
 
 def feeder_matrix(workload: Workload, index: int, next_index: int) -> np.ndarray:
@@ -196,167 +159,18 @@ def _select(scores_rows: dict[int, np.ndarray], scores_cols: dict[int, np.ndarra
     return keep_rows, keep_cols
 
 
-# --- training with masks -------------------------------------------------------------------------
-
-class Params(Layer):
-    """Holder of trainable arrays for :class:`Adam` (which reads ``params`` and ``grads``)."""
-
-    def __init__(self, params: dict[str, np.ndarray]) -> None:
-        super().__init__("params")
-        self.params = params
-        self.grads = {k: np.zeros_like(v) for k, v in params.items()}
-
-
-class MaskedNet:
-    """The network's weight layers with raw (unmasked) weights and per-row / per-column multipliers.
-
-    Before each forward pass the layers' effective weights are set to ``z_row[:, None] * W * z_col``
-    (matrix orientation) and biases to ``b * z_col``; after the backward pass the gradients of the raw
-    weights and of the multipliers follow by the chain rule.
-    """
-
-    def __init__(self, layers: list[Layer], order: list[int]) -> None:
-        self.layers = layers
-        self.order = order
-        self.index = {i: _matrix_index(layers[i]) for i in order}
-        self.raw = Params({f"{i}.{k}": layers[i].params[k].copy() for i in order for k in ("weight", "bias")})
-
-    def apply(self, z_rows: dict[int, np.ndarray], z_cols: dict[int, np.ndarray]) -> None:
-        for i in self.order:
-            layer, idx = self.layers[i], self.index[i]
-            w = self.raw.params[f"{i}.weight"]
-            effective = np.empty_like(w)
-            effective.flat[idx] = w.flat[idx] * (z_rows[i][:, None] * z_cols[i][None, :])
-            layer.params["weight"] = effective
-            layer.params["bias"] = self.raw.params[f"{i}.bias"] * z_cols[i]
-
-    def backward(self, z_rows, z_cols, want_gates: bool):
-        """Raw-weight gradients into ``self.raw.grads``; returns (d z_rows, d z_cols) when asked."""
-        g_rows, g_cols = {}, {}
-        for i in self.order:
-            layer, idx = self.layers[i], self.index[i]
-            w_raw = self.raw.params[f"{i}.weight"].flat[idx]          # (in, out)
-            b_raw = self.raw.params[f"{i}.bias"]
-            g_eff = layer.grads["weight"].flat[idx]                     # d loss / d effective W
-            gb_eff = layer.grads["bias"]
-            mask = z_rows[i][:, None] * z_cols[i][None, :]
-            grad_w = np.empty_like(self.raw.params[f"{i}.weight"])
-            grad_w.flat[idx] = g_eff * mask
-            self.raw.grads[f"{i}.weight"] = grad_w
-            self.raw.grads[f"{i}.bias"] = gb_eff * z_cols[i]
-            if want_gates:
-                prod = g_eff * w_raw
-                g_rows[i] = prod @ z_cols[i]
-                g_cols[i] = z_rows[i] @ prod + gb_eff * b_raw
-        return g_rows, g_cols
-
-
-def hard_concrete(log_alpha: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """A sample ``z`` in [0, 1] of the hard-concrete gates and ``dz / d log_alpha``."""
-    u = rng.uniform(1e-6, 1.0 - 1e-6, size=log_alpha.shape)
-    s = 1.0 / (1.0 + np.exp(-(np.log(u) - np.log1p(-u) + log_alpha) / BETA))
-    stretched = s * (ZETA - GAMMA) + GAMMA
-    z = np.clip(stretched, 0.0, 1.0)
-    dz = np.where((stretched > 0) & (stretched < 1), (ZETA - GAMMA) * s * (1 - s) / BETA, 0.0)
-    return z, dz
-
-
-def p_open(log_alpha: np.ndarray) -> np.ndarray:
-    """Probability that a hard-concrete gate is non-zero (its expected L0 norm)."""
-    return 1.0 / (1.0 + np.exp(-(log_alpha - BETA * np.log(-GAMMA / ZETA))))
-
-
-def batches(n: int, batch_size: int, rng: np.random.Generator):
-    order = rng.permutation(n)
-    for start in range(0, n, batch_size):
-        yield order[start : start + batch_size]
-
-
-def _train_gates(layers, order, feeders, x, y, row_keep, col_keep, recipe, rng):
-    """Jointly train weights and hard-concrete gates; returns the gates' log_alpha (rows, cols)."""
-    net = MaskedNet(layers, order)
-    last = order[-1]
-    shapes = {i: layers[i].matrix().shape for i in order}
-    gates = Params({
-        **{f"r{i}": np.full(shapes[i][0], recipe.gate_init) for i in order},
-        **{f"c{i}": np.full(shapes[i][1], recipe.gate_init) for i in order if i != last},
-    })
-    weights_opt = Adam([net.raw], recipe.learning_rate)
-    gates_opt = Adam([gates], recipe.gate_lr)
-    ones = {i: np.ones(shapes[i][1]) for i in order}
-    mu = recipe.penalty
-    for _ in range(recipe.gate_epochs):
-        for batch in batches(len(x), recipe.batch_size, rng):
-            z_rows, dz_rows, z_cols, dz_cols = {}, {}, {}, {}
-            for i in order:
-                z_rows[i], dz_rows[i] = hard_concrete(gates.params[f"r{i}"], rng)
-                if i != last:
-                    z_cols[i], dz_cols[i] = hard_concrete(gates.params[f"c{i}"], rng)
-                else:
-                    z_cols[i], dz_cols[i] = ones[i], None
-            net.apply(z_rows, z_cols)
-            _, grad = softmax_cross_entropy(forward_all(layers, x[batch], train=True), y[batch])
-            backward_all(layers, grad)
-            g_rows, g_cols = net.backward(z_rows, z_cols, want_gates=True)
-            for pos, i in enumerate(order):
-                # Task-loss gradient through the sampled gates ...
-                gates.grads[f"r{i}"] = g_rows[i] * dz_rows[i]
-                # ... plus the L0 penalty on the expected fraction of live rows above the target. A row
-                # also dies when every column feeding it is pruned: its live probability is its own
-                # gate's times its feeders' (the feeders are held constant in this term).
-                p_r = p_open(gates.params[f"r{i}"])
-                upstream = (feeders[i] * p_open(gates.params[f"c{order[pos - 1]}"])[:, None]).max(axis=0) \
-                    if pos > 0 else np.ones_like(p_r)
-                excess = max(0.0, float(np.mean(p_r * upstream)) - row_keep[i])
-                gates.grads[f"r{i}"] += 2 * mu * excess * upstream * p_r * (1 - p_r) / len(p_r)
-                if i != last:
-                    p_c = p_open(gates.params[f"c{i}"])
-                    excess = max(0.0, float(np.mean(p_c)) - col_keep[i])
-                    gates.grads[f"c{i}"] = g_cols[i] * dz_cols[i] + 2 * mu * excess * p_c * (1 - p_c) / len(p_c)
-            weights_opt.step()
-            gates_opt.step()
-    # Gate training leaves the weights adapted to the gates: carry them into fine-tuning.
-    for i in order:
-        layers[i].params["weight"] = net.raw.params[f"{i}.weight"].copy()
-        layers[i].params["bias"] = net.raw.params[f"{i}.bias"].copy()
-    return ({i: gates.params[f"r{i}"].copy() for i in order},
-            {i: gates.params[f"c{i}"].copy() for i in order if i != last})
-
-
-def finetune(layers, order, keep_rows, keep_cols, x, y, recipe, rng, train_step=None) -> None:
-    """Train the kept weights with the masks fixed; leaves exact zeros in pruned rows and columns.
-
-    ``train_step(x_batch, y_batch)`` runs one forward and backward pass through the network (filling the
-    layers' gradients); the default is the sequential classifier's cross-entropy.
-    """
-    if train_step is None:
-        def train_step(xb, yb):
-            _, grad = softmax_cross_entropy(forward_all(layers, xb, train=True), yb)
-            backward_all(layers, grad)
-
-    net = MaskedNet(layers, order)
-    z_rows, z_cols = {}, {}
-    for i in order:
-        n_in, n_out = layers[i].matrix().shape
-        z_rows[i] = np.zeros(n_in)
-        z_rows[i][keep_rows[i]] = 1.0
-        z_cols[i] = np.zeros(n_out)
-        z_cols[i][keep_cols[i]] = 1.0
-    optimiser = Adam([net.raw], recipe.learning_rate)
-    for _ in range(recipe.finetune_epochs):
-        for batch in batches(len(x), recipe.batch_size, rng):
-            net.apply(z_rows, z_cols)
-            train_step(x[batch], y[batch])
-            net.backward(z_rows, z_cols, want_gates=False)
-            optimiser.step()
-    net.apply(z_rows, z_cols)  # the final weights are the masked ones
-
+# --- training ------------------------------------------------------------------------------------
 
 def _prune_layers(workload, order, row_frac, col_frac, method, recipe):
     layers = copy.deepcopy(list(workload.layers))
     feeders = {order[p]: feeder_matrix(workload, order[p - 1], order[p]) for p in range(1, len(order))}
     rng = np.random.default_rng(recipe.seed)
     x, y = workload.x_train, workload.y_train
+
+    def train_step(xb, yb):  # the classifier's cross-entropy
+        _, grad = softmax_cross_entropy(forward_all(layers, xb, train=True), yb)
+        backward_all(layers, grad)
+
     if method == "magnitude":
         mats = {i: layers[i].matrix() for i in order}
         scores_rows = {i: np.linalg.norm(mats[i], axis=1) for i in order}
@@ -364,10 +178,19 @@ def _prune_layers(workload, order, row_frac, col_frac, method, recipe):
     else:
         row_keep = {i: 1.0 - row_frac[i] for i in order}
         col_keep = {i: 1.0 - col_frac[i] for i in order}
-        scores_rows, scores_cols = _train_gates(layers, order, feeders, x, y, row_keep, col_keep, recipe, rng)
+        # Each layer's rows are fed by the previous layer's columns through the feeder matrix; the last
+        # layer's columns are the classes, never gated.
+        previous = {order[p]: order[p - 1] for p in range(1, len(order))}
+
+        def upstream(i, p_col):
+            return (feeders[i] * p_col(previous[i])[:, None]).max(axis=0) if i in previous else None
+
+        col_gate = {i: None if i == order[-1] else i for i in order}
+        scores_rows, scores_cols = train_gates(layers, order, x, y, row_keep, col_keep, recipe, rng,
+                                               train_step=train_step, col_gate=col_gate, upstream=upstream)
         scores_cols[order[-1]] = np.zeros(layers[order[-1]].matrix().shape[1])
     keep_rows, keep_cols = _select(scores_rows, scores_cols, order, feeders, row_frac, col_frac)
-    finetune(layers, order, keep_rows, keep_cols, x, y, recipe, rng)
+    finetune(layers, order, keep_rows, keep_cols, x, y, recipe, rng, train_step)
     return layers, keep_rows, keep_cols
 
 
@@ -375,7 +198,7 @@ def _prune_layers(workload, order, row_frac, col_frac, method, recipe):
 
 def _cache_key(workload: Workload, row_frac, col_frac, method: str, recipe: PruneRecipe) -> str:
     digest = hashlib.sha256()
-    for module in (layers_module, training_module):
+    for module in (layers_module, training_module, gates_module):
         digest.update(Path(module.__file__).read_bytes())
     digest.update(Path(__file__).read_bytes())
     for layer in workload.layers:

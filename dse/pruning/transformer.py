@@ -1,5 +1,5 @@
 """Structured pruning of the transformer's linear layers: the hard-concrete gates of
-``dse.pruning.sequential``, through the transformer's own structure.
+``dse.pruning.gates``, through the transformer's own structure.
 
 :func:`prune_transformer` returns the same :class:`~dse.pruning.sequential.PrunedNetwork` as
 ``dse.pruning.prune`` (pruned, fine-tuned workload plus kept rows and columns per layer index), so the
@@ -20,14 +20,14 @@ in and out; rows are word lines = input features, columns are outputs):
 
 Gates and weights train together on the transformer's loss (``TransformerWorkload.loss``: the topic
 head's cross-entropy plus the cosine distance to the float model's embeddings, i.e. distillation) with
-the L0 penalty of ``dse.pruning.sequential`` per layer and kind; then the ``keep`` gates of largest
+the L0 penalty of ``dse.pruning.gates`` per layer and kind; then the ``keep`` gates of largest
 ``log_alpha`` stay open and the kept weights are fine-tuned with the masks fixed. ``magnitude`` keeps the
 rows and columns of largest L2 norm instead (q and k columns by their summed norms). Fine-tuning a
 pretrained encoder wants a small step: :data:`TRANSFORMER_RECIPE`.
 
 Results are cached as ``<workload>-pruned-<key>.npz`` in the workloads' cache directory, written
 atomically; the key covers the weights, the training data, the targets, the method, the recipe and the
-source of this module, the transformer and the gate code.
+source of this module, the transformer, the gate loop and the sequential pruner it shares helpers with.
 """
 from __future__ import annotations
 
@@ -43,23 +43,11 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from dse.atomic import write_atomic
-from dse.pruning import sequential as gate_module
-from dse.pruning.sequential import (
-    METHODS,
-    PrunedNetwork,
-    PruneRecipe,
-    batches,
-    finetune,
-    fractions_by_layer,
-    hard_concrete,
-    kept_count,
-    MaskedNet,
-    p_open,
-    Params,
-)
+from dse.pruning import gates as gates_module, sequential as sequential_module
+from dse.pruning.gates import PruneRecipe, finetune, train_gates
+from dse.pruning.sequential import METHODS, PrunedNetwork, fractions_by_layer, kept_count
 from dse.workloads import transformer as transformer_module
 from dse.workloads.builtin import default_cache_dir
-from dse.workloads.training import Adam
 
 FORMAT_VERSION = 1
 # Fine-tuning on 170 sentences: few epochs. Measured at 30 % rows and columns (docs/transformer.md): step 3e-4
@@ -98,52 +86,6 @@ class _Structure:
         return {O: index - 1, F: index - 1}.get(self.kind(index))
 
 
-def _train_gates(work, layers, st: _Structure, x, y, row_keep, col_keep, recipe, rng):
-    order = st.order()
-    net = MaskedNet(layers, order)
-    shapes = {i: layers[i].matrix().shape for i in order}
-    gates = Params({
-        **{f"r{i}": np.full(shapes[i][0], recipe.gate_init) for i in order},
-        **{f"c{i}": np.full(shapes[i][1], recipe.gate_init) for i in order if st.col_gate(i) == i},
-    })
-    weights_opt = Adam([net.raw], recipe.learning_rate)
-    gates_opt = Adam([gates], recipe.gate_lr)
-    mu = recipe.penalty
-    for _ in range(recipe.gate_epochs):
-        for batch in batches(len(x), recipe.batch_size, rng):
-            z_rows, dz_rows, z_cols, dz_cols = {}, {}, {}, {}
-            for i in order:
-                z_rows[i], dz_rows[i] = hard_concrete(gates.params[f"r{i}"], rng)
-                if st.col_gate(i) == i:
-                    z_cols[i], dz_cols[i] = hard_concrete(gates.params[f"c{i}"], rng)
-            for i in order:
-                if st.col_gate(i) != i:
-                    z_cols[i] = z_cols[st.col_gate(i)]
-            net.apply(z_rows, z_cols)
-            _, grad = work.loss(work.forward_train(x[batch]), y[batch])
-            work.backward(grad)
-            g_rows, g_cols = net.backward(z_rows, z_cols, want_gates=True)
-            for i in order:
-                p_r = p_open(gates.params[f"r{i}"])
-                feeder = st.feeder(i)
-                upstream = p_open(gates.params[f"c{feeder}"]) if feeder is not None else np.ones_like(p_r)
-                excess = max(0.0, float(np.mean(p_r * upstream)) - row_keep[i])
-                gates.grads[f"r{i}"] = g_rows[i] * dz_rows[i] + 2 * mu * excess * upstream * p_r * (1 - p_r) / len(p_r)
-                if st.col_gate(i) == i:
-                    g = g_cols[i] + (g_cols[i + 1] if st.kind(i) == Q else 0.0)  # the keys' share of the tied gate
-                    p_c = p_open(gates.params[f"c{i}"])
-                    excess = max(0.0, float(np.mean(p_c)) - col_keep[i])
-                    gates.grads[f"c{i}"] = g * dz_cols[i] + 2 * mu * excess * p_c * (1 - p_c) / len(p_c)
-            weights_opt.step()
-            gates_opt.step()
-    for i in order:  # the weights adapted to the gates carry into fine-tuning
-        layers[i].params["weight"] = net.raw.params[f"{i}.weight"].copy()
-        layers[i].params["bias"] = net.raw.params[f"{i}.bias"].copy()
-    scores_rows = {i: gates.params[f"r{i}"].copy() for i in order}
-    scores_cols = {i: gates.params[f"c{st.col_gate(i)}"].copy() for i in order}
-    return scores_rows, scores_cols
-
-
 def _select(scores_rows, scores_cols, st: _Structure, row_frac, col_frac):
     keep_rows, keep_cols = {}, {}
     for i in st.order():  # columns first: a feeder precedes the layer it feeds
@@ -164,19 +106,15 @@ def _select(scores_rows, scores_cols, st: _Structure, row_frac, col_frac):
     return keep_rows, keep_cols
 
 
-def _finetune(work, layers, st: _Structure, keep_rows, keep_cols, x, y, recipe, rng) -> None:
-    """The sequential pruner's masked fine-tuning, driven through the transformer's own loss."""
-    def train_step(xb, yb):
-        work.backward(work.loss(work.forward_train(xb), yb)[1])
-
-    finetune(layers, st.order(), keep_rows, keep_cols, x, y, recipe, rng, train_step)
-
-
 def _prune(workload, st, row_frac, col_frac, method, recipe):
     layers = copy.deepcopy(list(workload.layers))
     work = dataclasses.replace(workload, layers=tuple(layers))  # shares the layer objects being trained
     rng = np.random.default_rng(recipe.seed)
     x, y = workload.x_train, workload.y_train
+
+    def train_step(xb, yb):  # the transformer's own loss
+        work.backward(work.loss(work.forward_train(xb), yb)[1])
+
     if method == "magnitude":
         mats = {i: layers[i].matrix() for i in st.order()}
         scores_rows = {i: np.linalg.norm(m, axis=1) for i, m in mats.items()}
@@ -186,15 +124,23 @@ def _prune(workload, st, row_frac, col_frac, method, recipe):
     else:
         row_keep = {i: 1.0 - row_frac[i] for i in st.order()}
         col_keep = {i: 1.0 - col_frac[i] for i in st.order()}
-        scores_rows, scores_cols = _train_gates(work, layers, st, x, y, row_keep, col_keep, recipe, rng)
+
+        def upstream(i, p_col):  # v -> o and i -> f: one column feeds one row
+            feeder = st.feeder(i)
+            return p_col(feeder) if feeder is not None else None
+
+        scores_rows, scores_cols = train_gates(layers, st.order(), x, y, row_keep, col_keep, recipe, rng,
+                                               train_step=train_step,
+                                               col_gate={i: st.col_gate(i) for i in st.order()},
+                                               upstream=upstream)
     keep_rows, keep_cols = _select(scores_rows, scores_cols, st, row_frac, col_frac)
-    _finetune(work, layers, st, keep_rows, keep_cols, x, y, recipe, rng)
+    finetune(layers, st.order(), keep_rows, keep_cols, x, y, recipe, rng, train_step)
     return layers, keep_rows, keep_cols
 
 
 def _cache_key(workload, row_frac, col_frac, method, recipe) -> str:
     digest = hashlib.sha256()
-    for module in (gate_module, transformer_module):
+    for module in (gates_module, sequential_module, transformer_module):
         digest.update(Path(module.__file__).read_bytes())
     digest.update(Path(__file__).read_bytes())
     arrays = [layer.params[k] for layer in workload.layers for k in sorted(layer.params)]
