@@ -917,8 +917,8 @@ def run_damaged_kind(campaign: Campaign, n: int) -> None:
             path.mkdir()
         elif how == "delete":
             path.unlink()
-        elif how == "garbage":
-            path.write_bytes(os.urandom(64))
+        elif how == "garbage":  # from the case's own numbers, so that a rerun of the case sees the same bytes
+            path.write_bytes(random.Random(f"{target} {at}").randbytes(64))
         else:
             path.write_bytes(data + b'{"op_code": 99, "worker_id": "x"\n')
         names = [target, Path(target).name, str(folder), "stored-fuzz", "journal", "parquet", "_study.toml"]
@@ -951,6 +951,8 @@ def _check_nothing_lost(folder: Path, snapshot: dict[Path, bytes], outcome: Outc
     a cut-short last entry dropped."""
     journal = folder / "_optuna.journal"
     backups = [p.read_bytes() for p in folder.glob("_optuna.journal.damaged-*")]
+    cuts = [p.read_bytes() for p in folder.glob("_optuna.journal.cut-*")]  # a dropped last entry, then salvaged
+    backups += [damaged + cut for damaged in backups for cut in cuts]
     for path, old in snapshot.items():
         name = str(path.relative_to(folder))
         if name in REGENERATED or not old:

@@ -200,3 +200,16 @@ def test_a_flipped_byte_anywhere_in_a_table_is_refused_or_reads_back_the_same_va
             pd.testing.assert_frame_equal(frame.set_axis(expected.columns, axis=1), expected, check_dtype=False)
         path.write_bytes(good)
         assert refused > len(range(0, len(good), step)) // 2, (name, refused)
+
+
+@pytest.mark.parametrize("garbage", [b"\x8f\x01junk\n\x13more", b"junk\n{not json\n", b"[1, 2]\n\"x\"\n"])
+def test_a_journal_of_garbage_lines_is_refused_and_left_as_it_is(garbage, finished, capsys):
+    """The fuzz campaign's finding (64 random bytes holding a line break): the run cut the tail off,
+    salvaged nothing and left an empty journal; now it is refused before any change, like one long line."""
+    study, folder = finished
+    (folder / "_optuna.journal").write_bytes(garbage)
+    before = _files(folder)
+    code, out, err = _run(["run", str(study), "--results", str(folder.parent), "--no-progress"], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert str(folder / "_optuna.journal") in err and "no complete journal entry" in err, err
+    assert _files(folder) == before

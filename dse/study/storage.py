@@ -165,10 +165,8 @@ def repair_journal(path: Path) -> list[str]:
                 f.seek(size)
                 f.write(b"\n")
                 notes.append(f"completed the last entry of {path} (its line break was cut)")
-            elif end == 0:  # nothing complete would remain: never turn a damaged study into a new one
-                raise StorageError(f"{path}: holds no complete journal entry ({size} bytes), so it cannot be "
-                                   "repaired; it is left as it is: restore it from a copy, or move it away to "
-                                   "start the study afresh")
+            elif not _holds_an_entry(f, end):  # nothing would remain: never turn a damaged study into a new one
+                raise _no_entry(path, size)
             else:
                 cut = path.with_name(f"{path.name}.cut-{time.strftime('%Y%m%d-%H%M%S')}")
                 write_bytes_atomic(cut, tail)  # the dropped bytes are kept, never lost
@@ -184,6 +182,22 @@ def glob_escape(name: str) -> str:
     import glob
 
     return glob.escape(name)
+
+
+def _no_entry(path: Path, size: int) -> StorageError:
+    return StorageError(f"{path}: holds no complete journal entry ({size} bytes), so it cannot be repaired; it is "
+                        "left as it is: restore it from a copy, or move it away to start the study afresh")
+
+
+def _holds_an_entry(f, end: int) -> bool:
+    """Whether the first ``end`` bytes of the open file ``f`` hold one whole line that is a JSON object
+    (reads up to the first such line: the journal's first entry, as a rule)."""
+    f.seek(0)
+    while f.tell() < end:
+        line = f.readline(end - f.tell())
+        if line.endswith(b"\n") and _journal_entries(line):
+            return True
+    return False
 
 
 def _journal_entries(line: bytes) -> int:
@@ -202,22 +216,23 @@ def salvage_journal(path: Path) -> str:
     for line in path.read_bytes().split(b"\n"):
         if not line.strip():
             continue
-        try:
-            json.loads(line)
+        if _journal_entries(line):  # every Optuna entry is a JSON object
             kept.append(line)
             continue
-        except ValueError:
-            pass
         text, pos = line.decode("utf-8", "replace"), 0
         while pos < len(text):
             try:
                 entry, pos = decoder.raw_decode(text, pos)
+                if not isinstance(entry, dict):
+                    raise ValueError("not an entry")
                 kept.append(json.dumps(entry, separators=(",", ":")).encode())
             except ValueError:
                 dropped += 1
                 pos = text.find('{"op_code"', pos + 1)
                 if pos < 0:
                     break
+    if not kept:  # garbage throughout: refused, left as it is (a salvage would leave an empty study)
+        raise _no_entry(path, path.stat().st_size)
     backup = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
     os.link(path, backup) if not backup.exists() else None
     write_bytes_atomic(path, b"".join(entry + b"\n" for entry in kept))
