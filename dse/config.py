@@ -14,10 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from kernels.adc import ADC_RANGES  # the kernels define what they implement; configs validate against it
 from kernels.cuda import check_backend
-from kernels.faults import FAULT_MODELS
-from kernels.slicing import MAPPINGS
+from kernels.names import ADC_RANGES, FAULT_MODELS, MAPPINGS  # what the kernels implement; configs validate against it
 from dse.allowed import Boolean, Checked, Interval, LayerFractions, LevelTable, OneOf, PresetName, check_field
 
 

@@ -4,11 +4,12 @@ The arithmetic contract is ``docs/crossbar.md``; :func:`crossbar_mvm` is its ent
 :func:`crossbar_mvm_reference` the plain numpy version it is checked against.
 """
 import hashlib
+import importlib
+import importlib.metadata
 import os
 import shutil
+import sys
 from pathlib import Path
-
-import numba
 
 
 def numba_cache_dir(directory: Path = Path(__file__).parent) -> Path:
@@ -19,7 +20,7 @@ def numba_cache_dir(directory: Path = Path(__file__).parent) -> Path:
     function from another module (``kernels.rng`` into ``kernels.analog``) would otherwise keep its
     stale compiled code after that module changes: any edit here starts a fresh cache instead.
     """
-    digest = hashlib.sha256(numba.__version__.encode())
+    digest = hashlib.sha256(importlib.metadata.version("numba").encode())  # numba.__version__, unimported
     for path in sorted(directory.glob("*.py")):
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return directory / "__pycache__" / f"numba-{digest.hexdigest()[:16]}"
@@ -34,7 +35,10 @@ def _use_fresh_cache() -> None:
     if os.environ.get("NUMBA_CACHE_DIR"):
         return
     cache = numba_cache_dir()
-    numba.config.CACHE_DIR = str(cache)
+    if "numba" in sys.modules:  # imported already: its config has read the environment
+        sys.modules["numba"].config.CACHE_DIR = str(cache)
+    else:  # read when Numba is imported (by the first kernel module), and by worker processes alike
+        os.environ["NUMBA_CACHE_DIR"] = str(cache)
     try:
         cache.mkdir(parents=True)
     except FileExistsError:
@@ -48,26 +52,34 @@ def _use_fresh_cache() -> None:
 
 _use_fresh_cache()
 
-from kernels.adc import adc_codes, calibrated_step, full_range_step, full_scale  # noqa: E402
-from kernels.bitlines import BitlineGroups, plain_bitlines
-from kernels.crossbar import (
-    column_sum_histogram,
-    crossbar_mvm,
-    mvm_int,
-    mvm_packed,
-    pack_levels,
-)
-from kernels.dac import cycle_weights, n_cycles, pack_inputs
-from kernels.faults import SA0, SA1, apply_faults, sample_faults
-from kernels.quantize import activation_scale, quantize_activations, quantize_weights, weight_scale
-from kernels.reference import crossbar_mvm_reference
-from kernels.slicing import n_arrays, n_slices, slice_levels
-from kernels.vote import VOTE_MODES
+# The public names, each imported from its module on first use (PEP 562): importing a light module such
+# as kernels.names (what the configs validate against) does not load Numba and every kernel with it.
+_EXPORTS = {
+    "adc_codes": "adc", "calibrated_step": "adc", "full_range_step": "adc", "full_scale": "adc",
+    "BitlineGroups": "bitlines", "plain_bitlines": "bitlines",
+    "column_sum_histogram": "crossbar", "crossbar_mvm": "crossbar", "mvm_int": "crossbar",
+    "mvm_packed": "crossbar", "pack_levels": "crossbar",
+    "cycle_weights": "dac", "n_cycles": "dac", "pack_inputs": "dac",
+    "SA0": "faults", "SA1": "faults", "apply_faults": "faults", "sample_faults": "faults",
+    "activation_scale": "quantize", "quantize_activations": "quantize", "quantize_weights": "quantize",
+    "weight_scale": "quantize",
+    "crossbar_mvm_reference": "reference",
+    "n_arrays": "slicing", "n_slices": "slicing", "slice_levels": "slicing",
+    "VOTE_MODES": "vote",
+}
+__all__ = sorted(_EXPORTS)
 
-__all__ = [
-    "BitlineGroups", "SA0", "SA1", "VOTE_MODES", "activation_scale", "adc_codes", "apply_faults",
-    "calibrated_step", "column_sum_histogram", "crossbar_mvm", "crossbar_mvm_reference", "cycle_weights",
-    "full_range_step", "full_scale", "mvm_int", "mvm_packed", "n_arrays", "n_cycles", "n_slices", "pack_inputs",
-    "pack_levels", "plain_bitlines", "quantize_activations", "quantize_weights", "sample_faults",
-    "slice_levels", "weight_scale",
-]
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"kernels.{_EXPORTS[name]}"), name)
+    try:  # a submodule reached as an attribute (kernels.crossbar) after a bare ``import kernels``
+        return importlib.import_module(f"kernels.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"kernels.{name}":
+            raise
+        raise AttributeError(f"module 'kernels' has no attribute {name!r}") from None
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -23,7 +23,7 @@ import math
 import numpy as np
 from numba import njit
 
-ADC_RANGES = ("full", "calibrated", "clip")
+from kernels.names import ADC_RANGES  # noqa: F401 (re-exported: the names this module implements)
 
 
 def full_scale(rows: int, cell_bits: int, dac_bits: int, weight_flip: bool = False) -> int:

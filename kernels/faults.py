@@ -12,8 +12,9 @@ import math
 import numpy as np
 from numba import njit
 
+from kernels.names import FAULT_MODELS  # noqa: F401 (re-exported: the names this module implements)
+
 HEALTHY, SA0, SA1 = 0, 1, 2
-FAULT_MODELS = ("iid", "column")
 
 
 def _check_rates(sa0_rate: float, sa1_rate: float) -> None:

@@ -3,8 +3,19 @@ from __future__ import annotations
 
 import json
 
-from dse.experiments.bench import MAX_BATCH, MAX_SIZE, KernelPoint, bench_eval, bench_kernels, bench_kernels_cuda
 from dse.cli_options import add_hardware_options, count, hardware_from_args
+
+
+def _count_up_to(limit: str):
+    """``count(1, dse.experiments.bench.<limit>)``, the limit looked up when a value is parsed: the bench
+    module loads the kernels (Numba), which ``dse bench --help`` does not need."""
+    def parse(text: str) -> int:
+        from dse.experiments import bench
+
+        return count(1, getattr(bench, limit))(text)
+
+    parse.__name__ = "count"
+    return parse
 
 
 def add_parser(sub, help: str) -> None:
@@ -14,8 +25,8 @@ def add_parser(sub, help: str) -> None:
                         help="eval: workload(s), comma-separated (default mlp-digits,cnn-digits)")
     parser.add_argument("--study", default="studies/quickstart.toml", help="study: the study file")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--batch", type=count(1, MAX_BATCH), default=256, help="inputs per crossbar call (default 256)")
-    parser.add_argument("--size", type=count(1, MAX_SIZE), default=512, help="square weight matrix size (in = out)")
+    parser.add_argument("--batch", type=_count_up_to("MAX_BATCH"), default=256, help="inputs per crossbar call (default 256)")
+    parser.add_argument("--size", type=_count_up_to("MAX_SIZE"), default=512, help="square weight matrix size (in = out)")
     parser.add_argument("--no-scaling", action="store_true", help="skip the scaling table")
     parser.add_argument("--repeats", type=count(1), default=5, help="timed repetitions (best is kept)")
     parser.add_argument("--samples", type=count(1, 1_000_000), default=None,
@@ -25,6 +36,8 @@ def add_parser(sub, help: str) -> None:
 
 
 def run(args) -> int:
+    from dse.experiments.bench import KernelPoint, bench_kernels
+
     hw = hardware_from_args(args)
     if args.target == "eval":
         return _run_eval(args, hw)
@@ -72,6 +85,8 @@ def run(args) -> int:
 
 
 def _run_kernels_cuda(args, hw, point) -> int:
+    from dse.experiments.bench import MAX_BATCH, bench_kernels_cuda
+
     batches = (point.batch,) if args.no_scaling else tuple(sorted({point.batch, 4096, MAX_BATCH}))
     result = bench_kernels_cuda(hw, point, batches=batches, repeats=args.repeats)
     if args.json:
@@ -95,6 +110,8 @@ def _run_kernels_cuda(args, hw, point) -> int:
 
 
 def _run_eval(args, hw) -> int:
+    from dse.experiments.bench import bench_eval
+
     names = (args.workload or "mlp-digits,cnn-digits").split(",")
     results = [bench_eval(name.strip(), hw, samples=args.samples) for name in names]
     if args.json:
