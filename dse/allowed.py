@@ -129,6 +129,30 @@ class LayerFractions:
         return tuple(sorted(pairs.items()))
 
 
+def per_layer(value: Any, names: Sequence[str], default: float, what: str, high: float) -> dict[str, float]:
+    """A number in [0, high] for every layer of ``names``: from one number (every layer), a ``{layer:
+    number}`` mapping (the layers it leaves out get ``default``) or None (``default`` everywhere).
+
+    The one resolver of per-layer values (prune fractions, input activity, cell levels); a name that is
+    not a layer, or a value out of range, is a ValueError naming ``what`` and the layer.
+    """
+    names = list(names)
+    if value is None:
+        values = {name: default for name in names}
+    elif isinstance(value, Mapping):
+        unknown = sorted(set(value) - set(names))
+        if unknown:
+            raise ValueError(f"{what} names unknown layer(s) {', '.join(map(str, unknown))}; "
+                             f"layers: {', '.join(names)}")
+        values = {name: value.get(name, default) for name in names}
+    else:
+        values = {name: value for name in names}
+    for name, v in values.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v <= high:
+            raise ValueError(f"{what} must be a fraction in [0, {high:g}], got {v!r} for layer {name!r}")
+    return {name: float(v) for name, v in values.items()}
+
+
 def allowed(cls: type, name: str):
     """The constraint ``cls`` declares for field ``name`` (None for a field without one)."""
     return getattr(cls, "ALLOWED", {}).get(name)

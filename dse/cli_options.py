@@ -66,6 +66,13 @@ def _parse_layer_fractions(text: str) -> dict[str, float]:
     return values
 
 
+def add_flag(group, name: str, kind: Any = str, help: str = "", *aliases: str, choices=None, metavar=None) -> None:
+    """The flag of ``name``: ``--`` and the name with dashes (TOML key = CLI flag = field = column), plus
+    ``aliases``, setting ``args.name``; None when left out, so the default stays where the field is."""
+    group.add_argument("--" + name.replace("_", "-"), *aliases, dest=name, type=kind, default=None, choices=choices,
+                       metavar=metavar, help=help)
+
+
 def _add_fields(parser: argparse.ArgumentParser, cls, title: str, skip: tuple[str, ...] = ()) -> None:
     group = parser.add_argument_group(title)
     described = field_help(cls)
@@ -73,22 +80,16 @@ def _add_fields(parser: argparse.ArgumentParser, cls, title: str, skip: tuple[st
         if field.name in skip:
             continue
         if field.name in PER_LAYER_FIELDS:
-            group.add_argument(
-                "--" + field.name.replace("_", "-"), dest=field.name, type=_parse_layer_fractions, default=None,
-                metavar="LAYER=FRACTION,...",
-                help=f"per-layer {PER_LAYER_FIELDS[field.name].replace('_', ' ')} fractions overriding "
+            add_flag(group, field.name, _parse_layer_fractions,
+                     f"per-layer {PER_LAYER_FIELDS[field.name].replace('_', ' ')} fractions overriding "
                      f"--{PER_LAYER_FIELDS[field.name].replace('_', '-')} for these layers, e.g. fc1=0.3,fc2=0.1",
-            )
+                     metavar="LAYER=FRACTION,...")
             continue
         kind = {int: int, float: float, bool: _parse_bool}.get(field_type(cls, field.name), str)
         about = _tech_help() if field.name == "tech" else described.get(field.name, "")
         default = field.metadata.get("default", repr(field.default))
-        choices = CHOICES.get(field.name)
-        group.add_argument(
-            "--" + field.name.replace("_", "-"), dest=field.name, type=kind, default=None, choices=choices,
-            metavar=None if choices else field.name.upper(),
-            help=f"{about} (default {default})" if about else f"default {default}",
-        )
+        add_flag(group, field.name, kind, f"{about} (default {default})" if about else f"default {default}",
+                 choices=CHOICES.get(field.name))
 
 
 def _collect(args: argparse.Namespace, cls, **overrides: Any):
@@ -121,24 +122,21 @@ def add_fault_options(parser: argparse.ArgumentParser, rates: bool = True) -> No
     group = parser.add_argument_group("faults")
     default = {f.name: f.default for f in dataclasses.fields(FaultScenario)}
     if rates:
-        group.add_argument("--sa0-rate", "--sa0", dest="sa0_rate", type=float, default=None,
-                           help="probability a cell is stuck OFF (high resistance, level 0) (default 0)")
-        group.add_argument("--sa1-rate", "--sa1", dest="sa1_rate", type=float, default=None,
-                           help="probability a cell is stuck ON (low resistance, top level) (default 0)")
-    group.add_argument("--fault-model", dest="fault_model", default=None, choices=CHOICES["fault_model"],
-                       help="iid: every cell independent; column: faults clustered along bit lines "
-                            f"(default {default['fault_model']})")
-    group.add_argument("--n-chips", "--chips", dest="n_chips", type=count(1), default=None,
-                       help=f"simulated chips (Monte Carlo fault maps) (default {default['n_chips']})")
-    group.add_argument("--seed", dest="seed", type=count(0), default=None,
-                       help=f"chip c draws its fault maps from the generator seeded by (seed, c, layer) "
-                            f"(default {default['seed']})")
-    group.add_argument("--test-escape-rate", dest="test_escape_rate", type=float, default=None,
-                       help="fraction of stuck cells the post-fabrication test misses (default 0)")
-    group.add_argument("--post-test-rate", dest="post_test_rate", type=float, default=None,
-                       help="probability a healthy cell fails after the test, SA0:SA1 as --sa0:--sa1 (default 0)")
-    group.add_argument("--stuck-level-spread", dest="stuck_level_spread", type=float, default=None,
-                       help="sigma of stuck cells' conductance relative to G_min / G_max (analog path; default 0)")
+        add_flag(group, "sa0_rate", float, "probability a cell is stuck OFF (high resistance, level 0) (default 0)",
+                 "--sa0")
+        add_flag(group, "sa1_rate", float, "probability a cell is stuck ON (low resistance, top level) (default 0)",
+                 "--sa1")
+    add_flag(group, "fault_model", None, "iid: every cell independent; column: faults clustered along bit lines "
+             f"(default {default['fault_model']})", choices=CHOICES["fault_model"])
+    add_flag(group, "n_chips", count(1), f"simulated chips (Monte Carlo fault maps) (default {default['n_chips']})",
+             "--chips")
+    add_flag(group, "seed", count(0), "chip c draws its fault maps from the generator seeded by (seed, c, layer) "
+             f"(default {default['seed']})")
+    add_flag(group, "test_escape_rate", float, "fraction of stuck cells the post-fabrication test misses (default 0)")
+    add_flag(group, "post_test_rate", float,
+             "probability a healthy cell fails after the test, SA0:SA1 as --sa0:--sa1 (default 0)")
+    add_flag(group, "stuck_level_spread", float,
+             "sigma of stuck cells' conductance relative to G_min / G_max (analog path; default 0)")
 
 
 def faults_from_args(args: argparse.Namespace, **overrides: Any) -> FaultScenario:
@@ -213,11 +211,8 @@ def add_analog_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("analog non-idealities (off by default; see docs/nonideal.md)")
     for field in dataclasses.fields(AnalogEffects):
         table = isinstance(field.default, tuple)
-        group.add_argument(
-            "--" + field.name.replace("_", "-"), dest=field.name, type=_parse_table if table else float,
-            default=None, metavar="LIST" if table else field.name.upper(),
-            help=f"{ANALOG_HELP.get(field.name, '')} (default {field.default!r})",
-        )
+        add_flag(group, field.name, _parse_table if table else float,
+                 f"{ANALOG_HELP.get(field.name, '')} (default {field.default!r})", metavar="LIST" if table else None)
 
 
 def analog_from_args(args: argparse.Namespace) -> AnalogEffects:

@@ -16,7 +16,8 @@ from typing import Any
 
 from kernels.cuda import check_backend
 from kernels.names import ADC_RANGES, FAULT_MODELS, MAPPINGS  # what the kernels implement; configs validate against it
-from dse.allowed import Boolean, Checked, Interval, LayerFractions, LevelTable, OneOf, PresetName, check_field
+from dse.allowed import (Boolean, Checked, Interval, LayerFractions, LevelTable, OneOf, PresetName, check_field,
+                         per_layer)
 
 
 def _from_dict(cls, values: dict[str, Any]):
@@ -340,8 +341,7 @@ class Protection:
                            f"the columns of {layer!r} are never pruned in {workload} (a classifier's last "
                            "layer keeps its classes; a transformer's key columns follow its query columns)")
                     raise ValueError(f"{name}: {why}; allowed: {', '.join(allowed)}")
-            default = getattr(self, PER_LAYER_FIELDS[name])
-            result.append({layer: given.get(layer, default) for layer in layers})
+            result.append(per_layer(given, layers, getattr(self, PER_LAYER_FIELDS[name]), name, MAX_PRUNE))
         return result[0], result[1]
 
     def to_columns(self) -> dict[str, Any]:

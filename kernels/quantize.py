@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
+# Activation scales use a high percentile of |activation| on calibration data, not the maximum, so
+# one outlier does not waste the input range of every other sample.
+ACTIVATION_PERCENTILE = 99.99
+
 
 def weight_scale(w: np.ndarray, bits: int, per_column: bool = False) -> np.ndarray:
     """Scale so the largest magnitude maps to ``2**(bits-1) - 1``; shape () or (out,)."""
@@ -29,6 +33,19 @@ def activation_scale(peak: float, bits: int, signed: bool) -> float:
     """Scale so ``peak`` (a calibrated maximum magnitude) maps to the top code."""
     q_max = (1 << (bits - 1)) - 1 if signed else (1 << bits) - 1
     return float(peak) / q_max if peak > 0 else 1.0
+
+
+def input_quantisation(cols: np.ndarray, input_bits: int, dac_bits: int, name: str) -> tuple[float, bool]:
+    """``(x_scale, signed)`` of a layer from its calibration inputs ``cols``: signed (two's complement) when
+    any is negative, which needs 1-bit DACs (``docs/crossbar.md``); the scale maps the
+    ``ACTIVATION_PERCENTILE`` of ``|cols|`` to the top code."""
+    signed = bool(cols.size and cols.min() < 0)
+    if signed and dac_bits != 1:
+        raise ValueError(
+            f"layer {name!r} receives signed inputs, which need dac_bits = 1 (two's complement); got {dac_bits}"
+        )
+    peak = float(np.percentile(np.abs(cols), ACTIVATION_PERCENTILE)) if cols.size else 0.0
+    return activation_scale(peak, input_bits, signed), signed
 
 
 def quantize_activations(x: np.ndarray, scale: float, bits: int, signed: bool) -> np.ndarray:

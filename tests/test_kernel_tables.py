@@ -4,7 +4,6 @@ Tables are only planned for large batches of inputs that drive few rows of a til
 kernel tests never produce; these tests do, and compare with the numpy reference and with the kernel with
 tables switched off (same saturation counts too).
 """
-import math
 from dataclasses import replace
 
 import numpy as np
@@ -19,11 +18,8 @@ from kernels import (
     crossbar_mvm,
     crossbar_mvm_reference,
     full_range_step,
-    full_scale,
     mvm_packed,
-    pack_inputs,
     pack_levels,
-    plain_bitlines,
     sample_faults,
     slice_levels,
 )
@@ -31,6 +27,9 @@ from kernels.adc import step_shift
 from kernels.dac import cycle_weights
 from kernels.faults import apply_faults
 from kernels.tables import TABLE_CODES, TABLE_NONE, TABLE_OUTPUTS
+from kernels.testdata import lossless_adc_bits, packed_layer, random_inputs, random_weights
+
+from crossbar_cases import crossbar_fields
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -51,17 +50,8 @@ def plan_of(xp, wp, groups, n_out, *, input_bits, dac_bits, cell_bits, signed_in
 @st.composite
 def short_tile_cases(draw):
     """Many inputs on layers whose row tiles (or last tile) are a few rows tall."""
-    signed = draw(st.booleans())
-    cfg = dict(
-        rows=draw(st.sampled_from([2, 3, 5, 8, 9, 12, 128])),
-        cell_bits=draw(st.integers(1, 4)),
-        weight_bits=draw(st.integers(2, 9)),
-        input_bits=draw(st.integers(1, 8)),
-        dac_bits=1 if signed else draw(st.integers(1, 3)),
-        mapping=draw(st.sampled_from(["differential", "offset"])),
-        signed_inputs=signed,
-    )
-    lossless = max(1, math.ceil(math.log2(full_scale(cfg["rows"], cfg["cell_bits"], cfg["dac_bits"]) + 1)))
+    cfg = crossbar_fields(draw, [2, 3, 5, 8, 9, 12, 128])
+    lossless = lossless_adc_bits(cfg["rows"], cfg["cell_bits"], cfg["dac_bits"])
     cfg["adc_bits"] = draw(st.integers(1, lossless + 1))
     cfg["adc_range"] = draw(st.sampled_from(["full", "clip"]))
     cfg["weight_flip"] = draw(st.booleans())
@@ -71,13 +61,9 @@ def short_tile_cases(draw):
         n_in += 128  # a full tile, then a short one
     batch = draw(st.integers(30, 400))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    w_max = (1 << (cfg["weight_bits"] - 1)) - 1
-    w = rng.integers(-w_max, w_max + 1, (n_in, draw(st.integers(1, 9))))
-    ib = cfg["input_bits"]
-    if signed:
-        x = rng.integers(-(1 << (ib - 1)), 1 << (ib - 1), (batch, n_in)) if ib > 1 else rng.integers(-1, 1, (batch, n_in))
-    else:
-        x = rng.integers(0, 1 << ib, (batch, n_in))
+    n_out = draw(st.integers(1, 9))
+    w = random_weights(rng, cfg["weight_bits"], n_in, n_out)
+    x = random_inputs(rng, cfg["input_bits"], cfg["signed_inputs"], batch, n_in)
     x[rng.random(x.shape) < 0.3] = 0
     return x, w, cfg, rng
 
@@ -93,11 +79,8 @@ def test_short_tiles_match_the_reference_bit_for_bit(case, p0, p1):
 
 
 def packed_case(x, w, cfg, faults=None):
-    levels = apply_faults(slice_levels(w, cfg["cell_bits"], cfg["weight_bits"], cfg["mapping"]), faults,
-                          cfg["cell_bits"])
-    bitlines, groups = plain_bitlines(levels, cfg["cell_bits"], cfg["mapping"])
-    xp = pack_inputs(x, cfg["rows"], cfg["input_bits"], cfg["dac_bits"])
-    return xp, pack_levels(bitlines, cfg["rows"], cfg["cell_bits"]), groups
+    return packed_layer(x, w, rows=cfg["rows"], cell_bits=cfg["cell_bits"], weight_bits=cfg["weight_bits"],
+                        input_bits=cfg["input_bits"], dac_bits=cfg["dac_bits"], mapping=cfg["mapping"], faults=faults)
 
 
 def kw_of(cfg, step):

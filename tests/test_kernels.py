@@ -28,6 +28,9 @@ from kernels import (
     slice_levels,
 )
 from kernels.baseline import bitplane_matmul_mvm
+from kernels.testdata import lossless_adc_bits, random_inputs, random_weights
+
+from crossbar_cases import crossbar_fields
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -35,31 +38,15 @@ SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[Healt
 @st.composite
 def configs(draw, lossless=False):
     """A random crossbar configuration with matching random integer inputs and weights."""
-    signed = draw(st.booleans())
-    cfg = dict(
-        rows=draw(st.sampled_from([1, 3, 16, 64, 65, 100, 128])),
-        cols=draw(st.sampled_from([1, 8, 128])),
-        cell_bits=draw(st.integers(1, 4)),
-        weight_bits=draw(st.integers(2, 10)),
-        input_bits=draw(st.integers(1, 8)),
-        dac_bits=1 if signed else draw(st.integers(1, 3)),
-        mapping=draw(st.sampled_from(["differential", "offset"])),
-        signed_inputs=signed,
-    )
-    fs = full_scale(cfg["rows"], cfg["cell_bits"], cfg["dac_bits"])
-    lossless_bits = max(1, math.ceil(math.log2(fs + 1)))
+    cfg = crossbar_fields(draw, [1, 3, 16, 64, 65, 100, 128], weight_bits=(2, 10), cols=[1, 8, 128])
+    lossless_bits = lossless_adc_bits(cfg["rows"], cfg["cell_bits"], cfg["dac_bits"])
     cfg["adc_bits"] = lossless_bits if lossless else draw(st.integers(1, lossless_bits + 1))
     n_in = draw(st.integers(1, 300))
     n_out = draw(st.integers(1, 12))
     batch = draw(st.integers(1, 6))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    w_max = (1 << (cfg["weight_bits"] - 1)) - 1
-    w = rng.integers(-w_max, w_max + 1, (n_in, n_out))
-    if signed:
-        ib = cfg["input_bits"]
-        x = rng.integers(-(1 << (ib - 1)), 1 << (ib - 1), (batch, n_in)) if ib > 1 else rng.integers(-1, 1, (batch, n_in))
-    else:
-        x = rng.integers(0, 1 << cfg["input_bits"], (batch, n_in))
+    w = random_weights(rng, cfg["weight_bits"], n_in, n_out)
+    x = random_inputs(rng, cfg["input_bits"], cfg["signed_inputs"], batch, n_in)
     return x, w, cfg, rng
 
 
@@ -278,7 +265,7 @@ def test_all_sa0_contributes_nothing_and_all_sa1_reads_top_level(mapping, cell_b
     x = rng.integers(0, 256, (3, 150))
     w = rng.integers(-127, 128, (150, 7))
     shape = (n_arrays(mapping), n_slices(weight_bits, cell_bits, mapping)) + w.shape
-    adc_bits = math.ceil(math.log2(full_scale(rows, cell_bits, 1) + 1))
+    adc_bits = lossless_adc_bits(rows, cell_bits, 1)
     kw = dict(rows=rows, cell_bits=cell_bits, weight_bits=weight_bits, adc_bits=adc_bits, mapping=mapping)
     offset = (1 << (weight_bits - 1)) * x.sum(axis=1, keepdims=True)
 

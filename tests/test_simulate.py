@@ -14,10 +14,10 @@ from dse.workloads import load_workload
 from dse.workloads.data import Splits
 from dse.workloads.layers import Linear, ReLU
 from dse.workloads.workload import Workload
+from dse.experiments import CHEN2015 as CHEN
 from kernels import crossbar_mvm
 
 LOSSLESS = HardwareConfig(adc_bits=9)  # 128 rows x 3 levels x 1-bit DAC: full scale 384 < 2**9
-CHEN = dict(sa0_rate=0.0175, sa1_rate=0.0904)
 
 
 def tiny_workload(signed: bool = False, seed: int = 0) -> Workload:

@@ -23,11 +23,11 @@ from dse.workloads import load_workload
 from dse.workloads.data import Splits
 from dse.workloads.layers import Linear, ReLU
 from dse.workloads.workload import Workload
+from dse.experiments import CHEN2015 as CHEN
 from kernels import SA0, SA1, apply_faults, mvm_int, pack_levels, slice_levels
 
 # 8 rows x 3 levels x 1-bit DAC: full scale 24, so an 8-bit ADC is lossless (step 1).
 SMALL = HardwareConfig(rows=8, cols=32, cols_per_adc=32, adc_bits=8)
-CHEN = dict(sa0_rate=0.0175, sa1_rate=0.0904)
 
 
 @pytest.fixture(autouse=True)

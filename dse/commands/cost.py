@@ -10,7 +10,8 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from dse.cli_options import add_hardware_options, add_protection_options, hardware_from_args, protection_from_args
+from dse.cli_options import (add_flag, add_hardware_options, add_protection_options, hardware_from_args,
+                             protection_from_args)
 from dse.config import HardwareConfig, Protection
 from dse.cost.tech import ADC_MODELS, load_tech
 
@@ -30,12 +31,10 @@ def add_parser(subparsers, help: str) -> None:
     add_hardware_options(parser)
     add_protection_options(parser)
     group = parser.add_argument_group("cost model")
-    group.add_argument("--adc-model", dest="adc_model", default=None, choices=ADC_MODELS,
-                       help="ADC energy/area model (default: the preset's)")
-    group.add_argument("--node-nm", dest="node_nm", type=int, default=None,
-                       help="technology node to scale to (default: the preset's; one of its scaling table)")
-    group.add_argument("--input-activity", dest="input_activity", type=float, default=None,
-                       help="fraction of '1' input bits for the cell read energy (default: the preset's, 0.5)")
+    add_flag(group, "adc_model", None, "ADC energy/area model (default: the preset's)", choices=ADC_MODELS)
+    add_flag(group, "node_nm", int, "technology node to scale to (default: the preset's; one of its scaling table)")
+    add_flag(group, "input_activity", float,
+             "fraction of '1' input bits for the cell read energy (default: the preset's, 0.5)")
     parser.add_argument("--json", action="store_true", help="print the numbers as JSON")
     parser.add_argument("--plot", metavar="FILE.png", default=None,
                         help="with --workload: save the per-layer, per-component breakdown figure")

@@ -70,6 +70,7 @@ from typing import Mapping, Sequence
 
 import pandas as pd
 
+from dse.allowed import per_layer
 from dse.config import HardwareConfig
 from dse.cost.adc import adc_area_um2, adc_energy_pj
 from dse.cost.tech import Tech, load_tech
@@ -107,24 +108,6 @@ def drive_squared(input_activity: float, dac_bits: int) -> float:
     sum_4 = (4**dac_bits - 1) / 3  # sum over bit positions of (2**b)**2
     mean_sq = a * sum_4 + a * a * (full * full - sum_4)
     return mean_sq / (full * full)
-
-
-def _per_layer(value, names: list[str], default: float, what: str) -> dict[str, float]:
-    """A fraction for every layer from one number, a {layer: number} mapping, or None (the default)."""
-    if value is None:
-        values = {name: default for name in names}
-    elif isinstance(value, Mapping):
-        unknown = sorted(set(value) - set(names))
-        if unknown:
-            raise ValueError(f"{what} names unknown layer(s) {', '.join(map(str, unknown))}; "
-                             f"layers: {', '.join(names)}")
-        values = {name: value.get(name, default) for name in names}
-    else:
-        values = {name: value for name in names}
-    for name, v in values.items():
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0:
-            raise ValueError(f"{what} must be a fraction in [0, 1], got {v!r} for layer {name!r}")
-    return {name: float(v) for name, v in values.items()}
 
 
 def _layer_costs(layout: LayerLayout, hw: HardwareConfig, tech: Tech, activity: float,
@@ -314,8 +297,8 @@ def cost(
     names = [layout.name for layout in layouts]
     if len(set(names)) != len(names):
         raise ValueError(f"layer names must be unique, got {names}")
-    activities = _per_layer(input_activity, names, tech["cell"]["input_activity"], "input_activity")
-    levels = _per_layer(level_fraction, names, tech["cell"]["level_fraction"], "level_fraction")
+    activities = per_layer(input_activity, names, tech["cell"]["input_activity"], "input_activity", 1.0)
+    levels = per_layer(level_fraction, names, tech["cell"]["level_fraction"], "level_fraction", 1.0)
 
     cycle = cycle_ns(hw, tech)
     rows, layer_rows = [], []
@@ -335,24 +318,24 @@ def cost(
             "layer_macs": layout.macs(),
         })
     breakdown = pd.DataFrame(rows, columns=["layer", "component", "energy_pj", "area_um2"])
-    per_layer = pd.DataFrame(layer_rows)
-    macs = int(per_layer["layer_macs"].sum())
+    by_layer = pd.DataFrame(layer_rows)
+    macs = int(by_layer["layer_macs"].sum())
     if macs < 1:
         raise ValueError("layouts map no weights (0 MACs per inference)")
     return CostReport(
-        energy_pj=float(per_layer["layer_energy_pj"].sum()),
-        area_um2=float(per_layer["layer_area_um2"].sum()),
-        latency_ns=float(per_layer["layer_latency_ns"].sum()),
-        pipeline_interval_ns=float(per_layer["layer_latency_ns"].max()),
+        energy_pj=float(by_layer["layer_energy_pj"].sum()),
+        area_um2=float(by_layer["layer_area_um2"].sum()),
+        latency_ns=float(by_layer["layer_latency_ns"].sum()),
+        pipeline_interval_ns=float(by_layer["layer_latency_ns"].max()),
         cycle_ns=cycle,
         adc_rate_gsps=adc_rate_gsps(hw, tech),
-        crossbars=int(per_layer["layer_crossbars"].sum()),
-        spare_crossbars=int(per_layer["layer_spare_crossbars"].sum()),
-        adc_conversions=int(per_layer["layer_adc_conversions"].sum()),
-        extra_adc_conversions=int(per_layer["layer_extra_adc_conversions"].sum()),
+        crossbars=int(by_layer["layer_crossbars"].sum()),
+        spare_crossbars=int(by_layer["layer_spare_crossbars"].sum()),
+        adc_conversions=int(by_layer["layer_adc_conversions"].sum()),
+        extra_adc_conversions=int(by_layer["layer_extra_adc_conversions"].sum()),
         macs=macs,
         breakdown=breakdown,
-        layers=per_layer,
+        layers=by_layer,
         tech=tech.name,
         adc_model=tech.adc_model,
         node_nm=tech.node_nm,

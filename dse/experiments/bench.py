@@ -17,6 +17,7 @@ from threadpoolctl import threadpool_limits
 
 from dse.allowed import Interval
 from dse.config import FaultScenario, HardwareConfig
+from dse.experiments import CHEN2015
 from kernels import (
     apply_faults,
     crossbar_mvm,
@@ -31,6 +32,7 @@ from kernels import (
 from kernels.adc import full_range_step
 from kernels.baseline import baseline_levels, bitplane_matmul_mvm
 from kernels.crossbar import _mvm_packed
+from kernels.testdata import random_inputs, random_weights
 
 if TYPE_CHECKING:
     from dse.study.trial import ObjectiveFn
@@ -47,8 +49,8 @@ class KernelPoint:
     batch: int = 256
     n_in: int = 512
     n_out: int = 512
-    sa0_rate: float = 0.0175
-    sa1_rate: float = 0.0904
+    sa0_rate: float = CHEN2015["sa0_rate"]
+    sa1_rate: float = CHEN2015["sa1_rate"]
 
     def __post_init__(self) -> None:
         Interval(int, 1, MAX_BATCH).check("batch", self.batch)
@@ -89,9 +91,8 @@ def _point_data(point: KernelPoint, hw: HardwareConfig, seed: int):
     if hw.adc_range != "full":
         raise ValueError("adc_range must be full for the kernel benchmark (the baseline has no calibration)")
     rng = np.random.default_rng(seed)
-    x = rng.integers(0, 1 << hw.input_bits, (point.batch, point.n_in))
-    w_max = (1 << (hw.weight_bits - 1)) - 1
-    w = rng.integers(-w_max, w_max + 1, (point.n_in, point.n_out))
+    x = random_inputs(rng, hw.input_bits, False, point.batch, point.n_in)
+    w = random_weights(rng, hw.weight_bits, point.n_in, point.n_out)
     levels = slice_levels(w, hw.cell_bits, hw.weight_bits, hw.mapping)
     fault_map = sample_faults(levels.shape, point.sa0_rate, point.sa1_rate, rng)
     bitlines, groups = plain_bitlines(apply_faults(levels, fault_map, hw.cell_bits), hw.cell_bits, hw.mapping)
@@ -290,7 +291,7 @@ def peak_rss_mb() -> float:
 
 
 def bench_eval(workload_name: str, hw: HardwareConfig | None = None, repeats: int = 5,
-               sa0_rate: float = 0.0175, sa1_rate: float = 0.0904, samples: int | None = None) -> dict:
+               sa0_rate: float = CHEN2015["sa0_rate"], sa1_rate: float = CHEN2015["sa1_rate"], samples: int | None = None) -> dict:
     """End-to-end simulated inference (whole test split, one chip: fault sampling, packing, im2col,
     quantisation, every layer) against the raw kernel throughput at the standard point, both on
     ``hw.backend``. ``samples``: that many inputs per chip run instead, the test split repeated (a

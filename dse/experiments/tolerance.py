@@ -30,11 +30,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dse.config import FaultScenario, HardwareConfig, Protection
+from dse.experiments import CHEN2015
 from dse.mapping import MappedNetwork, map_network
 from dse.simulate import accuracy, chip_layers, run_network
 from dse.workloads.workload import Workload
 
-CHEN2015_SA1_SHARE = 0.0904 / (0.0175 + 0.0904)
+CHEN2015_SA1_SHARE = CHEN2015["sa1_rate"] / (CHEN2015["sa0_rate"] + CHEN2015["sa1_rate"])
 BOOTSTRAP_SAMPLES = 2000
 
 

@@ -33,11 +33,7 @@ from kernels import (
 )
 from kernels.adc import adc_step_for
 from kernels.flip import flip_mask, flipped_levels
-from kernels.quantize import activation_scale
-
-# Activation scales use a high percentile of |activation| on calibration data, not the maximum, so
-# one outlier does not waste the input range of every other sample.
-ACTIVATION_PERCENTILE = 99.99
+from kernels.quantize import input_quantisation
 # The ADC range is calibrated on at most this many calibration samples (enough for a percentile).
 ADC_CALIBRATION_SAMPLES = 256
 
@@ -130,17 +126,6 @@ class MappedNetwork:
         return sum(layout.crossbars for layout in self.layouts)
 
 
-def input_quantisation(cols: np.ndarray, hw: HardwareConfig, name: str) -> tuple[float, bool]:
-    """(x_scale, signed) for a layer from its calibration inputs."""
-    signed = bool(cols.size and cols.min() < 0)
-    if signed and hw.dac_bits != 1:
-        raise ValueError(
-            f"layer {name!r} receives signed inputs, which need dac_bits = 1 (two's complement); got {hw.dac_bits}"
-        )
-    peak = float(np.percentile(np.abs(cols), ACTIVATION_PERCENTILE)) if cols.size else 0.0
-    return activation_scale(peak, hw.input_bits, signed), signed
-
-
 def programmed_groups(bitline_levels: np.ndarray, groups: BitlineGroups, hw: HardwareConfig) -> BitlineGroups:
     """``groups`` with the bit lines ``hw.weight_flip`` stores complemented (``kernels/flip.py``), decided
     once on the fault-free levels ``bitline_levels`` (in, B) and kept for every chip."""
@@ -177,7 +162,7 @@ def map_layer(
     keep_rows = np.arange(matrix.shape[0]) if keep_rows is None else np.asarray(keep_rows, dtype=np.int64)
     keep_cols = np.arange(matrix.shape[1]) if keep_cols is None else np.asarray(keep_cols, dtype=np.int64)
     w_int, w_scale = quantize_weights(matrix[np.ix_(keep_rows, keep_cols)], hw.weight_bits, per_column=True)
-    x_scale, signed = input_quantisation(calib_cols[:, keep_rows], hw, layer.name)
+    x_scale, signed = input_quantisation(calib_cols[:, keep_rows], hw.input_bits, hw.dac_bits, layer.name)
     levels = slice_levels(w_int, hw.cell_bits, hw.weight_bits, hw.mapping)
     bitline_levels, groups = plain_bitlines(levels, hw.cell_bits, hw.mapping)
     groups = programmed_groups(bitline_levels, groups, hw)

@@ -23,7 +23,6 @@ from dse.mapping.layer import (
     MappedLayer,
     MappedNetwork,
     calibrate_adc_step,
-    input_quantisation,
     programmed_groups,
 )
 from dse.protection.chip import ChipRepair
@@ -33,6 +32,7 @@ from dse.protection.msb import check_embed, embed_levels, quantize_embedded
 from dse.pruning import prune
 from dse.workloads.workload import Workload
 from kernels import quantize_activations, quantize_weights, slice_levels
+from kernels.quantize import input_quantisation
 
 
 def pruned_workload(workload: Workload, protection: Protection):
@@ -91,7 +91,7 @@ def map_protected_layer(index: int, name: str, matrix: np.ndarray, calib_cols: n
     else:
         w_int, w_scale = quantize_weights(matrix, hw.weight_bits, per_column=True)
     w_scale = np.broadcast_to(w_scale, (matrix.shape[1],)).astype(np.float64)
-    x_scale, signed = input_quantisation(calib_cols, hw, name)
+    x_scale, signed = input_quantisation(calib_cols, hw.input_bits, hw.dac_bits, name)
     x_calib = quantize_activations(calib_cols[: ADC_CALIBRATION_SAMPLES * mvms_per_inference],
                                    x_scale, hw.input_bits, signed)
     levels = slice_levels(w_int, hw.cell_bits, hw.weight_bits, hw.mapping)

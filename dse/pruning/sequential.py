@@ -53,6 +53,8 @@ from typing import Mapping
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from dse.allowed import per_layer
+from dse.config import MAX_PRUNE
 from dse.pruning import gates as gates_module
 from dse.pruning.gates import PruneRecipe, finetune, train_gates
 from dse.workloads import layers as layers_module, training as training_module
@@ -115,17 +117,8 @@ def feeder_matrix(workload: Workload, index: int, next_index: int) -> np.ndarray
 
 
 def fractions_by_layer(value: float | Mapping[str, float], names: list[str], what: str) -> dict[str, float]:
-    if isinstance(value, Mapping):
-        unknown = sorted(set(value) - set(names))
-        if unknown:
-            raise ValueError(f"{what} names unknown layer(s) {', '.join(unknown)}; layers: {', '.join(names)}")
-        values = {name: float(value.get(name, 0.0)) for name in names}
-    else:
-        values = {name: float(value) for name in names}
-    for name, v in values.items():
-        if not 0.0 <= v <= 0.9:
-            raise ValueError(f"{what} must be in [0, 0.9], got {v} for layer {name!r}")
-    return values
+    """Every layer's prune fraction from one number or ``{layer: fraction}`` (the layers left out: 0)."""
+    return per_layer(value, names, 0.0, what, MAX_PRUNE)
 
 
 def kept_count(n: int, fraction: float) -> int:

@@ -47,7 +47,7 @@ from dse.pruning import gates as gates_module, sequential as sequential_module
 from dse.pruning.gates import PruneRecipe, finetune, train_gates
 from dse.pruning.sequential import METHODS, PrunedNetwork, fractions_by_layer, kept_count
 from dse.workloads import transformer as transformer_module
-from dse.workloads.builtin import default_cache_dir
+from dse.workloads.builtin import default_cache_dir, read_keyed_cache
 
 FORMAT_VERSION = 1
 # Fine-tuning on 170 sentences: few epochs. Measured at 30 % rows and columns (docs/transformer.md): step 3e-4
@@ -211,16 +211,10 @@ def _write(path: Path, key: str, layers, keep_rows, keep_cols) -> None:
 
 
 def _read(path: Path, key: str, n_layers: int):
-    if not path.exists():
-        return None
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            if str(data["cache_key"]) != key:
-                raise ValueError("its cache key does not match")
-            weights = {f"{i}.{k}": data[f"{i}.{k}"].astype(np.float64) for i in range(n_layers) for k in ("weight", "bias")}
-            keep_rows = {i: data[f"rows.{i}"].astype(np.int64) for i in range(n_layers)}
-            keep_cols = {i: data[f"cols.{i}"].astype(np.int64) for i in range(n_layers)}
+    def parse(data):
+        weights = {f"{i}.{k}": data[f"{i}.{k}"].astype(np.float64) for i in range(n_layers) for k in ("weight", "bias")}
+        keep_rows = {i: data[f"rows.{i}"].astype(np.int64) for i in range(n_layers)}
+        keep_cols = {i: data[f"cols.{i}"].astype(np.int64) for i in range(n_layers)}
         return weights, keep_rows, keep_cols
-    except (OSError, ValueError, KeyError) as error:
-        warnings.warn(f"re-pruning: cache file {path} is unusable ({error})", stacklevel=3)
-        return None
+
+    return read_keyed_cache(path, key, parse, "re-pruning")

@@ -147,6 +147,23 @@ def trained_workload(name: str, build: Callable[[np.random.Generator], list[Laye
     return Workload.from_splits(name, layers, input_shape, splits)
 
 
+def read_keyed_cache(path: Path, key: str, parse: Callable[[object], object], redo: str):
+    """``parse(data)`` of the ``.npz`` cache file ``path`` whose ``cache_key`` entry is ``key``, or None
+    when there is no such file or it is unusable (damaged, another key, or entries ``parse`` cannot
+    read): reported as a warning that starts with ``redo`` (what the caller does instead), never an
+    error, as a cache can always be rebuilt."""
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if str(data["cache_key"]) != key:
+                raise ValueError("its cache key does not match")
+            return parse(data)
+    except (OSError, ValueError, KeyError) as error:
+        warnings.warn(f"{redo}: cache file {path} is unusable ({error})", stacklevel=4)
+        return None
+
+
 def read_cached_layers(path: Path, key: str, input_shape: tuple[int, ...], redo: str = "retraining",
                        parse: Callable[[dict], object] = lambda metadata: None):
     """``(layers, parse(metadata))`` from a cache model file, or None when there is no usable one.

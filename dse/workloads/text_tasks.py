@@ -37,7 +37,7 @@ from typing import ClassVar
 import numpy as np
 
 from dse.atomic import write_atomic
-from dse.workloads.builtin import register
+from dse.workloads.builtin import read_keyed_cache, register
 from dse.workloads.layers import Linear
 from dse.workloads.text_data import TASKS, DataError, TextSet, TextSplits, TextTask, load_mr, load_snli, read_jsonl
 from dse.workloads.transformer import (
@@ -352,16 +352,15 @@ def _accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
 def quantised_linear(workload: TextTaskWorkload, calib_inputs: dict[int, np.ndarray], hw):
     """A ``linear`` callback computing each layer as the ideal crossbar does with a lossless ADC: per-column
     ``weight_bits`` weights, inputs quantised with the scale the mapping calibrates
-    (``dse.mapping.layer.input_quantisation``) from ``calib_inputs`` (``workload.layer_inputs(x_calib)``: what
+    (``kernels.quantize.input_quantisation``) from ``calib_inputs`` (``workload.layer_inputs(x_calib)``: what
     each layer receives, smoothing applied), exact integer products (float64 holds them exactly)."""
-    from dse.mapping.layer import input_quantisation
-    from kernels.quantize import quantize_activations, quantize_weights
+    from kernels.quantize import input_quantisation, quantize_activations, quantize_weights
 
     prepared = {}
     for index, cols in calib_inputs.items():
         layer = workload.layers[index]
         w_int, w_scale = quantize_weights(layer.matrix(), hw.weight_bits, per_column=True)
-        x_scale, signed = input_quantisation(cols, hw, layer.name)
+        x_scale, signed = input_quantisation(cols, hw.input_bits, hw.dac_bits, layer.name)
         prepared[index] = (w_int.astype(np.float64), x_scale * w_scale, x_scale, signed)
 
     def linear(index, layer, rows):
@@ -373,7 +372,7 @@ def quantised_linear(workload: TextTaskWorkload, calib_inputs: dict[int, np.ndar
 
 
 def _head_cache_key(spec: TaskSpec, keys: list[str], labels: list[np.ndarray]) -> str:
-    from dse.mapping.layer import ACTIVATION_PERCENTILE
+    from kernels.quantize import ACTIVATION_PERCENTILE
 
     digest = hashlib.sha256()
     for array in labels:
@@ -385,18 +384,12 @@ def _head_cache_key(spec: TaskSpec, keys: list[str], labels: list[np.ndarray]) -
 
 
 def _read_head(path: Path, key: str):
-    if not path.exists():
-        return None
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            if str(data["cache_key"]) != key:
-                raise ValueError("its cache key does not match")
-            choices = json.loads(str(data["choices"]))
-            smoothing = {int(k.split(".")[1]): data[k].astype(np.float64) for k in data.files if k.startswith("smooth.")}
-            return choices, data["head_weight"].astype(np.float64), data["head_bias"].astype(np.float64), smoothing
-    except (OSError, ValueError, KeyError) as error:
-        print(f"refitting the head: cache file {path} is unusable ({error})", file=sys.stderr)
-        return None
+    def parse(data):
+        choices = json.loads(str(data["choices"]))
+        smoothing = {int(k.split(".")[1]): data[k].astype(np.float64) for k in data.files if k.startswith("smooth.")}
+        return choices, data["head_weight"].astype(np.float64), data["head_bias"].astype(np.float64), smoothing
+
+    return read_keyed_cache(path, key, parse, "refitting the head")
 
 
 def _write_head(path: Path, key: str, choices: dict, weight, bias, smoothing: dict) -> None:

@@ -3,8 +3,6 @@
 Runs under Numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``, small shapes: every CUDA thread is a Python
 thread) or on a GPU (``RERAM_DSE_TEST_GPU=1``); ``make test`` runs this folder as its own invocation.
 """
-import math
-
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -14,7 +12,6 @@ from kernels import (
     VOTE_MODES,
     BitlineGroups,
     crossbar_mvm,
-    full_scale,
     mvm_packed,
     pack_inputs,
     pack_levels,
@@ -25,6 +22,9 @@ from kernels.cuda.exact import exact_to_device, mvm_exact_cuda
 from kernels.cuda.mvm import mvm_packed_cuda, to_device
 from kernels.exact import exact_layer, mvm_exact
 from kernels.slicing import n_arrays, n_slices
+from kernels.testdata import lossless_adc_bits, random_inputs, random_weights
+
+from crossbar_cases import crossbar_fields
 
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -44,17 +44,8 @@ def bits(y: np.ndarray) -> np.ndarray:
 @st.composite
 def configs(draw):
     """A small random crossbar configuration, inputs, weights and a fault map (or none)."""
-    signed = draw(st.booleans())
-    cfg = dict(
-        rows=draw(st.sampled_from([3, 16, 64, 65, 100])),
-        cell_bits=draw(st.integers(1, 4)),
-        weight_bits=draw(st.integers(2, 9)),
-        input_bits=draw(st.integers(1, 8)),
-        dac_bits=1 if signed else draw(st.integers(1, 3)),
-        mapping=draw(st.sampled_from(["differential", "offset"])),
-        signed_inputs=signed,
-    )
-    lossless = max(1, math.ceil(math.log2(full_scale(cfg["rows"], cfg["cell_bits"], cfg["dac_bits"]) + 1)))
+    cfg = crossbar_fields(draw, [3, 16, 64, 65, 100])
+    lossless = lossless_adc_bits(cfg["rows"], cfg["cell_bits"], cfg["dac_bits"])
     cfg["adc_bits"] = draw(st.integers(1, lossless + 1))  # saturating to lossless
     cfg["weight_flip"] = draw(st.booleans())
     adc_range = draw(st.sampled_from(["full", "calibrated", "clip"]))
@@ -63,11 +54,8 @@ def configs(draw):
         cfg["adc_step"] = draw(st.sampled_from([1.0, 2.0, 3.7, 0.5 + lossless]))
     n_in, n_out, batch = draw(st.integers(1, 140)), draw(st.integers(1, 5)), draw(st.integers(1, 3))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    w_max = (1 << (cfg["weight_bits"] - 1)) - 1
-    w = rng.integers(-w_max, w_max + 1, (n_in, n_out))
-    ib = cfg["input_bits"]
-    lo, hi = (-(1 << (ib - 1)), 1 << (ib - 1)) if signed else (0, 1 << ib)
-    x = rng.integers(lo, hi, (batch, n_in))
+    w = random_weights(rng, cfg["weight_bits"], n_in, n_out)
+    x = random_inputs(rng, cfg["input_bits"], cfg["signed_inputs"], batch, n_in)
     rates = draw(st.sampled_from([(0.0, 0.0), (0.0175, 0.0904), (0.2, 0.2)]))
     if rates != (0.0, 0.0):
         shape = (n_arrays(cfg["mapping"]), n_slices(cfg["weight_bits"], cfg["cell_bits"], cfg["mapping"]), n_in, n_out)
@@ -174,9 +162,8 @@ def lossless_layers(draw):
                            VOTE_MODES[vote], pick)
     levels = rng.integers(0, 1 << cell_bits, (n_in, n_bl)).astype(np.uint8)
     signed = draw(st.booleans())
-    lo, hi = (-(1 << (input_bits - 1)), 1 << (input_bits - 1)) if signed else (0, 1 << input_bits)
-    x = rng.integers(lo, hi, (draw(st.integers(1, 3)), n_in))
-    lossless_bits = math.ceil(math.log2(full_scale(rows, cell_bits, 1) + 1))
+    x = random_inputs(rng, input_bits, signed, draw(st.integers(1, 3)), n_in)
+    lossless_bits = lossless_adc_bits(rows, cell_bits, 1)
     layer = exact_layer(levels, groups, n_out, rows=rows, cell_bits=cell_bits, dac_bits=1, adc_bits=lossless_bits,
                         step=1.0, input_bits=input_bits, signed_inputs=signed)
     return x, layer

@@ -5,13 +5,14 @@ import numpy as np
 import pytest
 
 from dse.config import FaultScenario, HardwareConfig, Protection
+from dse.experiments import CHEN2015
 from dse.mapping import map_network
 from dse.simulate import LayerStats, chip_layers, evaluate, run_network
 from dse.workloads.data import Splits
 from dse.workloads.layers import Linear, ReLU
 from dse.workloads.workload import Workload
 
-CHEN = FaultScenario(sa0_rate=0.0175, sa1_rate=0.0904, n_chips=1)
+CHEN = FaultScenario(**CHEN2015, n_chips=1)
 
 
 def tiny_workload(signed: bool) -> Workload:

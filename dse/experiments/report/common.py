@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from dse.config import FaultScenario, HardwareConfig, Protection
-
-CHEN2015 = dict(sa0_rate=0.0175, sa1_rate=0.0904)  # Chen et al., IEEE Trans. Computers 2015
+from dse.experiments import CHEN2015
 
 
 @dataclass(frozen=True)
@@ -70,7 +69,7 @@ def preset_named(name: str) -> Protection:
     return PRESETS[name]
 
 
-CHEN = "SA0 1.75 % / SA1 9.04 %"
+CHEN_PERCENT = f"{CHEN2015['sa0_rate'] * 100:g} % / {CHEN2015['sa1_rate'] * 100:g} %"  # "1.75 % / 9.04 %"
 DIGITS = ("mlp-digits", "cnn-digits")
 
 

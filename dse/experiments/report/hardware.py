@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from dse.config import FaultScenario, HardwareConfig, Protection
-from dse.experiments.report.common import (CHEN2015, DIGITS, Setting, cached_eval, cached_workload, ideal_run,
-                                           ideal_score, preset_named, scenario)
+from dse.experiments.report.common import (CHEN2015, CHEN_PERCENT, DIGITS, Setting, cached_eval, cached_workload,
+                                           ideal_run, ideal_score, preset_named, scenario)
 
 
 def readme_adc(setting: Setting) -> str:
@@ -63,7 +63,7 @@ def docs_analog(setting: Setting) -> str:
     rows = ["| ADC | protection | faults SA0 / SA1 | variation 0 | variation 2 % | variation 5 % "
             "| 5 % + read noise 2 % |", "|---|---|---|---|---|---|---|"]
     for adc, preset, faults, cells in _analog_grid(setting, [_ADC8, _ADC4CAL, _ADC4FULL], ["none", "zero-space"],
-                                                   [("none", {}), ("1.75 % / 9.04 %", CHEN2015)], True):
+                                                   [("none", {}), (CHEN_PERCENT, CHEN2015)], True):
         rows.append(f"| {adc} | {preset} | {faults} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
