@@ -68,7 +68,8 @@ def test_docs_list_the_layers_table_as_declared():
     from dse.study.schema import LAYERS_COLUMNS
 
     text = (Path(__file__).resolve().parents[1] / "docs" / "studies.md").read_text()
-    table = text.split("**Per-layer table**")[1].split("\n\n")[1].splitlines()[2:]
+    block = text.split("**Per-layer table**")[1].split("\n\n")[1].splitlines()
+    table = [line for line in block if line.startswith("| `")]
     assert table == [f"| `{c.name}` | {c.type} | {c.unit} | {c.description} |" for c in LAYERS_COLUMNS]
 
 
