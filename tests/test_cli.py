@@ -42,11 +42,9 @@ def test_top_level_help_imports_no_numeric_stack():
 def test_subcommand_help_imports_no_numeric_stack():
     # Every sub-command's --help in one interpreter: none of them may pull these in. The flags come from
     # the config dataclasses, which validate against the kernels' vocabularies (kernels.names), not the
-    # kernels themselves; only dse report's table registry needs numpy.
+    # kernels themselves.
     loaded = _loaded_after(*([command, "--help"] for command in cli.COMMANDS))
-    assert not loaded & {"numba", "pandas", "optuna", "matplotlib", "pyarrow", "sklearn", "scipy"}, loaded
-    loaded = _loaded_after(*([command, "--help"] for command in cli.COMMANDS if command != "report"))
-    assert "numpy" not in loaded, loaded
+    assert not loaded & {"numba", "numpy", "pandas", "optuna", "matplotlib", "pyarrow", "sklearn", "scipy"}, loaded
 
 
 def test_every_command_is_listed_with_its_help_and_builds(capsys):

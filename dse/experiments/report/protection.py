@@ -5,8 +5,6 @@ from __future__ import annotations
 import functools
 import math
 
-import numpy as np
-
 from dse.config import FaultScenario, HardwareConfig, Protection
 from dse.experiments.report.common import (CHEN2015, DIGITS, Setting, cached_eval, cached_workload, ideal_run,
                                            preset_named, scenario)
@@ -59,7 +57,10 @@ BLIND = "zero-space-blind"
 
 
 def _imperfect(setting: Setting, presets: list[str]) -> str:
+    import numpy as np  # here, not at the top: dse report --help lists the tables without numpy
+
     from dse.experiments.tolerance import crossing
+
     header = ("| workload | preset | " + " | ".join(f"escapes {100 * e:g} %" for e in ESCAPES)
               + " | stops beating blind at escapes | " + " | ".join(f"post-test {100 * p:g} %" for p in POST_TEST)
               + " | stops beating blind at post-test |")
