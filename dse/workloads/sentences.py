@@ -101,3 +101,45 @@ def topic_names(path: Path = SENTENCES_FILE) -> tuple[str, ...]:
 
 
 # --- loading ----------------------------------------------------------------------------------------
+
+
+# Held out of the training split to choose the workload's hyperparameters (SmoothQuant alpha, the pruning
+# recipe: dse.experiments.minilm_choice); its own seed, so the train / calib / test split stays as it was.
+VALIDATION_SEED = 1
+
+
+def validation_split(train: SentenceSplit, singles: int = 3, pairs: int = 1,
+                     seed: int = VALIDATION_SEED) -> tuple[SentenceSplit, SentenceSplit]:
+    """(fit, validation): ``train`` (of :func:`sentence_splits`) with ``singles`` singles and ``pairs``
+    paraphrase pairs per topic moved to a validation split, chosen with ``default_rng(seed)``.
+
+    Pairs are never split. Validation takes, per topic in label order, its pairs (each pair adjacent) then
+    its singles. Defaults: 50 validation sentences (10 pairs) and 120 left to fit, out of the 170 training
+    sentences; calibration and test are untouched, so the three are disjoint from it by construction.
+    """
+    rng = np.random.default_rng(seed)
+    chosen: list[int] = []
+    for label in np.unique(train.label):
+        single_rows = np.flatnonzero((train.label == label) & (train.pair < 0))
+        pair_ids = np.unique(train.pair[(train.label == label) & (train.pair >= 0)])
+        if len(single_rows) <= singles or len(pair_ids) < pairs:
+            raise ValueError(f"topic {label} has too few training sentences for a validation split")
+        for pair in pair_ids[rng.permutation(len(pair_ids))[:pairs]]:
+            chosen += list(np.flatnonzero(train.pair == pair))
+        chosen += list(single_rows[rng.permutation(len(single_rows))[:singles]])
+    rest = np.setdiff1d(np.arange(len(train.text)), chosen)
+
+    def take(rows) -> SentenceSplit:
+        rows = np.asarray(rows, dtype=np.int64)
+        return SentenceSplit(tuple(train.text[i] for i in rows), train.label[rows], train.pair[rows])
+
+    return take(rest), take(chosen)
+
+
+def selection_splits(**split_args) -> dict[str, SentenceSplit]:
+    """The splits hyperparameters are chosen on: ``train`` the fit part of :func:`validation_split`,
+    ``calib`` the usual calibration split, and the validation split in the ``test`` slot (so a workload
+    built on them evaluates on validation). The real test split is not in it."""
+    splits = sentence_splits(**split_args)
+    fit, validation = validation_split(splits["train"])
+    return {"train": fit, "calib": splits["calib"], "test": validation}

@@ -77,11 +77,11 @@ _HF_LINEAR = {
 }
 # Logistic head on the float embeddings: inverse regularisation strength (embeddings have norm 1).
 HEAD_C = 10.0
-# Input smoothing (SmoothQuant, Xiao et al., ICML 2023): migration strength alpha (their default 0.5).
-# Ideal 8-bit cosine fidelity 0.9916 (0.9872 unsmoothed, 0.9946 at 0.7, which is far less fault tolerant:
-# docs/transformer.md).
+# Input smoothing (SmoothQuant, Xiao et al., ICML 2023): migration strength alpha. Chosen on the validation split
+# carved from the training sentences (dse.experiments.minilm_choice, docs/transformer.md), never on test.
 SMOOTH_ALPHA = 0.5
-# Fine-tuning loss (pruning gates): head cross-entropy + DISTILL_WEIGHT * cosine distance to the float model.
+# Fine-tuning loss (pruning gates): head cross-entropy + distill_weight * cosine distance to the float model;
+# the default chosen on the validation split with the pruning recipe (dse.experiments.minilm_choice).
 DISTILL_WEIGHT = 10.0
 
 INSTALL_HINT = (
@@ -122,6 +122,7 @@ class TransformerWorkload(Workload):
                      empty for the plain pretrained weights (:func:`smoothing_factors`)
     teacher          (keys, embeddings): the float model's embedding of every sentence of every split, the
                      target of distillation when the linear layers are fine-tuned (they then differ)
+    distill_weight   weight of the distillation term of :meth:`loss` (part of the pruning cache key)
     """
 
     digital: dict = field(default_factory=dict)
@@ -136,6 +137,7 @@ class TransformerWorkload(Workload):
     sentences_test: tuple[str, ...] = ()
     smoothing: dict = field(default_factory=dict)
     teacher: tuple | None = None
+    distill_weight: float = DISTILL_WEIGHT
     _cache: dict = field(default_factory=dict, init=False, compare=False)  # per instance, never copied
 
     metric_names: ClassVar[tuple[str, ...]] = ("cosine_fidelity", "paraphrase_top1", "topic_nn_top1")
@@ -251,7 +253,7 @@ class TransformerWorkload(Workload):
 
     def loss(self, outputs: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
         """Training loss of embeddings ``outputs`` of the last :meth:`forward_train` and its gradient:
-        the topic head's cross-entropy (mean over the batch) plus ``DISTILL_WEIGHT`` times the mean cosine
+        the topic head's cross-entropy (mean over the batch) plus ``distill_weight`` times the mean cosine
         distance to the teacher (the unpruned float model's embeddings, ``teacher``)."""
         from dse.workloads.layers import softmax_cross_entropy
 
@@ -261,8 +263,8 @@ class TransformerWorkload(Workload):
         if teacher is None:
             return ce, grad
         distance = 1.0 - np.sum(outputs * teacher, axis=1)  # outputs are unit vectors
-        grad = grad - DISTILL_WEIGHT * teacher / len(outputs)
-        return ce + DISTILL_WEIGHT * float(distance.mean()), grad
+        grad = grad - self.distill_weight * teacher / len(outputs)
+        return ce + self.distill_weight * float(distance.mean()), grad
 
     def teacher_embeddings(self, x: np.ndarray) -> np.ndarray | None:
         """The stored float embeddings (of the model before any fine-tuning) of the sentences ``x``."""
