@@ -1,11 +1,20 @@
 """minilm-l6's hyperparameters come from a validation split carved from its training sentences: the split's
-shape and disjointness."""
+shape and disjointness, and that the defaults in the code are the ones the documented selection chose."""
 from __future__ import annotations
+
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from dse.experiments import minilm_choice
+from dse.experiments.report import TABLES, blocks
+from dse.pruning.transformer import TRANSFORMER_RECIPE
+from dse.workloads import minilm_hparams, transformer as tf
 from dse.workloads.sentences import selection_splits, sentence_splits, validation_split
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_validation_split_is_carved_from_train_and_disjoint_from_calibration_and_test():
@@ -39,3 +48,15 @@ def test_a_topic_too_small_for_the_validation_split_is_refused():
     train = sentence_splits()["train"]
     with pytest.raises(ValueError, match="too few training sentences"):
         validation_split(train, singles=11)
+
+
+def test_the_defaults_are_what_the_documented_selection_chose():
+    table = TABLES["docs-minilm-choice"]
+    body = blocks((ROOT / table.path).read_text())[table.name]
+    found = re.search(r"alpha (\S+), step (\S+), distillation weight (\S+?);", body)
+    assert found, body
+    alpha, step, weight = found.groups()
+    assert (None if alpha == "none" else float(alpha)) == minilm_hparams.SMOOTH_ALPHA == tf.SMOOTH_ALPHA
+    assert float(step) == minilm_hparams.PRUNE_LEARNING_RATE == TRANSFORMER_RECIPE.learning_rate
+    assert float(weight) == minilm_hparams.DISTILL_WEIGHT == tf.TransformerWorkload.distill_weight
+    assert "these are the defaults" in body and minilm_choice.SPLIT in body

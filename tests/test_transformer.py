@@ -192,6 +192,29 @@ def test_backward_matches_finite_differences(small):
 
 
 @needs_model
+def test_distillation_weight_scales_its_term_and_keys_the_pruning_cache(small):
+    from dse.pruning.transformer import TRANSFORMER_RECIPE, _cache_key
+
+    x, y = small.x_train[:3], small.y_train[:3]
+    rng = np.random.default_rng(1)
+    results = {}
+    for weight in (0.0, 1.0, 10.0):
+        work = dataclasses.replace(small, distill_weight=weight)
+        out = work.forward_train(x)
+        moved = out + 0.3 * rng.standard_normal(out.shape) if not results else results["moved"]
+        moved = moved / np.linalg.norm(moved, axis=1, keepdims=True)
+        results["moved"] = moved
+        results[weight] = work.loss(moved, y)
+    (ce, g0), (l1, g1), (l10, g10) = results[0.0], results[1.0], results[10.0]
+    assert l1 > ce and l10 - ce == pytest.approx(10 * (l1 - ce), rel=1e-12)
+    np.testing.assert_allclose(g10 - g0, 10 * (g1 - g0), atol=1e-12)
+    fractions = {layer.name: 0.3 for layer in small.layers}
+    keys = {w: _cache_key(dataclasses.replace(small, distill_weight=w), fractions, fractions, "gates",
+                          TRANSFORMER_RECIPE) for w in (1.0, 10.0)}
+    assert keys[1.0] != keys[10.0]
+
+
+@needs_model
 def test_structured_pruning_follows_the_structure(small, tmp_path):
     from dse.pruning import PruneRecipe, prune
 

@@ -5,13 +5,14 @@ singles and 1 paraphrase pair, seed ``VALIDATION_SEED``), disjoint from the cali
 Every candidate is fitted on the other 120 training sentences (the topic head, pruning's gates and
 fine-tuning), calibrated on the usual calibration split and scored on the 50 validation sentences
 (:func:`~dse.workloads.sentences.selection_splits` puts them in the workload's test slot). The winners are the
-defaults of the workload (``SMOOTH_ALPHA``, ``DISTILL_WEIGHT`` in ``dse.workloads.transformer``,
-``TRANSFORMER_RECIPE`` in ``dse.pruning.transformer``), which then fit on all 170 training sentences.
+defaults of the workload (``dse.workloads.minilm_hparams``), which then fit on all 170 training sentences.
 
-1. SmoothQuant ``alpha`` (:data:`ALPHA_GRID`, ``None`` = no smoothing), by the mean cosine fidelity of
-   unprotected chips at a low fault rate (:data:`ALPHA_FAULTS`; 8-bit weights and inputs, lossless 9-bit ADC):
-   stronger smoothing raises the fault-free fidelity but leaves the typical weight fewer integer levels, so
-   the fault-free number alone would pick the most fragile encoder. The fault-free fidelity is shown beside.
+1. SmoothQuant ``alpha`` (:data:`ALPHA_GRID`, ``None`` = no smoothing): among the values whose fault-free
+   quantised fidelity is no lower than without smoothing (smoothing exists to help quantisation, so one that
+   hurts the fault-free chip is out), the one of highest mean cosine fidelity of unprotected chips at a low
+   fault rate (:data:`ALPHA_FAULTS`; 8-bit weights and inputs, lossless 9-bit ADC). Stronger smoothing raises
+   the fault-free fidelity but leaves the typical weight fewer integer levels, so the fault-free number alone
+   would pick the most fragile encoder.
 2. The pruning recipe (:data:`RECIPE_GRID`: Adam step of the weights x distillation weight) at the presets'
    pruning, 30 % of rows and columns with gates, with the chosen ``alpha``: by the float cosine of the pruned,
    fine-tuned encoder to the unpruned float model (what the protections then preserve); head accuracy and
@@ -31,12 +32,12 @@ import numpy as np
 
 from dse.config import FaultScenario, HardwareConfig
 
-SPLIT = "validation (50 of the 170 training sentences, dse.workloads.sentences.validation_split)"
+SPLIT = "validation split (50 of the 170 training sentences, `validation_split` in dse/workloads/sentences.py)"
 ALPHA_GRID: tuple[float | None, ...] = (None, 0.3, 0.5, 0.7)
 ALPHA_FAULTS = FaultScenario(sa0_rate=0.0003, sa1_rate=0.0006, n_chips=8)
 ALPHA_HW = HardwareConfig(adc_bits=9)
 RECIPE_GRID: tuple[tuple[float, float], ...] = tuple(
-    (step, weight) for weight in (1.0, 10.0) for step in (1e-4, 3e-4, 1e-3))
+    (step, weight) for weight in (1.0, 10.0) for step in (1e-4, 3e-4))
 PRUNE_FRACTION = 0.3
 
 
@@ -45,7 +46,7 @@ class AlphaRow:
     alpha: float | None
     ideal_cosine: float
     faulty_cosine: float       # mean over ALPHA_FAULTS' chips
-    faulty_cosine_std: float
+    faulty_cosine_std: float  # sample standard deviation over the chips
 
 
 @dataclass(frozen=True)
@@ -64,11 +65,22 @@ class Choice:
 
     @property
     def alpha(self) -> float | None:
-        return max(self.alphas, key=lambda r: (r.faulty_cosine, -self.alphas.index(r))).alpha
+        return best_alpha(self.alphas)
 
     @property
     def recipe(self) -> RecipeRow:
         return max(self.recipes, key=lambda r: (r.cosine, -self.recipes.index(r)))
+
+
+def eligible(rows: tuple[AlphaRow, ...]) -> tuple[AlphaRow, ...]:
+    """The alphas whose fault-free fidelity is at least the unsmoothed model's."""
+    plain = next(r for r in rows if r.alpha is None)
+    return tuple(r for r in rows if r.ideal_cosine >= plain.ideal_cosine)
+
+
+def best_alpha(rows: tuple[AlphaRow, ...]) -> float | None:
+    candidates = eligible(rows)
+    return max(candidates, key=lambda r: (r.faulty_cosine, -rows.index(r))).alpha
 
 
 @functools.lru_cache(maxsize=None)
@@ -84,7 +96,7 @@ def choose_alpha(progress=None) -> tuple[AlphaRow, ...]:
     for alpha in ALPHA_GRID:
         r = evaluate(_selection_workload(alpha), ALPHA_HW, ALPHA_FAULTS)
         cosines = r.metrics_per_chip["cosine_fidelity"]
-        rows.append(AlphaRow(alpha, r.ideal_metrics["cosine_fidelity"], float(np.mean(cosines)), float(np.std(cosines))))
+        rows.append(AlphaRow(alpha, r.ideal_metrics["cosine_fidelity"], float(np.mean(cosines)), float(np.std(cosines, ddof=1))))
         if progress:
             progress(f"alpha {alpha}: {rows[-1]}")
     return tuple(rows)
@@ -110,8 +122,7 @@ def choose_recipe(alpha: float | None, progress=None) -> tuple[RecipeRow, ...]:
 
 def choose(progress=None) -> Choice:
     alphas = choose_alpha(progress)
-    best = max(alphas, key=lambda r: (r.faulty_cosine, -alphas.index(r))).alpha
-    return Choice(alphas, choose_recipe(best, progress))
+    return Choice(alphas, choose_recipe(best_alpha(alphas), progress))
 
 
 def _alpha_label(alpha: float | None) -> str:
@@ -120,14 +131,15 @@ def _alpha_label(alpha: float | None) -> str:
 
 def markdown(choice: Choice) -> str:
     """The two selection tables, the winners, and whether they are the workload's defaults."""
-    from dse.pruning.transformer import TRANSFORMER_RECIPE
-    from dse.workloads.transformer import DISTILL_WEIGHT, SMOOTH_ALPHA
+    from dse.workloads.minilm_hparams import DISTILL_WEIGHT, PRUNE_LEARNING_RATE, SMOOTH_ALPHA
     faults = f"SA0 {100 * ALPHA_FAULTS.sa0_rate:g} % / SA1 {100 * ALPHA_FAULTS.sa1_rate:g} %, {ALPHA_FAULTS.n_chips} chips"
-    rows = [f"| smoothing `alpha` | ideal cosine fidelity | cosine at {faults} (mean ± std) |", "|---|---|---|"]
+    rows = [f"| smoothing `alpha` | ideal cosine fidelity | eligible (ideal ≥ unsmoothed) "
+            f"| cosine at {faults} (mean ± std) |", "|---|---|---|---|"]
+    allowed = eligible(choice.alphas)
     for r in choice.alphas:
         mark = "**" if r.alpha == choice.alpha else ""
-        rows.append(f"| {mark}{_alpha_label(r.alpha)}{mark} | {r.ideal_cosine:.4f} | "
-                    f"{mark}{r.faulty_cosine:.3f}{mark} ± {r.faulty_cosine_std:.3f} |")
+        rows.append(f"| {mark}{_alpha_label(r.alpha)}{mark} | {r.ideal_cosine:.4f} | {'yes' if r in allowed else 'no'} "
+                    f"| {mark}{r.faulty_cosine:.3f}{mark} ± {r.faulty_cosine_std:.3f} |")
     rows += ["", f"| step (Adam) | distillation weight | cosine to the float model | head accuracy | paraphrase top-1 |",
              "|---|---|---|---|---|"]
     for r in choice.recipes:
@@ -135,19 +147,33 @@ def markdown(choice: Choice) -> str:
         rows.append(f"| {mark}{r.learning_rate:g}{mark} | {mark}{r.distill_weight:g}{mark} | {mark}{r.cosine:.3f}{mark} "
                     f"| {r.accuracy:.2f} | {r.paraphrase_top1:.2f} |")
     chosen = choice.recipe
-    defaults = (SMOOTH_ALPHA == choice.alpha and TRANSFORMER_RECIPE.learning_rate == chosen.learning_rate
+    defaults = (SMOOTH_ALPHA == choice.alpha and PRUNE_LEARNING_RATE == chosen.learning_rate
                 and DISTILL_WEIGHT == chosen.distill_weight)
     rows += ["", f"Chosen on the {SPLIT}: alpha {_alpha_label(choice.alpha)}, step {chosen.learning_rate:g}, "
              f"distillation weight {chosen.distill_weight:g}; "
-             + ("these are the defaults (`SMOOTH_ALPHA`, `TRANSFORMER_RECIPE.learning_rate`, `DISTILL_WEIGHT`)."
+             + ("these are the defaults (`dse/workloads/minilm_hparams.py`)."
                 if defaults else f"NOT the defaults (alpha {_alpha_label(SMOOTH_ALPHA)}, step "
-                f"{TRANSFORMER_RECIPE.learning_rate:g}, distillation weight {DISTILL_WEIGHT:g}): set them.")]
+                f"{PRUNE_LEARNING_RATE:g}, distillation weight {DISTILL_WEIGHT:g}): set them in "
+                "`dse/workloads/minilm_hparams.py`.")]
     return "\n".join(rows)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """``python -m dse.experiments.minilm_choice [--alpha A]``: the tables; ``--alpha`` skips step 1 and
+    prunes the recipe candidates at that alpha only (to fill the pruning cache)."""
+    import argparse
     import sys
-    print(markdown(choose(progress=lambda line: print(line, file=sys.stderr, flush=True))))
+
+    def say(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+    parser = argparse.ArgumentParser(prog="python -m dse.experiments.minilm_choice")
+    parser.add_argument("--alpha", type=float, help="only prune the recipe candidates at this alpha")
+    args = parser.parse_args(argv)
+    if args.alpha is not None:
+        for row in choose_recipe(args.alpha, say):
+            print(row)
+        return
+    print(markdown(choose(say)))
 
 
 if __name__ == "__main__":

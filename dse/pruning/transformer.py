@@ -48,11 +48,12 @@ from dse.pruning.gates import PruneRecipe, finetune, train_gates
 from dse.pruning.sequential import METHODS, PrunedNetwork, fractions_by_layer, kept_count
 from dse.workloads import transformer as transformer_module
 from dse.workloads.builtin import default_cache_dir, read_keyed_cache
+from dse.workloads.minilm_hparams import PRUNE_LEARNING_RATE
 
 FORMAT_VERSION = 1
 # Fine-tuning on 170 sentences: few epochs. The step (with the workload's distillation weight) is chosen on the
-# validation split carved from the training sentences (dse.experiments.minilm_choice, docs/transformer.md).
-TRANSFORMER_RECIPE = PruneRecipe(gate_epochs=6, finetune_epochs=4, batch_size=16, learning_rate=3e-4,
+# validation split carved from the training sentences (dse.workloads.minilm_hparams).
+TRANSFORMER_RECIPE = PruneRecipe(gate_epochs=6, finetune_epochs=4, batch_size=16, learning_rate=PRUNE_LEARNING_RATE,
                                  gate_lr=0.1, gate_init=2.0, penalty=10.0, seed=0)
 # A text task (an encoder with a head, dse.workloads.text_tasks) has thousands of training examples; gates and
 # fine-tuning run numpy forward and backward passes of the encoder, about three float passes per example

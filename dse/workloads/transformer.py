@@ -57,6 +57,7 @@ from dse.workloads.builtin import register
 from dse.workloads.data import Splits
 from dse.workloads.digital import _layer_norm_backward, _layer_norm_parts, gelu, gelu_derivative, layer_norm, softmax
 from dse.workloads.layers import Linear, WeightLayer
+from dse.workloads.minilm_hparams import DISTILL_WEIGHT, SMOOTH_ALPHA  # noqa: F401  (also this module's API)
 from dse.workloads.sentences import SentenceSplit, cosine_rows, retrieval_metrics, row_key, sentence_splits, topic_names
 from dse.workloads.workload import CrossbarLayer, Workload, WorkloadInfo
 
@@ -77,12 +78,6 @@ _HF_LINEAR = {
 }
 # Logistic head on the float embeddings: inverse regularisation strength (embeddings have norm 1).
 HEAD_C = 10.0
-# Input smoothing (SmoothQuant, Xiao et al., ICML 2023): migration strength alpha. Chosen on the validation split
-# carved from the training sentences (dse.experiments.minilm_choice, docs/transformer.md), never on test.
-SMOOTH_ALPHA = 0.5
-# Fine-tuning loss (pruning gates): head cross-entropy + distill_weight * cosine distance to the float model;
-# the default chosen on the validation split with the pruning recipe (dse.experiments.minilm_choice).
-DISTILL_WEIGHT = 10.0
 
 INSTALL_HINT = (
     f"the {WORKLOAD_NAME} workload needs the optional transformer extra: "

@@ -28,7 +28,7 @@ from dse.experiments.report.hardware import (docs_adc_models, docs_adc_ranges, d
 from dse.experiments.report.markdown import Outcome, blocks, replace_block, run_tables
 from dse.experiments.report.protection import (ablation, docs_clustered, docs_imperfect, docs_prune, docs_rates,
                                                readme_imperfect, readme_rates, readme_schemes)
-from dse.experiments.report.transformer import readme_minilm
+from dse.experiments.report.transformer import docs_minilm, docs_minilm_choice, readme_minilm
 from dse.experiments.report.workloads import docs_workloads
 
 __all__ = ["FULL", "TINY", "TABLES", "Outcome", "Setting", "Table", "blocks", "replace_block", "run_tables", "select"]
@@ -43,6 +43,9 @@ TABLES: dict[str, Table] = {t.name: t for t in (
           "every fault-map-aware preset under test escapes and post-test failures"),
     Table("readme-analog", "README.md", readme_analog, "mlp-digits under variation and read noise"),
     Table("readme-minilm", "README.md", readme_minilm, "minilm-l6 under faults, five protections (slow)"),
+    Table("docs-minilm", "docs/transformer.md", docs_minilm, "minilm-l6 under faults, seven protections (slow)"),
+    Table("docs-minilm-choice", "docs/transformer.md", docs_minilm_choice,
+          "minilm-l6 alpha and pruning recipe on the validation split (slow)"),
     Table("readme-isaac", "README.md", readme_isaac, "ISAAC IMA and tile against the paper"),
     Table("docs-prune", "docs/tolerance.md", docs_prune, "pruning alone, magnitude and gates, 30 and 50 %"),
     Table("docs-ablation-mlp", "docs/tolerance.md", ablation("mlp-digits"), "schemes and ablation, mlp-digits"),
