@@ -24,8 +24,8 @@ from dse import atomic
 from dse.config import PER_LAYER_FIELDS, Protection, layer_key
 from dse.hypervolume import default_ideal, default_reference, hypervolume
 from dse.study.folder import JOURNAL_FILE, LAYERS_FILE, STUDY_COPY, TRIALS_FILE
-from dse.study.schema import (DESIGN_CLASSES, JOIN_KEYS, KEY_COLUMNS, LAYER_COLUMNS, TRIALS_COLUMNS, Column, column,
-                              trials_columns)
+from dse.study.schema import (BREAKDOWN_ATTR, DESIGN_ATTR, DESIGN_CLASSES, JOIN_KEYS, KEY_COLUMNS, LAYER_COLUMNS,
+                              LAYERS_ATTR, TRIALS_COLUMNS, Column, column, trials_columns)
 
 METADATA_KEY = b"dse"
 
@@ -92,7 +92,7 @@ def export(spec, storage, out: str | Path) -> pd.DataFrame:
         for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
             rows.append(_trial_row(spec, scenario.name, trial))
             key = {"study": spec.name, "scenario": scenario.name, "trial_number": trial.number}
-            layer_rows += [{**key, **layer} for layer in trial.user_attrs.get("layers", [])]
+            layer_rows += [{**key, **layer} for layer in trial.user_attrs.get(LAYERS_ATTR, [])]
         _mark_pareto(rows, spec)
         trial_rows += rows
     metadata = {
@@ -113,15 +113,15 @@ def export(spec, storage, out: str | Path) -> pd.DataFrame:
 
 def _trial_row(spec, scenario: str, trial) -> dict[str, Any]:
     attrs = dict(trial.user_attrs)
-    attrs.pop("layers", None)  # the per-layer table's rows
-    raw = attrs.pop("design", {})
+    attrs.pop(LAYERS_ATTR, None)  # the per-layer table's rows
+    raw = attrs.pop(DESIGN_ATTR, {})
     design = {}
     for key, value in raw.items():
         if key in PER_LAYER_FIELDS:  # [[layer, fraction], ...]: one column per layer
             design.update({layer_key(key, layer): float(fraction) for layer, fraction in value})
         else:
             design[key] = json.dumps(value) if isinstance(value, list) else value
-    breakdown = attrs.pop("breakdown", {})
+    breakdown = attrs.pop(BREAKDOWN_ATTR, {})
     protection = Protection(**{f.name: raw[f.name] for f in dataclasses.fields(Protection) if f.name in raw})
     row = {
         "study": spec.name,

@@ -31,6 +31,10 @@ from dse.cost import COMPONENTS
 
 NOT_A_QUANTITY = "-"
 UNIT_KEY, DESCRIPTION_KEY = b"unit", b"description"
+# How a trial's numbers sit in the Optuna storage, which the tables are rebuilt from: one user attribute
+# per headline metric and bookkeeping column, named as its column, and these three for the rest: every
+# config field of the design, the cost breakdown per component, and the trial's rows of the layers table.
+DESIGN_ATTR, BREAKDOWN_ATTR, LAYERS_ATTR = "design", "breakdown", "layers"
 
 
 @dataclass(frozen=True)

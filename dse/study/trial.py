@@ -13,6 +13,7 @@ from dse import __version__
 from dse.config import HardwareConfig, Protection
 from dse.study.objective import HEADLINE_METRICS, TrialResult
 from dse.study.results import metric_clash_message
+from dse.study.schema import BREAKDOWN_ATTR, DESIGN_ATTR, LAYERS_ATTR
 from dse.study.spec import Scenario, StudySpec, clip, make_config, plain
 
 # objective(workload, hw, faults, protection, *, analog[, data][, max_test]) -> TrialResult
@@ -121,12 +122,12 @@ class TrialFunction:
         for name, value in metrics.items():
             if name in HEADLINE_METRICS:
                 trial.set_user_attr(name, value)
-        trial.set_user_attr("breakdown", {k: v for k, v in metrics.items() if k not in HEADLINE_METRICS})
+        trial.set_user_attr(BREAKDOWN_ATTR, {k: v for k, v in metrics.items() if k not in HEADLINE_METRICS})
         set_constraints(trial, self.spec, {c.metric: c.violation(metrics[c.metric]) for c in self.spec.constraints})
-        trial.set_user_attr("design", plain({**dataclasses.asdict(hw), **dataclasses.asdict(protection),
+        trial.set_user_attr(DESIGN_ATTR, plain({**dataclasses.asdict(hw), **dataclasses.asdict(protection),
                                               **dataclasses.asdict(self.scenario.faults),
                                               **dataclasses.asdict(self.scenario.analog)}))
-        trial.set_user_attr("layers", plain(list(result.layers)))
+        trial.set_user_attr(LAYERS_ATTR, plain(list(result.layers)))
         trial.set_user_attr("wall_time_s", wall_time_s)
         trial.set_user_attr("package_version", __version__)
         if self.spec.provenance is not None:
