@@ -15,6 +15,14 @@ plus ``sign * E`` for each clipped pair, ``sign`` -1, or +1 where flipped: integ
 ``E`` needs each clipped pair's column sums per cycle, counted here as the popcount kernel counts them
 (:mod:`kernels.crossbar`), from the inputs' bit planes and the pair's packed stored levels; cycles whose
 driven rows cannot reach the top code whatever the cells hold are skipped.
+
+Step 2 (the ``full`` range one bit short of lossless: 8 bits on 128 rows of 2-bit cells with 1-bit DACs,
+the default) rounds instead: ``2 * floor((v + 1) / 2) = v + (v mod 2)`` while no sum reaches the top code.
+So every pair's read is its exact one plus ``R = sum_k w_k (v_k mod 2)`` (minus on a flipped bit line), and
+``v_k mod 2`` is the parity of ``x & level`` over the rows on the lowest DAC bit and the lowest cell bit
+alone: one popcount of the XOR of the tile's words instead of a popcount per (word, cell bit, DAC bit).
+:func:`rounding_pairs` makes every pair of a plain layer such a pair and :func:`rounding_plain` counts ``R``
+and adds it into the outputs, per (array, slice) segment, blocked over bit lines as the popcount kernel is.
 """
 from __future__ import annotations
 
@@ -27,6 +35,7 @@ from kernels.dac import cycle_weights, n_cycles
 from kernels.popcount import popcount64
 
 WORD = 64
+BLOCK = 256  # bit lines per cache block, as in kernels.crossbar
 
 
 def clippable(stored_levels: np.ndarray, rows: int, dac_bits: int, adc_bits: int) -> np.ndarray:
@@ -51,6 +60,8 @@ class ClippedPairs:
     sign        (P,) int64 -1, or +1 on a flipped bit line: how its excess enters its logical read
     planes      (cell_bits, words, P) uint64 the pair's stored (faulty) levels as bit planes over its rows
     col_bound   (P,) float64 the largest excess ``E`` of each pair (for the exactness bounds)
+    parity      False: ``E`` is the clipped excess (step 1); True: the rounding ``R`` of step 2, ``planes``
+                holding only the lowest cell bit
     """
 
     tile_start: np.ndarray
@@ -58,6 +69,7 @@ class ClippedPairs:
     sign: np.ndarray
     planes: np.ndarray
     col_bound: np.ndarray
+    parity: bool = False
 
     @property
     def count(self) -> int:
@@ -82,6 +94,36 @@ def clipped_pairs(stored_levels: np.ndarray, mask: np.ndarray, flip: np.ndarray 
     return ClippedPairs(tile_start, b_idx.astype(np.int64), sign, planes, x_u_max * sums)
 
 
+def rounds_losslessly(stored_levels: np.ndarray, rows: int, dac_bits: int, adc_bits: int) -> bool:
+    """Whether a step-2 ADC only rounds these levels (in, B): no pair's largest sum reaches the top code."""
+    levels = np.asarray(stored_levels)
+    top = (1 << adc_bits) - 1
+    dac_top = (1 << dac_bits) - 1
+    for t0 in range(0, levels.shape[0], rows):
+        peak = int(levels[t0:t0 + rows].sum(axis=0, dtype=np.int64).max(initial=0)) * dac_top
+        if (peak + 1) >> 1 > top:
+            return False
+    return True
+
+
+def rounding_pairs(stored_levels: np.ndarray, flip: np.ndarray | None, rows: int, input_bits: int,
+                   dac_bits: int) -> ClippedPairs:
+    """Every (tile, bit line) pair of a step-2 layer (:func:`rounds_losslessly`), with the lowest cell bit
+    of its stored levels packed: its read is the exact one plus ``R`` (minus where flipped)."""
+    levels = np.ascontiguousarray(stored_levels, dtype=np.uint8)
+    n_in, n_bl = levels.shape
+    tiles = -(-n_in // rows)
+    t_idx = np.repeat(np.arange(tiles, dtype=np.int64), n_bl)
+    b_idx = np.tile(np.arange(n_bl, dtype=np.int64), tiles)
+    sign = np.ones(tiles * n_bl, dtype=np.int64)
+    if flip is not None:
+        sign[np.asarray(flip, dtype=np.bool_).reshape(-1)] = -1
+    planes = _pack_pairs(levels, t_idx, b_idx, rows, 1)
+    bound = float((1 << (n_cycles(input_bits, dac_bits) * dac_bits)) - 1)  # |R| <= sum_k |w_k|
+    return ClippedPairs(np.arange(tiles + 1, dtype=np.int64) * n_bl, b_idx, sign, planes,
+                        np.full(tiles * n_bl, bound), parity=True)
+
+
 @njit(cache=True)
 def _pack_pairs(levels, tile, bitline, rows, cell_bits):  # pragma: no cover - compiled
     n_in = levels.shape[0]
@@ -102,6 +144,8 @@ def clipped_excess(x: np.ndarray, pairs: ClippedPairs, *, rows: int, input_bits:
     conversions that saturated (the popcount kernel's count). ``x`` (batch, in) holds integers in any dtype."""
     cycle_w = cycle_weights(input_bits, dac_bits, signed_inputs)
     excess = np.zeros((x.shape[0], pairs.count), dtype=np.int64)
+    if pairs.parity:
+        raise ValueError("step 2's rounding pairs add into the outputs through rounding_plain")
     saturated = _excess(np.ascontiguousarray(x), pairs.tile_start, pairs.planes, cycle_w, dac_bits, cell_bits, rows,
                         (1 << input_bits) - 1, (1 << adc_bits) - 1, excess)
     return excess, int(saturated)
@@ -171,6 +215,88 @@ def _excess(x, tile_start, planes, cycle_w, dac_bits, cell_bits, rows, mask, top
                 saturated += hits
             excess[n, p0:p1] = a
     return saturated
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _pack_tile(row, first, n_r, mask, u, xb, bits, dac_bits):  # pragma: no cover - compiled
+    """Bit planes ``xb[b, w]`` of the inputs ``row[first:first + n_r]``'s DAC patterns, for the pattern bits
+    ``b * dac_bits`` (``bits`` of them: the lowest bit of each cycle's chunk)."""
+    words = xb.shape[1]
+    for r in range(n_r):
+        u[r] = np.int64(row[first + r]) & mask
+    for w in range(words):
+        uw = u[w * WORD:min(n_r, (w + 1) * WORD)]
+        for b in range(bits):
+            shift = b * dac_bits
+            word = np.uint64(0)
+            for r in range(uw.shape[0]):  # an OR-reduction LLVM vectorises
+                word |= np.uint64((uw[r] >> shift) & 1) << np.uint64(r)
+            xb[b, w] = word
+
+
+@njit(cache=True, nogil=True)
+def rounding_plain(x, planes, sign, cycle_w, dac_bits, rows, mask, seg_coef, y):  # pragma: no cover - compiled
+    """The plain layout's rounding straight into ``y`` (batch, n_out): each bit line's ``R`` summed over
+    the tiles with its sign (``sign`` (tiles, B)), then ``y[:, j] += seg_coef[s] * total[s * n_out + j]``
+    per (array, slice) segment ``s``; no (inputs, pairs) matrix. Serial, GIL released."""
+    batch, n_in = x.shape
+    tiles, n_bl = sign.shape
+    n_out = y.shape[1]
+    words = planes.shape[1]
+    cycles = cycle_w.shape[0]
+    par = np.empty(n_bl, dtype=np.uint64)
+    acc = np.empty(n_bl, dtype=np.int64)
+    total = np.empty(n_bl, dtype=np.int64)
+    xb = np.empty((cycles, words), dtype=np.uint64)
+    u = np.zeros(words * WORD, dtype=np.int64)
+    for n in range(batch):
+        total[:] = 0
+        for t in range(tiles):
+            first = t * rows
+            _pack_tile(x[n], first, min(rows, n_in - first), mask, u, xb, cycles, dac_bits)
+            acc[:] = 0
+            for start in range(0, n_bl, BLOCK):  # a block's planes, parities and sums stay in L1 over the cycles
+                stop = min(n_bl, start + BLOCK)
+                ab = acc[start:stop]
+                pb = par[start:stop]
+                width = stop - start
+                for k in range(cycles):
+                    wk = cycle_w[k]
+                    x0 = xb[k, 0]
+                    p0 = planes[0, 0, t * n_bl + start:t * n_bl + stop]
+                    if words == 1:
+                        if x0 == 0:
+                            continue
+                        for b in range(width):  # vectorised (VPOPCNTDQ where present)
+                            ab[b] += wk * np.int64(popcount64(x0 & p0[b]) & np.uint64(1))
+                        continue
+                    x1 = xb[k, 1]
+                    p1 = planes[0, 1, t * n_bl + start:t * n_bl + stop]
+                    if words == 2:
+                        if x0 == 0 and x1 == 0:
+                            continue
+                        for b in range(width):  # vectorised: the parity of both words' ANDs at once
+                            ab[b] += wk * np.int64(popcount64((x0 & p0[b]) ^ (x1 & p1[b])) & np.uint64(1))
+                        continue
+                    pb[:] = 0
+                    for w in range(words):
+                        xw = xb[k, w]
+                        if xw == 0:
+                            continue
+                        plane = planes[0, w, t * n_bl + start:t * n_bl + stop]
+                        for b in range(width):
+                            pb[b] ^= xw & plane[b]
+                    for b in range(width):
+                        ab[b] += wk * np.int64(popcount64(pb[b]) & np.uint64(1))
+            st = sign[t]
+            for b in range(n_bl):
+                total[b] += st[b] * acc[b]
+        y_row = y[n]
+        for s in range(seg_coef.shape[0]):
+            c = seg_coef[s]
+            seg = total[s * n_out:(s + 1) * n_out]
+            for j in range(n_out):  # contiguous: vectorised
+                y_row[j] += c * np.float64(seg[j])
 
 
 @njit(cache=True, nogil=True)

@@ -19,6 +19,8 @@ a static bound on the stored levels), every pair still enters ``W_eff`` at its e
 pair's *excess* (what its conversions lost, counted by popcount on just those pairs) is added back with its
 sign, into the dense part through its group's share, or into its per-tile sum before a non-linear vote.
 The saturation count is the popcount path's. Taken while at most :data:`MAX_CLIPPED` of the pairs can clip.
+At step 2 with no pair able to reach the top code, an unprotected layer is its exact product plus every
+pair's rounding (the parity of its lowest bits, :func:`kernels.clipped.rounding_plain`).
 
 Exactness. The popcount path's outputs are sums of integers, or of multiples of ``1/size`` for a mean
 over a power-of-two number of copies; ``scale`` (the largest such size) times ``W_eff`` is an integer
@@ -46,8 +48,12 @@ import numpy as np
 from numba import njit, prange
 
 from kernels.adc import full_scale
+from kernels.dac import cycle_weights
 from kernels.bitlines import BitlineGroups
-from kernels.clipped import ClippedPairs, clippable, clipped_excess, clipped_pairs, scatter_excess
+from kernels.clipped import (
+    ClippedPairs, clippable, clipped_excess, clipped_pairs, rounding_pairs, rounding_plain, rounds_losslessly,
+    scatter_excess,
+)
 from kernels.crossbar import _combine
 from kernels.vote import VOTE_MEAN, VOTE_MEDIAN, VOTE_PICK
 from kernels.faults import apply_faults
@@ -74,6 +80,8 @@ class ExactLayer:
     clip_pair, clip_out, clip_weight   their excess into the dense part: ``y[:, clip_out[e]] +=
                  clip_weight[e] * E[:, clip_pair[e]]`` (scaled like ``weights``, the pair's sign included)
     clip_col     (P,) each pair's column in ``tile_levels`` (-1: none), corrected before the vote
+    round_coef   (A*S,) the plain layout's segment coefficients (scaled) when ``clipped`` is step 2's
+                 rounding: added per segment inside :func:`kernels.clipped.rounding_plain`
     adc          ``(input_bits, dac_bits, cell_bits, signed_inputs, adc_bits)``, what counting the excess needs
     """
 
@@ -92,11 +100,12 @@ class ExactLayer:
     clip_out: np.ndarray | None = None
     clip_weight: np.ndarray | None = None
     clip_col: np.ndarray | None = None
+    round_coef: np.ndarray | None = None
     adc: tuple = ()
 
     @property
     def path(self) -> str:
-        clipped = "+clipped" if self.clipped is not None else ""
+        clipped = "" if self.clipped is None else "+rounding" if self.clipped.parity else "+clipped"
         if self.replay:
             return "exact-replay" + clipped
         kind = "float32" if self.weights.dtype == np.float32 else "float64"
@@ -118,26 +127,33 @@ MAX_CLIPPED = 0.4
 def exact_layer(
     bitline_levels: np.ndarray, groups: BitlineGroups, n_out: int, *, rows: int, cell_bits: int, dac_bits: int,
     adc_bits: int, step: float, input_bits: int, signed_inputs: bool, faults: np.ndarray | None = None,
-    max_clipped: float = MAX_CLIPPED,
+    max_clipped: float = MAX_CLIPPED, rounding: bool = True,
 ) -> ExactLayer | None:
     """The exact form of a layer whose bit lines hold ``bitline_levels`` (in, B) (stored levels, as
     ``pack_levels`` takes them; ``faults`` (in, B) applied to them when given), or None when its ADC step
-    is not 1, more than ``max_clipped`` of its (row tile, bit line) pairs could clip (:mod:`kernels.clipped`;
-    0: none may) or a bound of the module docstring fails. ``mvm_exact`` on it equals ``mvm_packed`` on
+    is neither 1 nor 2, more than ``max_clipped`` of its (row tile, bit line) pairs could clip at step 1
+    (:mod:`kernels.clipped`; 0: none may), any could clip at step 2 (or ``rounding`` is False: step 2 not
+    taken), or a bound of the module docstring fails. ``mvm_exact`` on it equals ``mvm_packed`` on
     the packed levels bit for bit, saturation count included."""
     stored = np.asarray(bitline_levels)
     if faults is not None:
         stored = apply_faults(stored, faults, cell_bits)
-    if step != 1.0:
-        return None
-    mask = None
-    if full_scale(rows, cell_bits, dac_bits) > (1 << adc_bits) - 1:  # else no bit line can clip, whatever it holds
-        mask = clippable(stored, rows, dac_bits, adc_bits)
-        if not mask.any():
-            mask = None
-        elif mask.mean() > max_clipped:
+    pairs = None
+    if step == 2.0:  # rounding only, where nothing can clip: every pair's parity (kernels.clipped)
+        # Only the plain layout (an unprotected layer): there the rounding adds into the outputs per
+        # (array, slice) segment inside its kernel; through groups it measured slower than the popcount path.
+        plain = groups.plain_segments(n_out) > 0 and (groups.vote != VOTE_PICK or groups.pick is None)
+        if not (rounding and plain) or not rounds_losslessly(stored, rows, dac_bits, adc_bits):
             return None
-    pairs = None if mask is None else clipped_pairs(stored, mask, groups.flip, rows, cell_bits, input_bits, dac_bits)
+        pairs = rounding_pairs(stored, groups.flip, rows, input_bits, dac_bits)
+    elif step != 1.0:
+        return None
+    elif full_scale(rows, cell_bits, dac_bits) > (1 << adc_bits) - 1:  # else no bit line can clip
+        mask = clippable(stored, rows, dac_bits, adc_bits)
+        if mask.mean() > max_clipped:
+            return None
+        if mask.any():
+            pairs = clipped_pairs(stored, mask, groups.flip, rows, cell_bits, input_bits, dac_bits)
     levels = np.ascontiguousarray(flipped_levels(stored, groups.flip, rows, cell_bits) if groups.flip is not None
                                   else stored, dtype=np.uint8)
     n_in = levels.shape[0]
@@ -159,7 +175,10 @@ def exact_layer(
                                  np.int64(segments), float(scale))
     bound = np.abs(weights).sum(axis=0)
     clip = {}
-    if pairs is not None:
+    if pairs is not None and pairs.parity:
+        clip = {"round_coef": np.ascontiguousarray(groups.coef[::n_out] * scale, dtype=np.float64)}
+        bound += pairs.col_bound[0] * np.abs(clip["round_coef"]).sum() * tiles / x_max
+    elif pairs is not None:
         clip = _clip_entries(pairs, groups, alpha)
         np.add.at(bound, clip["clip_out"], np.abs(clip["clip_weight"]) * pairs.col_bound[clip["clip_pair"]] / x_max)
     tile_levels = tile_groups = None
@@ -388,7 +407,7 @@ def _rows_exact(x: np.ndarray, layer: ExactLayer, y_all: np.ndarray, r0: int, r1
     x = x[r0:r1]
     y = y_all[r0:r1]
     saturated = 0
-    if layer.clipped is not None:
+    if layer.clipped is not None and layer.round_coef is None:
         input_bits, dac_bits, cell_bits, signed, adc_bits = layer.adc
         excess, saturated = clipped_excess(x, layer.clipped, rows=layer.rows, input_bits=input_bits,
                                            dac_bits=dac_bits, cell_bits=cell_bits, signed_inputs=signed,
@@ -403,6 +422,13 @@ def _rows_exact(x: np.ndarray, layer: ExactLayer, y_all: np.ndarray, r0: int, r1
                 y += xw[:, a:b] @ layer.weights[a:b]
         if layer.clip_pair is not None and len(layer.clip_pair):
             scatter_excess(excess, layer.clip_pair, layer.clip_out, layer.clip_weight, y)
+        if layer.round_coef is not None:
+            input_bits, dac_bits, _, signed, _ = layer.adc
+            pairs = layer.clipped
+            rounding_plain(np.ascontiguousarray(x), pairs.planes, pairs.sign.reshape(-1, layer.round_coef.shape[0]
+                                                                                    * layer.n_out),
+                           cycle_weights(input_bits, dac_bits, signed), dac_bits, layer.rows, (1 << input_bits) - 1,
+                           layer.round_coef, y)
         if layer.inv_scale != 1.0:
             y *= layer.inv_scale
         y += 0.0  # BLAS may sum negative zeros; the popcount path's outputs start at +0.0

@@ -161,9 +161,9 @@ def test_share_of_clippable_pairs_decides_the_path():
     assert _exact(dense, groups, 8, None, hw, max_clipped=0.0) is None
     assert _exact(dense, groups, 8, None, hw, max_clipped=0.3) is None
     assert _exact(dense, groups, 8, None, hw, max_clipped=0.4).clipped.count == 6
-    step2 = exact_layer(sparse, groups, 8, rows=128, cell_bits=2, dac_bits=1, adc_bits=7, step=2.0, input_bits=8,
+    step4 = exact_layer(sparse, groups, 8, rows=128, cell_bits=2, dac_bits=1, adc_bits=7, step=4.0, input_bits=8,
                         signed_inputs=False)
-    assert step2 is None  # rounding: never exact
+    assert step4 is None  # rounding beyond the lowest bit: never exact
 
 
 PROTECTIONS = {
@@ -204,3 +204,67 @@ def test_simulator_takes_clipped_exact_layers_with_the_same_bits_and_saturation(
             assert stats_fast[index].saturated == stats_slow[index].saturated
             assert stats_fast[index].error_sum == stats_slow[index].error_sum
     assert clipped > 0
+
+
+# --- step 2: rounding only (the full range one bit short of lossless) ---------------------------------
+
+@SETTINGS
+@given(st.integers(0, 2**32 - 1), st.sampled_from(["differential", "offset"]), st.booleans(), st.booleans(),
+       st.sampled_from([(128, 2, 1), (64, 2, 2), (100, 1, 3), (37, 3, 1), (200, 4, 1), (85, 2, 1)]))
+def test_step_two_rounding_is_the_popcount_path_and_the_reference(seed, mapping, signed, weight_flip, shape):
+    # Every pair rounds: 2 * floor((v + 1) / 2) = v + (v mod 2), the parity of the lowest DAC and cell bits.
+    # (85 rows of 2-bit cells: full scale 255, step 2 at 7 bits, and a full bit line would clip: refused.)
+    rows, cell_bits, dac_bits = shape
+    if signed:
+        dac_bits = 1
+    rng = np.random.default_rng(seed)
+    weight_bits, input_bits = 8, 8
+    n_in, n_out, batch = int(rng.integers(1, 300)), int(rng.integers(1, 9)), int(rng.integers(1, 5))
+    w = np.clip(np.round(rng.normal(0, rng.uniform(2, 127, n_out), (n_in, n_out))), -127, 127).astype(np.int64)
+    x = _inputs(rng, batch, n_in, input_bits, signed)
+    lv = slice_levels(w, cell_bits, weight_bits, mapping)
+    faults = sample_faults(lv.shape, 0.0175, 0.0904, rng)
+    bitlines, groups = plain_bitlines(lv, cell_bits, mapping)
+    fault_bl = faults.transpose(2, 0, 1, 3).reshape(bitlines.shape)
+    if weight_flip:
+        mask = flip_mask(bitlines, rows, cell_bits)
+        groups = replace(groups, flip=mask)
+        bitlines = flipped_levels(bitlines, mask, rows, cell_bits)
+    adc_bits = math.ceil(math.log2(full_scale(rows, cell_bits, dac_bits, weight_flip) + 1)) - 1
+    hw = dict(rows=rows, cell_bits=cell_bits, input_bits=input_bits, signed_inputs=signed, dac_bits=dac_bits,
+              adc_bits=adc_bits)
+    layer = exact_layer(bitlines, groups, n_out, rows=rows, cell_bits=cell_bits, dac_bits=dac_bits,
+                        adc_bits=adc_bits, step=2.0, input_bits=input_bits, signed_inputs=signed, faults=fault_bl)
+    stored = apply_faults(bitlines, fault_bl, cell_bits)
+    can_clip = any(((int(stored[t:t + rows].sum(axis=0).max(initial=0)) * ((1 << dac_bits) - 1) + 1) >> 1)
+                   > (1 << adc_bits) - 1 for t in range(0, n_in, rows))
+    assert (layer is None) == can_clip
+    if layer is None:
+        return
+    assert layer.path.endswith("+rounding")
+    y, saturated = mvm_exact(x, layer)
+    wp = pack_levels(bitlines, rows, cell_bits, faults=fault_bl)
+    y_pop, saturated_pop = mvm_packed(pack_inputs(x, rows, input_bits, dac_bits), wp, groups, n_out,
+                                      input_bits=input_bits, dac_bits=dac_bits, cell_bits=cell_bits,
+                                      signed_inputs=signed, adc_bits=adc_bits, step=2.0)
+    _same_bits(y, y_pop)
+    assert saturated == saturated_pop == 0
+    if mapping == "offset":
+        y -= float(1 << (weight_bits - 1)) * x.sum(axis=1, keepdims=True)
+    expected = crossbar_mvm_reference(x, w, rows=rows, cell_bits=cell_bits, weight_bits=weight_bits,
+                                      input_bits=input_bits, dac_bits=dac_bits, adc_bits=adc_bits, mapping=mapping,
+                                      signed_inputs=signed, adc_range="full", faults=faults, weight_flip=weight_flip)
+    np.testing.assert_array_equal(y, expected)
+
+
+def test_step_two_takes_only_plain_layers_and_never_other_steps():
+    rng = np.random.default_rng(9)
+    w = rng.integers(-127, 128, (300, 5))
+    bitlines, groups = plain_bitlines(slice_levels(w, 2, 8, "differential"), 2, "differential")
+    kw = dict(rows=128, cell_bits=2, dac_bits=1, adc_bits=8, input_bits=8, signed_inputs=False)
+    assert exact_layer(bitlines, groups, 5, step=2.0, **kw).path == "exact-float32+rounding"
+    assert exact_layer(bitlines, groups, 5, step=2.0, rounding=False, **kw) is None
+    assert exact_layer(bitlines, groups, 5, step=4.0, **kw) is None
+    copies = BitlineGroups(np.stack([groups.members[:, 0], groups.members[::-1, 0]], axis=1), groups.out,
+                           groups.coef, VOTE_MODES["mean"])
+    assert exact_layer(bitlines, copies, 5, step=2.0, **kw) is None  # through groups: the popcount path

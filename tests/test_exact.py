@@ -130,14 +130,16 @@ def _plain_case(seed=0, n_in=300, n_out=5, cell_bits=2):
     return rng, w, bitlines, groups
 
 
-@pytest.mark.parametrize("adc_bits, lossless", [(9, True), (10, True), (8, False), (4, False)])
-def test_exact_path_is_chosen_only_when_the_adc_is_lossless(adc_bits, lossless):
-    # 128 rows of 2-bit cells, 1-bit DAC: full scale 384 needs 9 bits; an 8-bit full-range ADC has step 2.
+@pytest.mark.parametrize("adc_bits, path", [(9, "exact-float32"), (10, "exact-float32"),
+                                            (8, "exact-float32+rounding"), (7, None), (4, None)])
+def test_exact_path_is_chosen_only_when_the_adc_is_lossless(adc_bits, path):
+    # 128 rows of 2-bit cells, 1-bit DAC: full scale 384 needs 9 bits; an 8-bit full-range ADC has step 2,
+    # which only rounds (kernels.clipped: the parity of the lowest bits), a 7-bit one step 4.
     _, w, bitlines, groups = _plain_case()
     step = float(full_range_step(128, 2, 1, adc_bits))
     layer = exact_layer(bitlines, groups, 5, rows=128, cell_bits=2, dac_bits=1, adc_bits=adc_bits, step=step,
                         input_bits=8, signed_inputs=False)
-    assert (layer is not None) == lossless
+    assert (layer.path if layer is not None else None) == path
 
 
 def test_clip_and_calibrated_step_one_are_exact_only_when_no_sum_reaches_the_top_code():
@@ -270,7 +272,7 @@ def test_simulator_keeps_the_popcount_path_when_the_adc_can_lose_information():
     from dse.simulate import chip_layers
     from test_simulate import tiny_workload
 
-    net = map_network(tiny_workload(), HardwareConfig(adc_bits=8))  # step 2
+    net = map_network(tiny_workload(), HardwareConfig(adc_bits=7))  # step 4
     layers = chip_layers(net, FaultScenario(0.03, 0.1), 0)
     assert all(layer.exact is None and layer.wp is not None for layer in layers.values())
 

@@ -288,15 +288,17 @@ def small_cnn(signed: bool, seed: int = 0) -> Workload:
 
 
 def assert_chips_equal_the_numpy_composition(workload, hw, protection):
-    """The fault-free chip and two faulty ones: run_network's outputs (on the exact path where a layer is
-    lossless) equal numpy_run_network's on the popcount kernel, bit for bit."""
+    """The fault-free chip and two faulty ones: run_network's outputs (on the exact path where it applies,
+    and on the packed layer paths alone) equal numpy_run_network's on the popcount kernel, bit for bit."""
     net = map_network(workload, hw, protection)
     faults = FaultScenario(0.03, 0.1, n_chips=2)
     for chip in (None, 0, 1):
         scenario = faults if chip is not None else None
-        fast = run_network(net, chip_layers(net, scenario, chip), workload.x_test)  # exact path where lossless
-        slow = numpy_run_network(net, chip_layers(net, scenario, chip, exact=False), workload.x_test)
-        np.testing.assert_array_equal(fast.view(np.uint64), slow.view(np.uint64))
+        packed = chip_layers(net, scenario, chip, exact=False)
+        slow = numpy_run_network(net, packed, workload.x_test)
+        for layers in (chip_layers(net, scenario, chip), packed):
+            fast = run_network(net, layers, workload.x_test)
+            np.testing.assert_array_equal(fast.view(np.uint64), slow.view(np.uint64))
 
 
 @pytest.mark.parametrize("hw, protection, signed", [
@@ -434,7 +436,7 @@ def test_short_tile_tables_leave_every_network_output_unchanged(hw, protection, 
     (xtr, ytr), (xc, yc), (xt, yt) = data(10), data(40), data(120)
     workload = Workload.from_splits("tables", layers, (1, 6, 6), Splits(xtr, ytr, xc, yc, xt, yt))
     net = map_network(workload, hw, protection)
-    layers_on_chip = chip_layers(net, FaultScenario(0.03, 0.1, n_chips=1), 0)
+    layers_on_chip = chip_layers(net, FaultScenario(0.03, 0.1, n_chips=1), 0, exact=False)  # the tables' path
     fast = run_network(net, layers_on_chip, workload.x_test)
     monkeypatch.setattr(crossbar, "plan_tables", lambda xp, *args: [
         (TABLE_NONE, 0, np.zeros(1, dtype=np.int32), np.zeros(1, dtype=np.int64))] * xp.shape[1])
@@ -452,5 +454,6 @@ def test_bench_eval_reports_the_end_to_end_split(monkeypatch):
     assert 0 < result["kernel_share_of_chip"] <= 1
     assert result["fraction_of_kernel"] == pytest.approx(result["end_to_end_macs_per_s"] / result["kernel_macs_per_s"])
     assert 0.0 <= result["accuracy_one_chip"] <= 1.0  # unprotected at these rates it is low
-    assert result["real_macs"] == 360 * (64 * 256 + 256 * 128 + 128 * 10) and result["exact_layers"] == 0  # step 2
+    assert result["real_macs"] == 360 * (64 * 256 + 256 * 128 + 128 * 10)
+    assert result["exact_layers"] == 3 and result["paths"] == {"exact-float32+rounding": 3}  # step 2: rounding
     assert result["chip_s_per_1000_samples"] == pytest.approx(result["chip_s"] * 1000 / 360)

@@ -137,7 +137,7 @@ def _run_eval(args, hw) -> int:
     runs = "/".join(str(r["chip_runs"]) for r in results)
     print(f"  chip time: best of {runs} runs of one chip; fraction: end-to-end / kernel at the standard point, both\n"
           "  measured in this process; in kernels: share of the chip time inside the crossbar kernels (short-tile\n"
-          "  tables included), the rest being fault sampling, packing, quantisation, im2col and the digital layers;\n"
+          "  tables included), the rest being fault sampling, packing, quantisation, im2col, the digital layers and the\n  per-layer statistics (each layer against its ideal product, as every evaluation records them);\n"
           "  real MACs: in * out of the layers (8-bit weights and inputs by default), copies not counted; layers whose\n"
           "  ADC is lossless on the chip run as exact products (kernels/exact.py), and so do layers with a step-1 ADC\n"
           "  where few (tile, bit line) pairs can clip, those pairs' excess counted by popcount (kernels/clipped.py);\n"

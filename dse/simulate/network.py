@@ -129,7 +129,8 @@ def _integer_layer(mapped, hw: HardwareConfig, stored: np.ndarray, groups: Bitli
         layer = exact_layer(stored, groups, mapped.n_out, rows=hw.rows, cell_bits=hw.cell_bits, dac_bits=hw.dac_bits,
                             adc_bits=hw.adc_bits, step=mapped.adc_step, input_bits=hw.input_bits,
                             signed_inputs=mapped.signed_inputs, faults=fault_map,
-                            max_clipped=MAX_CLIPPED if hw.backend == "cpu" else 0.0)  # no GPU excess kernel
+                            max_clipped=MAX_CLIPPED if hw.backend == "cpu" else 0.0,  # no GPU excess kernel,
+                            rounding=hw.backend == "cpu")  # nor a rounding one
         if layer is not None:
             return ChipLayer(None, groups, exact=layer)
     return ChipLayer(pack_levels(stored, hw.rows, hw.cell_bits, faults=fault_map), groups)
