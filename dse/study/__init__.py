@@ -3,6 +3,7 @@
 One module per part of a study, the way Optuna keeps them apart (``optuna/study/``,
 ``optuna/samplers/``, ``optuna/storages/``); each imports only those listed before it:
 
+- :mod:`~dse.study.schema`: every column of the two result tables (name, type, unit, meaning), declared once;
 - :mod:`~dse.study.objective`: what one design computes (:func:`evaluate_design`, the metric names);
 - :mod:`~dse.study.spec`: *what* to search (:class:`StudySpec`: fixed hardware, fault scenarios,
   the search space, objectives, constraints, trial budget);
