@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from kernels.cuda import check_backend
-from kernels.names import ADC_RANGES, FAULT_MODELS, MAPPINGS  # what the kernels implement; configs validate against it
+from kernels.names import ADC_RANGES, FAULT_MODELS, MAPPINGS, VOTES  # what the kernels implement; configs check it
 from dse.allowed import (Boolean, Checked, Interval, LayerFractions, LevelTable, OneOf, PresetName, check_field,
                          per_layer)
 
@@ -215,8 +215,7 @@ class FaultScenario:
         return _from_dict(cls, values)
 
 
-PRUNE_METHODS = ("magnitude", "gates")
-VOTES = ("median", "mean", "test-aware")
+PRUNE_METHODS = ("magnitude", "gates")  # dse.pruning: magnitude (group norms) or learned L0 gates
 DUP_BUDGETS = ("pruned", "unpruned")
 MAX_PRUNE = 0.9  # the largest fraction of a layer's rows or columns that pruning may remove
 # Protection fields that hold one prune fraction per layer, and the global field each one overrides.

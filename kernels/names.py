@@ -6,3 +6,5 @@ Each tuple is re-exported by the module that implements it (``kernels.adc``, ``k
 ADC_RANGES = ("full", "calibrated", "clip")  # kernels.adc: how the ADC's step is set
 FAULT_MODELS = ("iid", "column")             # kernels.faults: how stuck cells are placed
 MAPPINGS = ("differential", "offset")        # kernels.slicing: how signed weights sit on the cells
+VOTES = ("median", "mean", "test-aware")     # kernels.vote: how a group's copies are combined (beside the
+                                             # internal "first": the one copy, or no protection)

@@ -11,9 +11,12 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-# How a group's copies are combined (the digital vote after the ADC).
+from kernels.names import VOTES
+
+# How a group's copies are combined (the digital vote after the ADC): the votes a protection names
+# (kernels.names.VOTES: median, mean, test-aware) and "first", the one copy of an unprotected group.
 VOTE_FIRST, VOTE_MEAN, VOTE_MEDIAN, VOTE_PICK = 0, 1, 2, 3
-VOTE_MODES = {"first": VOTE_FIRST, "mean": VOTE_MEAN, "median": VOTE_MEDIAN, "test-aware": VOTE_PICK}
+VOTE_MODES = {"first": VOTE_FIRST, **dict(zip(VOTES, (VOTE_MEDIAN, VOTE_MEAN, VOTE_PICK)))}
 
 
 @njit(cache=True, inline="always")

@@ -54,7 +54,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from dse.allowed import per_layer
-from dse.config import MAX_PRUNE
+from dse.config import MAX_PRUNE, PRUNE_METHODS
 from dse.pruning import gates as gates_module
 from dse.pruning.gates import PruneRecipe, finetune, train_gates
 from dse.workloads import layers as layers_module, training as training_module
@@ -64,7 +64,7 @@ from dse.workloads.model_file import write_layers
 from dse.workloads.workload import Workload
 
 FORMAT_VERSION = 1
-METHODS = ("magnitude", "gates")
+METHODS = PRUNE_METHODS  # the vocabulary the configs check (dse.config)
 
 @dataclass(frozen=True, eq=False)
 class PrunedNetwork:
