@@ -57,7 +57,13 @@ def test_mr_workload_shape_choices_and_crossbar_view(mr):
     assert mr.layers[-1].matrix().shape == (384, 2)
     assert set(mr.smoothing) == set(range(37))  # the head's inputs are smoothed like every other layer's
     assert mr.choices["head_c"] in text_tasks.HEAD_C_GRID
-    assert mr.choices["smooth_alpha"] in text_tasks.SMOOTH_ALPHA_GRID
+    assert mr.choices["encoder_alpha"] in text_tasks.ENCODER_ALPHA_GRID
+    assert mr.choices["head_alpha"] in text_tasks.HEAD_ALPHA_GRID
+    # the chosen strengths are the best-scored ones, and the head's factors are its own alpha's
+    cosine = mr.choices["encoder_alpha_validation_cosine"]
+    assert cosine[str(mr.choices["encoder_alpha"])] == max(cosine.values())
+    error = mr.choices["head_alpha_validation_logit_error"]
+    assert error[str(mr.choices["head_alpha"])] == min(error.values())
     layers = mr.crossbar_layers()
     tokens = (mr.x_test != 0).sum(axis=1).mean()
     assert layers[-1].mvms_per_inference == 1

@@ -16,7 +16,7 @@ printed by ``dse bench`` and marked in the docs as such (``<!-- measured: dse be
 Each table is a function of a :class:`Setting`: :data:`FULL` is the setting the docs state beside each
 table; :data:`TINY` (few chips, a few test samples) exists so the test suite can run the machinery.
 
-The builders live by subject (``protection``, ``hardware``, ``transformer``), the block handling in
+The builders live by subject (``protection``, ``hardware``, ``transformer``, ``text``), the block handling in
 ``markdown``; :data:`TABLES` below is the one list of what is generated and where.
 """
 from __future__ import annotations
@@ -28,6 +28,7 @@ from dse.experiments.report.hardware import (docs_adc_models, docs_adc_ranges, d
 from dse.experiments.report.markdown import Outcome, blocks, replace_block, run_tables
 from dse.experiments.report.protection import (ablation, docs_clustered, docs_imperfect, docs_prune, docs_rates,
                                                readme_imperfect, readme_rates, readme_schemes)
+from dse.experiments.report.text import readme_text_tasks
 from dse.experiments.report.transformer import docs_minilm, docs_minilm_choice, readme_minilm
 from dse.experiments.report.workloads import docs_workloads
 
@@ -61,6 +62,8 @@ TABLES: dict[str, Table] = {t.name: t for t in (
     Table("docs-adc-models", "docs/cost.md", docs_adc_models, "ADC models against the survey fit and measured ADCs"),
     Table("docs-adc-ranges", "docs/adc.md", docs_adc_ranges, "digits accuracy by ADC bits and range, flipping"),
     Table("docs-adc-ranges-minilm", "docs/adc.md", docs_adc_ranges_minilm, "minilm-l6 fidelity by ADC bits (slow)"),
+    Table("readme-text-tasks", "README.md", readme_text_tasks,
+          "minilm-mr and minilm-snli without faults: float, lossless, 8-bit clip (slow)"),
 )}
 
 
