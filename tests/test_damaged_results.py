@@ -180,7 +180,7 @@ def test_a_journal_entry_optuna_cannot_replay_is_refused_after_keeping_the_origi
 
 def test_a_flipped_byte_anywhere_in_a_table_is_refused_or_reads_back_the_same_values(finished):
     """Pages carry CRCs that read_trials / read_layers verify: without them about half of single flipped
-    bytes read back as other values, silently. 150 bytes spread over each table are flipped in turn. Not
+    bytes read back as other values, silently. 80 bytes spread over each table are flipped in turn. Not
     covered: the footer's names and pandas metadata (a flip there renames a column or changes how pandas
     types text; the values stay right)."""
     from dse.study.results import DamagedTableError, read_layers, read_trials
@@ -189,7 +189,7 @@ def test_a_flipped_byte_anywhere_in_a_table_is_refused_or_reads_back_the_same_va
     for name, read in (("trials.parquet", read_trials), ("_layers/layers.parquet", read_layers)):
         path = folder / name
         good, expected = path.read_bytes(), read(folder)
-        refused, step = 0, max(1, len(good) // 150)
+        refused, step = 0, max(1, len(good) // 80)
         for at in range(0, len(good), step):
             path.write_bytes(good[:at] + bytes([good[at] ^ 0x5A]) + good[at + 1:])
             try:
