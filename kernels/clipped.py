@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from kernels.crossbar import pack_levels
 from kernels.dac import cycle_weights, n_cycles
 from kernels.popcount import popcount64
 
@@ -118,7 +119,10 @@ def rounding_pairs(stored_levels: np.ndarray, flip: np.ndarray | None, rows: int
     sign = np.ones(tiles * n_bl, dtype=np.int64)
     if flip is not None:
         sign[np.asarray(flip, dtype=np.bool_).reshape(-1)] = -1
-    planes = _pack_pairs(levels, t_idx, b_idx, rows, 1)
+    # The lowest cell bit of every pair, as pack_levels lays out a tile's planes (contiguous, vectorised):
+    # (tiles, 1, words, B) to (1, words, tiles * B), pairs tile by tile.
+    packed = pack_levels(levels & np.uint8(1), rows, 1)
+    planes = np.ascontiguousarray(packed.transpose(1, 2, 0, 3).reshape(1, packed.shape[2], tiles * n_bl))
     bound = float((1 << (n_cycles(input_bits, dac_bits) * dac_bits)) - 1)  # |R| <= sum_k |w_k|
     return ClippedPairs(np.arange(tiles + 1, dtype=np.int64) * n_bl, b_idx, sign, planes,
                         np.full(tiles * n_bl, bound), parity=True)

@@ -58,7 +58,7 @@ from kernels.crossbar import _combine
 from kernels.vote import VOTE_MEAN, VOTE_MEDIAN, VOTE_PICK
 from kernels.faults import apply_faults
 from kernels.flip import flipped_levels
-from kernels.layer_io import _quantize_one, activation_range
+from kernels.layer_io import PARALLEL_WORK, _quantize_one, activation_range
 
 EXACT_F64 = 1 << 53  # integers up to here, and sums staying below it, are exact in float64
 EXACT_F32 = 1 << 24  # ... in float32
@@ -453,12 +453,13 @@ def _rows_exact(x: np.ndarray, layer: ExactLayer, y_all: np.ndarray, r0: int, r1
     return saturated
 
 
-@njit(cache=True, parallel=True)
-def _gather_ints(src, index, scale, lo, hi, mask, sign, out):  # pragma: no cover - compiled
-    n_src, n_feat = src.shape
+@njit(cache=True)
+def _gather_samples(src, index, scale, lo, hi, mask, sign, first, last, out):  # pragma: no cover - compiled
+    """Samples ``first .. last-1`` of :func:`layer_ints`."""
+    n_feat = src.shape[1]
     positions, n_rows = index.shape
-    for s in prange(n_src):
-        q = np.empty(n_feat + 1, dtype=out.dtype)
+    q = np.empty(n_feat + 1, dtype=out.dtype)
+    for s in range(first, last):
         for i in range(n_feat):
             # The value the DACs' bit pattern stands for: the quantised input itself, and for a NaN
             # activation what its pattern drives on the popcount path (not a value outside the range).
@@ -472,6 +473,15 @@ def _gather_ints(src, index, scale, lo, hi, mask, sign, out):  # pragma: no cove
                 o[r] = q[idx[r]]
 
 
+@njit(cache=True, parallel=True)
+def _gather_parallel(src, index, scale, lo, hi, mask, sign, out):  # pragma: no cover - compiled
+    n_src = src.shape[0]
+    chunks = min(n_src, 64)
+    for chunk in prange(chunks):
+        _gather_samples(src, index, scale, lo, hi, mask, sign, chunk * n_src // chunks, (chunk + 1) * n_src // chunks,
+                        out)
+
+
 def layer_ints(src: np.ndarray, index: np.ndarray, *, scale: float, input_bits: int, signed: bool,
                dtype=np.float32) -> np.ndarray:
     """The integer crossbar inputs ``pack_layer_inputs`` packs, as a (samples * positions, rows) matrix of
@@ -480,6 +490,9 @@ def layer_ints(src: np.ndarray, index: np.ndarray, *, scale: float, input_bits: 
     index = np.ascontiguousarray(index, dtype=np.int64)
     lo, hi = activation_range(input_bits, signed)
     out = np.empty((src.shape[0] * index.shape[0], index.shape[1]), dtype=dtype)
-    _gather_ints(src, index, float(scale), lo, hi, (1 << input_bits) - 1, (1 << (input_bits - 1)) if signed else 0,
-                 out)
+    args = (src, index, float(scale), lo, hi, (1 << input_bits) - 1, (1 << (input_bits - 1)) if signed else 0)
+    if out.size >= PARALLEL_WORK:
+        _gather_parallel(*args, out)
+    else:  # a parallel region's start costs more than this work (under load, much more)
+        _gather_samples(*args, 0, src.shape[0], out)
     return out

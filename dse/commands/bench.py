@@ -140,7 +140,8 @@ def _run_eval(args, hw) -> int:
           "  tables included), the rest being fault sampling, packing, quantisation, im2col, the digital layers and the\n  per-layer statistics (each layer against its ideal product, as every evaluation records them);\n"
           "  real MACs: in * out of the layers (8-bit weights and inputs by default), copies not counted; layers whose\n"
           "  ADC is lossless on the chip run as exact products (kernels/exact.py), and so do layers with a step-1 ADC\n"
-          "  where few (tile, bit line) pairs can clip, those pairs' excess counted by popcount (kernels/clipped.py);\n"
+          "  where few (tile, bit line) pairs can clip, those pairs' excess counted by popcount (kernels/clipped.py),\n"
+          "  and unprotected layers at step 2, their rounding counted as parities (the +rounding path);\n"
           "  peak memory: the whole process")
     return 0
 

@@ -344,7 +344,7 @@ def _bench_eval(workload_name, hw, repeats, sa0_rate, sa1_rate, samples) -> dict
         path = layer.exact.path if layer.exact is not None else "popcount" if layer.analog is None else "float"
         paths[path] = paths.get(path, 0) + 1
     clipped = [layer.exact.clipped.count for layer in layers.values()
-               if layer.exact is not None and layer.exact.clipped is not None]
+               if layer.exact is not None and layer.exact.clipped is not None and not layer.exact.clipped.parity]
     if hw.backend == "cuda":  # the same backend's kernel at the standard point
         point = bench_kernels_cuda(hw, batches=(KernelPoint().batch,), repeats=3)["points"][0]
         raw = {"kernel_macs_per_s": point["cuda_macs_per_s"]}
