@@ -20,7 +20,8 @@ defaults of the workload (``dse.workloads.minilm_hparams``), which then fit on a
 
 Ties go to the earlier candidate of the grid. ``python -m dse.experiments.minilm_choice`` prints the table;
 ``dse report --write docs-minilm-choice`` writes it into docs/transformer.md. Pruned candidates are cached
-like every pruned model, so a rerun costs the alpha evaluations only (minutes).
+like every pruned model, so a rerun costs the alpha evaluations only (minutes), until the model or pruning
+code changes (the cache key hashes its source) and the four candidates are pruned again.
 """
 from __future__ import annotations
 
