@@ -17,26 +17,16 @@ from kernels.clipped import clippable
 from kernels.exact import exact_layer, mvm_exact
 from kernels.faults import apply_faults
 from kernels.flip import flip_mask, flipped_levels
+from crossbar_cases import exact_step1, popcount_step1
+from kernels.testdata import random_inputs
 from test_kernels import SETTINGS
 
 
-def _inputs(rng, batch, n_in, input_bits, signed):
-    if signed:
-        return rng.integers(-(1 << (input_bits - 1)), 1 << (input_bits - 1), (batch, n_in))
-    return rng.integers(0, 1 << input_bits, (batch, n_in))
-
-
-def _popcount(x, stored, groups, n_out, faults, hw):
-    wp = pack_levels(stored, hw["rows"], hw["cell_bits"], faults=faults)
-    return mvm_packed(pack_inputs(x, hw["rows"], hw["input_bits"], hw["dac_bits"]), wp, groups, n_out,
-                      input_bits=hw["input_bits"], dac_bits=hw["dac_bits"], cell_bits=hw["cell_bits"],
-                      signed_inputs=hw["signed_inputs"], adc_bits=hw["adc_bits"], step=1.0)
+_popcount = popcount_step1
 
 
 def _exact(stored, groups, n_out, faults, hw, max_clipped=1.0):
-    return exact_layer(stored, groups, n_out, rows=hw["rows"], cell_bits=hw["cell_bits"], dac_bits=hw["dac_bits"],
-                       adc_bits=hw["adc_bits"], step=1.0, input_bits=hw["input_bits"],
-                       signed_inputs=hw["signed_inputs"], faults=faults, max_clipped=max_clipped)
+    return exact_step1(stored, groups, n_out, faults, hw, max_clipped=max_clipped)
 
 
 def _same_bits(a, b):
@@ -79,7 +69,7 @@ def clipping_layers(draw):
                            pick if vote == "test-aware" else None, flip)
     stored = flipped_levels(levels, flip, hw["rows"], hw["cell_bits"])
     faults = sample_faults(levels.shape, draw(st.floats(0, 0.2)), draw(st.floats(0, 0.2)), rng)
-    x = _inputs(rng, draw(st.integers(1, 6)), n_in, hw["input_bits"], signed)
+    x = random_inputs(rng, hw["input_bits"], signed, draw(st.integers(1, 6)), n_in)
     return x, stored, groups, n_out, faults, hw
 
 
@@ -105,7 +95,7 @@ def test_a_layer_with_both_kinds_of_pairs_saturates_and_still_agrees():
     members = np.arange(16).reshape(8, 2)
     groups = BitlineGroups(members, np.arange(8) % 3, np.array([1.0, -4.0] * 4), VOTE_MODES["mean"])
     hw = dict(rows=128, cell_bits=2, input_bits=8, signed_inputs=False, dac_bits=1, adc_bits=7)
-    x = _inputs(rng, 50, 256, 8, False)
+    x = random_inputs(rng, 8, False, 50, 256)
     layer = _exact(levels, groups, 3, None, hw)
     assert layer.clipped.count == 16 and layer.path == "exact-float32+clipped"  # the 8 dense lines in 2 tiles
     y, saturated = _popcount(x, levels, groups, 3, None, hw)
@@ -124,7 +114,7 @@ def test_clipped_exact_path_is_the_reference_with_clip_range(seed, mapping, sign
     rows, cell_bits, weight_bits, input_bits = 128, 2, 8, 8
     n_in, n_out, batch = int(rng.integers(1, 300)), int(rng.integers(1, 9)), int(rng.integers(1, 5))
     w = np.clip(np.round(rng.normal(0, rng.uniform(2, 60, n_out), (n_in, n_out))), -127, 127).astype(np.int64)
-    x = _inputs(rng, batch, n_in, input_bits, signed)
+    x = random_inputs(rng, input_bits, signed, batch, n_in)
     lv = slice_levels(w, cell_bits, weight_bits, mapping)
     faults = sample_faults(lv.shape, 0.0175, 0.0904, rng)
     bitlines, groups = plain_bitlines(lv, cell_bits, mapping)
@@ -221,7 +211,7 @@ def test_step_two_rounding_is_the_popcount_path_and_the_reference(seed, mapping,
     weight_bits, input_bits = 8, 8
     n_in, n_out, batch = int(rng.integers(1, 300)), int(rng.integers(1, 9)), int(rng.integers(1, 5))
     w = np.clip(np.round(rng.normal(0, rng.uniform(2, 127, n_out), (n_in, n_out))), -127, 127).astype(np.int64)
-    x = _inputs(rng, batch, n_in, input_bits, signed)
+    x = random_inputs(rng, input_bits, signed, batch, n_in)
     lv = slice_levels(w, cell_bits, weight_bits, mapping)
     faults = sample_faults(lv.shape, 0.0175, 0.0904, rng)
     bitlines, groups = plain_bitlines(lv, cell_bits, mapping)

@@ -7,33 +7,20 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kernels import (
-    BitlineGroups, VOTE_MODES, apply_faults, crossbar_mvm_reference, full_range_step, full_scale, mvm_packed,
-    pack_inputs, pack_levels, plain_bitlines, sample_faults, slice_levels,
+    BitlineGroups, VOTE_MODES, apply_faults, crossbar_mvm_reference, full_range_step, full_scale, pack_inputs,
+    plain_bitlines, sample_faults, slice_levels,
 )
 from kernels import exact
 from kernels.exact import exact_layer, layer_ints, mvm_exact
 from kernels.flip import flip_mask
 from kernels.layer_io import pack_layer_inputs
+from crossbar_cases import exact_step1, popcount_step1
+from kernels.testdata import random_inputs
 from test_kernels import SETTINGS
 
 
-def _inputs(rng, batch, n_in, input_bits, signed):
-    if signed:
-        return rng.integers(-(1 << (input_bits - 1)), 1 << (input_bits - 1), (batch, n_in))
-    return rng.integers(0, 1 << input_bits, (batch, n_in))
-
-
-def _popcount(x, levels, groups, n_out, faults, hw):
-    wp = pack_levels(levels, hw["rows"], hw["cell_bits"], faults=faults)
-    return mvm_packed(pack_inputs(x, hw["rows"], hw["input_bits"], hw["dac_bits"]), wp, groups, n_out,
-                      input_bits=hw["input_bits"], dac_bits=hw["dac_bits"], cell_bits=hw["cell_bits"],
-                      signed_inputs=hw["signed_inputs"], adc_bits=hw["adc_bits"], step=1.0)
-
-
-def _exact(levels, groups, n_out, faults, hw):
-    return exact_layer(levels, groups, n_out, rows=hw["rows"], cell_bits=hw["cell_bits"], dac_bits=hw["dac_bits"],
-                       adc_bits=hw["adc_bits"], step=1.0, input_bits=hw["input_bits"],
-                       signed_inputs=hw["signed_inputs"], faults=faults)
+_popcount = popcount_step1
+_exact = exact_step1
 
 
 def _same_bits(a, b):
@@ -70,7 +57,7 @@ def protected_layers(draw):
     groups = BitlineGroups(members, rng.integers(0, n_out, n_groups), coef, VOTE_MODES[vote],
                            pick if vote == "test-aware" else None, flip)
     faults = sample_faults(levels.shape, draw(st.floats(0, 0.3)), draw(st.floats(0, 0.3)), rng)
-    x = _inputs(rng, draw(st.integers(1, 6)), n_in, hw["input_bits"], signed)
+    x = random_inputs(rng, hw["input_bits"], signed, draw(st.integers(1, 6)), n_in)
     return x, levels, groups, n_out, faults, hw
 
 
@@ -98,7 +85,7 @@ def test_exact_path_on_plain_layers_is_the_reference(seed, mapping, signed, flip
     rows, weight_bits, input_bits = 64, 8, 8
     n_in, n_out, batch = int(rng.integers(1, 200)), int(rng.integers(1, 9)), int(rng.integers(1, 5))
     w = rng.integers(-127, 128, (n_in, n_out))
-    x = _inputs(rng, batch, n_in, input_bits, signed)
+    x = random_inputs(rng, input_bits, signed, batch, n_in)
     lv = slice_levels(w, cell_bits, weight_bits, mapping)
     faults = sample_faults(lv.shape, 0.02, 0.09, rng)
     bitlines, groups = plain_bitlines(apply_faults(lv, faults, cell_bits), cell_bits, mapping)
@@ -287,6 +274,6 @@ def test_exact_path_split_over_threads_is_the_same(vote):
     members = np.stack([rng.choice(n_bl, 3, replace=False) for _ in range(8)])
     groups = BitlineGroups(members, rng.integers(0, n_out, 8), rng.choice([-4.0, 1.0, 16.0], 8), VOTE_MODES[vote],
                            rng.integers(0, 3, (4, 8)) if vote == "test-aware" else None)
-    x = _inputs(rng, 300, n_in, 8, True)
+    x = random_inputs(rng, 8, True, 300, n_in)
     layer = _exact(levels, groups, n_out, None, hw)
     _same_bits(mvm_exact(x, layer)[0], _popcount(x, levels, groups, n_out, None, hw)[0])
