@@ -17,7 +17,7 @@ from kernels.clipped import clippable
 from kernels.exact import exact_layer, mvm_exact
 from kernels.faults import apply_faults
 from kernels.flip import flip_mask, flipped_levels
-from crossbar_cases import exact_step1, popcount_step1
+from crossbar_cases import exact_step1, popcount_step1, random_groups, step1_fields
 from kernels.testdata import random_inputs
 from test_kernels import SETTINGS
 
@@ -45,29 +45,15 @@ def _mixed_levels(rng, n_in, n_bl, top):
 def clipping_layers(draw):
     """Random bit lines and groups (copies up to three, every vote, picks per tile, flips, faults, signed or
     unsigned inputs, multi-bit DACs) under a step-1 ADC narrower than the full scale: some pairs clip."""
-    signed = draw(st.booleans())
-    hw = dict(rows=draw(st.sampled_from([3, 16, 64, 100, 128])), cell_bits=draw(st.integers(1, 4)),
-              input_bits=draw(st.integers(1, 8)), signed_inputs=signed,
-              dac_bits=1 if signed else draw(st.integers(1, 3)))
+    hw = step1_fields(draw)
+    signed = hw["signed_inputs"]
     needed = math.ceil(math.log2(full_scale(hw["rows"], hw["cell_bits"], hw["dac_bits"]) + 1))
     hw["adc_bits"] = draw(st.integers(max(1, needed - 4), max(1, needed - 1)))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     n_in, n_out, n_bl = draw(st.integers(1, 300)), draw(st.integers(1, 6)), draw(st.integers(3, 24))
     levels = _mixed_levels(rng, n_in, n_bl, (1 << hw["cell_bits"]) - 1)
-    vote = draw(st.sampled_from(sorted(VOTE_MODES)))
-    n_groups, copies = draw(st.integers(1, 12)), draw(st.integers(1, 3))
-    members = np.full((n_groups, copies), -1, dtype=np.int64)
-    for g in range(n_groups):
-        size = int(rng.integers(1, copies + 1))
-        members[g, :size] = rng.choice(n_bl, size, replace=False)
-    tiles = -(-n_in // hw["rows"])
-    sizes = (members >= 0).sum(axis=1)
-    pick = rng.integers(0, sizes[None, :].repeat(tiles, axis=0))
-    coef = rng.choice([-1, 1], n_groups) * (2.0 ** (hw["cell_bits"] * rng.integers(0, 4, n_groups)))
-    flip = flip_mask(levels, hw["rows"], hw["cell_bits"]) if draw(st.booleans()) else None
-    groups = BitlineGroups(members, rng.integers(0, n_out, n_groups), coef, VOTE_MODES[vote],
-                           pick if vote == "test-aware" else None, flip)
-    stored = flipped_levels(levels, flip, hw["rows"], hw["cell_bits"])
+    groups = random_groups(draw, rng, levels, n_out, hw["rows"], hw["cell_bits"])
+    stored = flipped_levels(levels, groups.flip, hw["rows"], hw["cell_bits"])
     faults = sample_faults(levels.shape, draw(st.floats(0, 0.2)), draw(st.floats(0, 0.2)), rng)
     x = random_inputs(rng, hw["input_bits"], signed, draw(st.integers(1, 6)), n_in)
     return x, stored, groups, n_out, faults, hw

@@ -14,7 +14,7 @@ from kernels import exact
 from kernels.exact import exact_layer, layer_ints, mvm_exact
 from kernels.flip import flip_mask
 from kernels.layer_io import pack_layer_inputs
-from crossbar_cases import exact_step1, popcount_step1
+from crossbar_cases import exact_step1, popcount_step1, random_groups, step1_fields
 from kernels.testdata import random_inputs
 from test_kernels import SETTINGS
 
@@ -33,29 +33,14 @@ def protected_layers(draw):
     """Random bit lines and random groups over them: copies (up to three, the way duplication and MSB
     embedding add them), every vote, picks per row tile, arbitrary levels (compensation programs any),
     flipped bit lines, faults; a lossless ADC (full-range step 1)."""
-    signed = draw(st.booleans())
-    hw = dict(rows=draw(st.sampled_from([3, 16, 64, 100, 128])), cell_bits=draw(st.integers(1, 4)),
-              input_bits=draw(st.integers(1, 8)), signed_inputs=signed,
-              dac_bits=1 if signed else draw(st.integers(1, 3)))
+    hw = step1_fields(draw)
+    signed = hw["signed_inputs"]
     hw["adc_bits"] = max(1, math.ceil(math.log2(full_scale(hw["rows"], hw["cell_bits"], hw["dac_bits"]) + 1)))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     n_in, n_out, n_bl = draw(st.integers(1, 300)), draw(st.integers(1, 6)), draw(st.integers(3, 24))
     top = (1 << hw["cell_bits"]) - 1
     levels = rng.integers(0, top + 1, (n_in, n_bl)).astype(np.uint8)
-    vote = draw(st.sampled_from(sorted(VOTE_MODES)))
-    n_groups = draw(st.integers(1, 12))
-    copies = draw(st.integers(1, 3))
-    members = np.full((n_groups, copies), -1, dtype=np.int64)
-    for g in range(n_groups):
-        size = int(rng.integers(1, copies + 1))
-        members[g, :size] = rng.choice(n_bl, size, replace=False)
-    tiles = -(-n_in // hw["rows"])
-    sizes = (members >= 0).sum(axis=1)
-    pick = rng.integers(0, sizes[None, :].repeat(tiles, axis=0))
-    coef = rng.choice([-1, 1], n_groups) * (2.0 ** (hw["cell_bits"] * rng.integers(0, 4, n_groups)))
-    flip = flip_mask(levels, hw["rows"], hw["cell_bits"]) if draw(st.booleans()) else None
-    groups = BitlineGroups(members, rng.integers(0, n_out, n_groups), coef, VOTE_MODES[vote],
-                           pick if vote == "test-aware" else None, flip)
+    groups = random_groups(draw, rng, levels, n_out, hw["rows"], hw["cell_bits"])
     faults = sample_faults(levels.shape, draw(st.floats(0, 0.3)), draw(st.floats(0, 0.3)), rng)
     x = random_inputs(rng, hw["input_bits"], signed, draw(st.integers(1, 6)), n_in)
     return x, levels, groups, n_out, faults, hw
