@@ -2,8 +2,6 @@
 of its hyperparameters on the validation split."""
 from __future__ import annotations
 
-import numpy as np
-
 from dse.config import FaultScenario, HardwareConfig
 from dse.experiments.report.common import CHEN2015, Setting, cached_eval, preset_named
 
@@ -28,6 +26,8 @@ def _results(setting: Setting, detail: bool):
 
 def _std(values) -> float:
     """Sample standard deviation over chips, as ``EvalResult.accuracy_std``."""
+    import numpy as np  # here, not at the top: `dse report --help` loads no numeric stack
+
     return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
 
 
