@@ -88,12 +88,13 @@ def test_every_subcommand_with_tech_is_known_here():
                                            ("missing.toml", "tech file 'missing.toml' does not exist")])
 def test_tech_checked_on_every_subcommand_before_work(command, tech, problem, capsys, monkeypatch):
     import dse.simulate
+    import dse.experiments.bench
     import dse.experiments.sweep
-    from dse.commands import bench, cost
+    from dse.commands import cost
 
-    # eval and sweep import their library functions when they run; bench and cost bind theirs at import.
-    for module, name in ((dse.simulate, "evaluate"), (bench, "bench_kernels"), (dse.experiments.sweep, "run_sweep"),
-                         (cost, "workload_layouts")):
+    # eval, sweep and bench import their library functions when they run; cost binds its own at import.
+    for module, name in ((dse.simulate, "evaluate"), (dse.experiments.bench, "bench_kernels"),
+                         (dse.experiments.sweep, "run_sweep"), (cost, "workload_layouts")):
         monkeypatch.setattr(module, name, _never)
     err = _fail([command, *MINIMAL[command], "--tech", tech], capsys)
     assert problem in err, err
