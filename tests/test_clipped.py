@@ -41,6 +41,23 @@ def _mixed_levels(rng, n_in, n_bl, top):
     return (rng.integers(0, top + 1, (n_in, n_bl)) * (rng.random((n_in, n_bl)) < density)).astype(np.uint8)
 
 
+def _faulty_plain_layer(rng, rows, cell_bits, weight_bits, input_bits, mapping, signed, weight_flip, spread):
+    """A random plain layer (weights of per-column spread up to ``spread``), its inputs, and its bit lines as
+    crossbar_mvm prepares them: Chen-rate faults on the stored cells, flipped where ``weight_flip``."""
+    n_in, n_out, batch = int(rng.integers(1, 300)), int(rng.integers(1, 9)), int(rng.integers(1, 5))
+    w = np.clip(np.round(rng.normal(0, rng.uniform(2, spread, n_out), (n_in, n_out))), -127, 127).astype(np.int64)
+    x = random_inputs(rng, input_bits, signed, batch, n_in)
+    lv = slice_levels(w, cell_bits, weight_bits, mapping)
+    faults = sample_faults(lv.shape, 0.0175, 0.0904, rng)
+    bitlines, groups = plain_bitlines(lv, cell_bits, mapping)
+    fault_bl = faults.transpose(2, 0, 1, 3).reshape(bitlines.shape)
+    if weight_flip:
+        mask = flip_mask(bitlines, rows, cell_bits)
+        groups = replace(groups, flip=mask)
+        bitlines = flipped_levels(bitlines, mask, rows, cell_bits)
+    return w, x, faults, bitlines, groups, fault_bl, n_in, n_out
+
+
 @st.composite
 def clipping_layers(draw):
     """Random bit lines and groups (copies up to three, every vote, picks per tile, flips, faults, signed or
@@ -98,17 +115,8 @@ def test_clipped_exact_path_is_the_reference_with_clip_range(seed, mapping, sign
     # cells), against the plain numpy reference at adc_range="clip".
     rng = np.random.default_rng(seed)
     rows, cell_bits, weight_bits, input_bits = 128, 2, 8, 8
-    n_in, n_out, batch = int(rng.integers(1, 300)), int(rng.integers(1, 9)), int(rng.integers(1, 5))
-    w = np.clip(np.round(rng.normal(0, rng.uniform(2, 60, n_out), (n_in, n_out))), -127, 127).astype(np.int64)
-    x = random_inputs(rng, input_bits, signed, batch, n_in)
-    lv = slice_levels(w, cell_bits, weight_bits, mapping)
-    faults = sample_faults(lv.shape, 0.0175, 0.0904, rng)
-    bitlines, groups = plain_bitlines(lv, cell_bits, mapping)
-    fault_bl = faults.transpose(2, 0, 1, 3).reshape(bitlines.shape)
-    if weight_flip:
-        mask = flip_mask(bitlines, rows, cell_bits)
-        groups = replace(groups, flip=mask)
-        bitlines = flipped_levels(bitlines, mask, rows, cell_bits)
+    w, x, faults, bitlines, groups, fault_bl, n_in, n_out = _faulty_plain_layer(
+        rng, rows, cell_bits, weight_bits, input_bits, mapping, signed, weight_flip, spread=60)
     hw = dict(rows=rows, cell_bits=cell_bits, input_bits=input_bits, signed_inputs=signed, dac_bits=1,
               adc_bits=adc_bits)
     layer = _exact(bitlines, groups, n_out, fault_bl, hw)
@@ -195,17 +203,8 @@ def test_step_two_rounding_is_the_popcount_path_and_the_reference(seed, mapping,
         dac_bits = 1
     rng = np.random.default_rng(seed)
     weight_bits, input_bits = 8, 8
-    n_in, n_out, batch = int(rng.integers(1, 300)), int(rng.integers(1, 9)), int(rng.integers(1, 5))
-    w = np.clip(np.round(rng.normal(0, rng.uniform(2, 127, n_out), (n_in, n_out))), -127, 127).astype(np.int64)
-    x = random_inputs(rng, input_bits, signed, batch, n_in)
-    lv = slice_levels(w, cell_bits, weight_bits, mapping)
-    faults = sample_faults(lv.shape, 0.0175, 0.0904, rng)
-    bitlines, groups = plain_bitlines(lv, cell_bits, mapping)
-    fault_bl = faults.transpose(2, 0, 1, 3).reshape(bitlines.shape)
-    if weight_flip:
-        mask = flip_mask(bitlines, rows, cell_bits)
-        groups = replace(groups, flip=mask)
-        bitlines = flipped_levels(bitlines, mask, rows, cell_bits)
+    w, x, faults, bitlines, groups, fault_bl, n_in, n_out = _faulty_plain_layer(
+        rng, rows, cell_bits, weight_bits, input_bits, mapping, signed, weight_flip, spread=127)
     adc_bits = math.ceil(math.log2(full_scale(rows, cell_bits, dac_bits, weight_flip) + 1)) - 1
     hw = dict(rows=rows, cell_bits=cell_bits, input_bits=input_bits, signed_inputs=signed, dac_bits=dac_bits,
               adc_bits=adc_bits)
