@@ -22,9 +22,10 @@ The builders live by subject (``protection``, ``hardware``, ``transformer``, ``t
 from __future__ import annotations
 
 from dse.experiments.report.common import FULL, TINY, Setting, Table
-from dse.experiments.report.cost import docs_cost_adc_bits, docs_cost_cols_per_adc, docs_cost_mlp, docs_isaac
+from dse.experiments.report.cost import (docs_cost_adc_bits, docs_cost_cols_per_adc, docs_cost_mlp, docs_isaac,
+                                         readme_isaac)
 from dse.experiments.report.hardware import (docs_adc_models, docs_adc_ranges, docs_adc_ranges_minilm, docs_analog,
-                                             readme_adc, readme_analog, readme_isaac)
+                                             readme_adc, readme_analog)
 from dse.experiments.report.markdown import Outcome, blocks, replace_block, run_tables
 from dse.experiments.report.protection import (ablation, docs_clustered, docs_imperfect, docs_prune, docs_rates,
                                                readme_imperfect, readme_rates, readme_schemes)

@@ -1,5 +1,5 @@
-"""Hardware tables: accuracy by ADC bits and range, analog effects, the ISAAC check and the ADC models
-(README.md, docs/adc.md, docs/nonideal.md, docs/cost.md)."""
+"""Hardware tables: accuracy by ADC bits and range, analog effects and the ADC models (README.md, docs/adc.md,
+docs/nonideal.md, docs/cost.md); the ISAAC check is with the cost tables."""
 from __future__ import annotations
 
 from dse.config import FaultScenario, HardwareConfig, Protection
@@ -65,20 +65,6 @@ def docs_analog(setting: Setting) -> str:
     for adc, preset, faults, cells in _analog_grid(setting, [_ADC8, _ADC4CAL, _ADC4FULL], ["none", "zero-space"],
                                                    [("none", {}), (CHEN_PERCENT, CHEN2015)], True):
         rows.append(f"| {adc} | {preset} | {faults} | " + " | ".join(cells) + " |")
-    return "\n".join(rows)
-
-
-def readme_isaac(setting: Setting) -> str:
-    """The ISAAC IMA and tile from the isaac tech preset, beside the paper's figures (``dse cost --preset isaac``)."""
-    from dse.cost import load_tech, tile_report
-    tech = load_tech("isaac")
-    report = tile_report(tech, tech.architecture)
-    paper = tech.tables["paper"]
-    rows = ["| ISAAC (32 nm) | model | paper |", "|---|---|---|",
-            f"| IMA power | {report.ima_power_mw:.2f} mW | {paper['ima_power_mw']:g} mW |",
-            f"| IMA area | {report.ima_area_mm2:.5f} mm2 | {paper['ima_area_mm2']:g} mm2 |",
-            f"| tile power | {report.tile_power_mw:.1f} mW | {paper['tile_power_mw']:g} mW |",
-            f"| tile area | {report.tile_area_mm2:.4f} mm2 | {paper['tile_area_mm2']:g} mm2 |"]
     return "\n".join(rows)
 
 
