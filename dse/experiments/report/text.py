@@ -1,9 +1,12 @@
-"""Text-task tables: minilm-mr and minilm-snli without faults (README.md) and by ADC bits and range (docs/adc.md)."""
+"""Text-task tables: minilm-mr and minilm-snli without faults (README.md), by ADC bits and range (docs/adc.md),
+and under faults with every protection preset (docs/text-tasks.md)."""
 from __future__ import annotations
 
 from dse.config import FaultScenario, HardwareConfig
+from dse.experiments.report.common import (CHEN2015, CHEN_PERCENT, Setting, cached_eval, cached_workload, ideal_score,
+                                           preset_named)
 from dse.experiments.report.hardware import _adc_range_rows
-from dse.experiments.report.common import Setting, cached_eval, cached_workload, ideal_score, preset_named
+from dse.experiments.report.protection import README_SCHEMES, SECTIONS
 
 TEXT_TASKS = ("minilm-mr", "minilm-snli")
 # Test examples per chip: MR's whole test split (1,056 sentences), SNLI's first 1,000 of its 9,824 pairs
@@ -47,3 +50,51 @@ def docs_adc_ranges_text(setting: Setting) -> str:
     per chip."""
     return "\n".join(_adc_range_rows([("minilm-mr", "accuracy", "differential", (6, 7, 8, 9),
                                        text_test("minilm-mr", setting))]))
+
+
+# Protection at the Chen rates. The ADC is the lossless 9-bit one, so what a row loses is the faults' (and
+# the pruning's), not the converter's; the fault-free rows above them say what the ADC alone costs.
+# Unpruned zero-space is added: on minilm-l6 it is the strongest design (README.md, readme-minilm).
+TEXT_SCHEMES = README_SCHEMES + [("zero-space without pruning", "zero-space-unpruned")]
+
+
+def _protection(preset: str):
+    if preset == "zero-space-unpruned":
+        return preset_named("zero-space").replace(row_prune=0.0, col_prune=0.0)
+    return preset_named(preset)
+
+
+def text_schemes(name: str):
+    """docs/text-tasks.md: one task's fault-free rows (float, lossless, default 8-bit ``full``, 8-bit
+    ``clip``) and every protection preset at the Chen rates on the lossless ADC, split by whether the
+    preset needs the chip's tested fault map; mean and 95 % CI over ``transformer_chips`` chips."""
+    def build(setting: Setting) -> str:
+        max_test = text_test(name, setting)
+        clean = FaultScenario(n_chips=1)
+        faults = FaultScenario(**CHEN2015, n_chips=setting.transformer_chips)
+        rows = [f"| {name}: design | needs fault map | fault-free ideal | accuracy at SA0 / SA1 {CHEN_PERCENT} "
+                "(± 95 % CI) | crossbars | ADC conversions per inference (on copies) |", "|---|---|---|---|---|---|"]
+        lossless = cached_eval(name, LOSSLESS, clean, preset_named("none"), max_test)
+        rows.append(f"| float (no crossbars) | | {lossless.float_accuracy:.4f} | | | |")
+        for label, hw in (("9-bit ADC (lossless)", LOSSLESS), ("default 8-bit `full` ADC (step 2)", HardwareConfig()),
+                          ("8-bit `clip` ADC (step 1)", HardwareConfig(adc_range="clip"))):
+            r = cached_eval(name, hw, clean, preset_named("none"), max_test)
+            rows.append(f"| {label}, no faults | | {r.ideal_accuracy:.4f} | | {r.crossbars} | {r.adc_conversions:,} |")
+        best = []
+        for needs, title in SECTIONS:
+            rows.append(f"| *{title}*; 9-bit ADC | | | | | |")
+            members = [(label, p) for label, p in TEXT_SCHEMES if _protection(p).needs_fault_map == needs]
+            results = {p: cached_eval(name, LOSSLESS, faults, _protection(p), max_test) for _, p in members}
+            for label, preset in members:
+                r = results[preset]
+                spare = sum(layout.spare_crossbars for layout in r.layouts)
+                crossbars = f"{r.crossbars} (+{spare} spare)" if spare else f"{r.crossbars}"
+                rows.append(f"| {label} | {'yes' if needs else 'no'} | {r.ideal_accuracy:.4f} "
+                            f"| {r.accuracy_mean:.4f} ± {r.accuracy_ci95:.4f} | {crossbars} "
+                            f"| {r.adc_conversions:,} ({r.extra_adc_conversions:,}) |")
+            winner = max(results, key=lambda p: results[p].accuracy_mean)
+            best.append(f"{'with a tested fault map' if needs else 'fault-map-free'} `{winner}` "
+                        f"{results[winner].accuracy_mean:.4f}")
+        return "\n".join(rows) + f"\n\n{_examples(name, setting):,} test examples, {setting.transformer_chips} " \
+            "chips per faulty row. Best " + "; best ".join(best) + "."
+    return build
