@@ -69,6 +69,19 @@ def preset_named(name: str) -> Protection:
     return PRESETS[name]
 
 
+def zero_space_unpruned() -> Protection:
+    """The ``zero-space`` preset with its pruning set to 0 (copies only in the crossbars' unused cells)."""
+    return preset_named("zero-space").replace(row_prune=0.0, col_prune=0.0)
+
+
+def crossbars_cell(result) -> str:
+    """``5187`` or ``6483 (+1296 spare)``: an evaluation's crossbars, its spare ones named."""
+    spare = sum(layout.spare_crossbars for layout in result.layouts)
+    return f"{result.crossbars} (+{spare} spare)" if spare else f"{result.crossbars}"
+
+
+# 128 rows of 2-bit cells, 1-bit DACs: every column sum fits a 9-bit ADC at step 1 (the tables' lossless ADC)
+LOSSLESS = HardwareConfig(adc_bits=9)
 CHEN_PERCENT = f"{CHEN2015['sa0_rate'] * 100:g} % / {CHEN2015['sa1_rate'] * 100:g} %"  # "1.75 % / 9.04 %"
 DIGITS = ("mlp-digits", "cnn-digits")
 

@@ -6,8 +6,8 @@ import functools
 import math
 
 from dse.config import FaultScenario, HardwareConfig, Protection
-from dse.experiments.report.common import (CHEN2015, DIGITS, Setting, cached_eval, cached_workload, ideal_run,
-                                           preset_named, scenario)
+from dse.experiments.report.common import (CHEN2015, DIGITS, Setting, cached_eval, cached_workload, crossbars_cell,
+                                           ideal_run, preset_named, scenario)
 
 
 README_SCHEMES = [("none", "none"), ("prune 30 %", "prune"),
@@ -37,9 +37,7 @@ def readme_schemes(setting: Setting) -> str:
             cells = []
             for name in DIGITS:
                 r = result(name, preset)
-                spare = sum(layout.spare_crossbars for layout in r.layouts)
-                crossbars = f"{r.crossbars} (+{spare} spare)" if spare else f"{r.crossbars}"
-                cells.append(f"{r.accuracy_mean:.3f} ± {r.accuracy_ci95:.3f} | {crossbars} "
+                cells.append(f"{r.accuracy_mean:.3f} ± {r.accuracy_ci95:.3f} | {crossbars_cell(r)} "
                              f"| {r.adc_conversions} ({r.extra_adc_conversions})")
             rows.append(f"| {label} | " + " | ".join(cells) + " |")
         winners = []

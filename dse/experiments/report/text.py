@@ -3,8 +3,8 @@ and under faults with every protection preset (docs/text-tasks.md)."""
 from __future__ import annotations
 
 from dse.config import FaultScenario, HardwareConfig
-from dse.experiments.report.common import (CHEN2015, CHEN_PERCENT, Setting, cached_eval, cached_workload, ideal_score,
-                                           preset_named)
+from dse.experiments.report.common import (CHEN2015, CHEN_PERCENT, LOSSLESS, Setting, cached_eval, cached_workload,
+                                           crossbars_cell, ideal_score, preset_named, zero_space_unpruned)
 from dse.experiments.report.hardware import _adc_range_rows
 from dse.experiments.report.protection import README_SCHEMES, SECTIONS
 
@@ -12,7 +12,6 @@ TEXT_TASKS = ("minilm-mr", "minilm-snli")
 # Test examples per chip: MR's whole test split (1,056 sentences), SNLI's first 1,000 of its 9,824 pairs
 # (each pair is two encoder passes in numpy: the whole split is 19,648 sentences per chip).
 TEXT_TEST = {"minilm-mr": None, "minilm-snli": 1000}
-LOSSLESS = HardwareConfig(adc_bits=9)  # 128 rows of 2-bit cells, 1-bit DACs: every column sum fits
 
 
 def text_test(name: str, setting: Setting) -> int | None:
@@ -29,8 +28,7 @@ def _examples(name: str, setting: Setting) -> int:
 def readme_text_tasks(setting: Setting) -> str:
     """Fault-free test accuracy of both tasks: float, lossless ADC and 8-bit ``clip`` (step 1, the range the
     studies use), with the lossless design's crossbars and ADC conversions per inference. The default
-    8-bit ``full`` range runs the popcount kernels (its step of 2 loses bits), about ten times the time of
-    these columns on a text task, so it is left out (README.md gives its last measurement)."""
+    8-bit ``full`` range is in ``docs_adc_ranges_text`` and ``text_schemes`` (docs/adc.md, docs/text-tasks.md)."""
     rows = ["| workload | test examples | float | 9-bit ADC (lossless) | 8-bit `clip` "
             "| crossbars | ADC conversions per inference |", "|---|---|---|---|---|---|---|"]
     for name in TEXT_TASKS:
@@ -60,7 +58,7 @@ TEXT_SCHEMES = README_SCHEMES + [("zero-space without pruning", "zero-space-unpr
 
 def _protection(preset: str):
     if preset == "zero-space-unpruned":
-        return preset_named("zero-space").replace(row_prune=0.0, col_prune=0.0)
+        return zero_space_unpruned()
     return preset_named(preset)
 
 
@@ -87,10 +85,8 @@ def text_schemes(name: str):
             results = {p: cached_eval(name, LOSSLESS, faults, _protection(p), max_test) for _, p in members}
             for label, preset in members:
                 r = results[preset]
-                spare = sum(layout.spare_crossbars for layout in r.layouts)
-                crossbars = f"{r.crossbars} (+{spare} spare)" if spare else f"{r.crossbars}"
                 rows.append(f"| {label} | {'yes' if needs else 'no'} | {r.ideal_accuracy:.4f} "
-                            f"| {r.accuracy_mean:.4f} ± {r.accuracy_ci95:.4f} | {crossbars} "
+                            f"| {r.accuracy_mean:.4f} ± {r.accuracy_ci95:.4f} | {crossbars_cell(r)} "
                             f"| {r.adc_conversions:,} ({r.extra_adc_conversions:,}) |")
             winner = max(results, key=lambda p: results[p].accuracy_mean)
             best.append(f"{'with a tested fault map' if needs else 'fault-map-free'} `{winner}` "

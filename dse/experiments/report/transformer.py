@@ -2,10 +2,8 @@
 of its hyperparameters on the validation split."""
 from __future__ import annotations
 
-from dse.config import FaultScenario, HardwareConfig
-from dse.experiments.report.common import CHEN2015, Setting, cached_eval, preset_named
-
-_LOSSLESS = HardwareConfig(adc_bits=9)
+from dse.config import FaultScenario
+from dse.experiments.report.common import CHEN2015, LOSSLESS, Setting, cached_eval, preset_named, zero_space_unpruned
 
 
 def _schemes(detail: bool):
@@ -15,12 +13,12 @@ def _schemes(detail: bool):
             ("zero-space-paper (30 % pruned, median vote)", preset_named("zero-space-paper")),
             ("zero-space (30 % pruned)", zero_space),
             *([("zero-space with 20 % pruning", zero_space.replace(row_prune=0.2, col_prune=0.2))] if detail else []),
-            ("zero-space (no pruning)", zero_space.replace(row_prune=0.0, col_prune=0.0))]
+            ("zero-space (no pruning)", zero_space_unpruned())]
 
 
 def _results(setting: Setting, detail: bool):
     faults = FaultScenario(**CHEN2015, n_chips=setting.transformer_chips)
-    return [(label, cached_eval("minilm-l6", _LOSSLESS, faults, protection, setting.max_test))
+    return [(label, cached_eval("minilm-l6", LOSSLESS, faults, protection, setting.max_test))
             for label, protection in _schemes(detail)]
 
 
