@@ -238,6 +238,42 @@ def _pack_tile(row, first, n_r, mask, u, xb, bits, dac_bits):  # pragma: no cove
             xb[b, w] = word
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _parity_bit(x0, p0, x1, p1, wk):  # pragma: no cover - compiled
+    """``wk`` where the lowest bits' AND over both words has odd parity, else 0 (a mask, not a multiply)."""
+    return wk & -np.int64(popcount64((x0 & p0) ^ (x1 & p1)) & np.uint64(1))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _cycle_words(xb, cycle_w, k, second):  # pragma: no cover - compiled
+    """Cycle ``k``'s input words (first, second: 0 when the tile has one word) and weight; all 0 past the
+    last cycle."""
+    if k >= cycle_w.shape[0]:
+        return np.uint64(0), np.uint64(0), np.int64(0)
+    return xb[k, 0], (xb[k, second] if second > 0 else np.uint64(0)), cycle_w[k]
+
+
+@njit(cache=True, nogil=True)
+def _parity_cycles(ab, planes, xb, cycle_w, first, width, words):  # pragma: no cover - compiled
+    """``ab[b] += sum_k cycle_w[k] * parity_k(b)`` for one block of bit lines of a tile of one or two words,
+    four cycles per pass over the block: each plane word is loaded once per four cycles, the accumulator
+    once, and the cycle weight is selected by a mask. A cycle that drives nothing adds nothing (its
+    words are 0: parity 0), so no cycle needs skipping."""
+    cycles = cycle_w.shape[0]
+    p0 = planes[0, 0, first:first + width]
+    p1 = planes[0, words - 1, first:first + width]
+    second = words - 1  # the second word, or with one word the first again, its input word taken as 0
+    for k in range(0, cycles, 4):
+        a0, b0, w0 = _cycle_words(xb, cycle_w, k, second)
+        a1, b1, w1 = _cycle_words(xb, cycle_w, k + 1, second)
+        a2, b2, w2 = _cycle_words(xb, cycle_w, k + 2, second)
+        a3, b3, w3 = _cycle_words(xb, cycle_w, k + 3, second)
+        for b in range(width):  # vectorised (VPOPCNTDQ where present)
+            q0, q1 = p0[b], p1[b]
+            ab[b] += ((_parity_bit(a0, q0, b0, q1, w0) + _parity_bit(a1, q0, b1, q1, w1))
+                      + (_parity_bit(a2, q0, b2, q1, w2) + _parity_bit(a3, q0, b3, q1, w3)))
+
+
 @njit(cache=True, nogil=True)
 def rounding_plain(x, planes, sign, cycle_w, dac_bits, rows, mask, seg_coef, y):  # pragma: no cover - compiled
     """The plain layout's rounding straight into ``y`` (batch, n_out): each bit line's ``R`` summed over
@@ -264,24 +300,11 @@ def rounding_plain(x, planes, sign, cycle_w, dac_bits, rows, mask, seg_coef, y):
                 ab = acc[start:stop]
                 pb = par[start:stop]
                 width = stop - start
+                if words <= 2:
+                    _parity_cycles(ab, planes, xb, cycle_w, t * n_bl + start, width, words)
+                    continue
                 for k in range(cycles):
                     wk = cycle_w[k]
-                    x0 = xb[k, 0]
-                    p0 = planes[0, 0, t * n_bl + start:t * n_bl + stop]
-                    if words == 1:
-                        if x0 == 0:
-                            continue
-                        for b in range(width):  # vectorised (VPOPCNTDQ where present)
-                            ab[b] += wk * np.int64(popcount64(x0 & p0[b]) & np.uint64(1))
-                        continue
-                    x1 = xb[k, 1]
-                    p1 = planes[0, 1, t * n_bl + start:t * n_bl + stop]
-                    if words == 2:
-                        if x0 == 0 and x1 == 0:
-                            continue
-                        for b in range(width):  # vectorised: the parity of both words' ANDs at once
-                            ab[b] += wk * np.int64(popcount64((x0 & p0[b]) ^ (x1 & p1[b])) & np.uint64(1))
-                        continue
                     pb[:] = 0
                     for w in range(words):
                         xw = xb[k, w]

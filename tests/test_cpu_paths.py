@@ -39,8 +39,21 @@ def test_bench_kernels_json_is_one_object_with_speedup_agreement_and_the_cpu_cla
     out = subprocess.run([sys.executable, "-m", "dse.cli", "bench", "kernels", "--json", "--no-scaling",
                           "--repeats", "1", "--size", "96", "--batch", "8"], capture_output=True, text=True, check=True)
     result = json.loads(out.stdout)
-    assert result["agree"] is True and result["speedup"] > 0
+    assert result["agree"] is True and result["speedup"] > 0 and result["popcount_speedup"] > 0
     assert result["path"] in POPCOUNT_PATHS and isinstance(result["cpu_features"], list)
+    # The default 8-bit ADC on 128 rows of 2-bit cells has step 2 and cannot clip: the simulator takes the
+    # exact product plus the rounding there, and the benchmark times that path beside the popcount kernel.
+    assert result["simulator_path"] == "exact-float32+rounding"
+
+
+def test_bench_times_the_popcount_kernel_as_the_simulators_path_where_no_exact_form_exists(monkeypatch):
+    from dse.config import HardwareConfig
+    from dse.experiments import bench
+
+    monkeypatch.setattr(bench, "PAUSE_S", 0.0)
+    row = bench.bench_kernel_point(bench.KernelPoint(8, 96, 96), HardwareConfig(adc_bits=6), repeats=1)
+    assert row["simulator_path"] == "popcount" and row["agree"] is True  # step 8: no exact form
+    assert row["simulator_s"] == row["kernel_s"] and row["speedup"] == row["popcount_speedup"]
 
 
 def test_bench_eval_reports_real_macs_the_exact_layers_and_memory(monkeypatch):

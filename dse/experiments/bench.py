@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController, threadpool_limits
 
 from dse.allowed import Interval
 from dse.config import FaultScenario, HardwareConfig
@@ -32,6 +32,7 @@ from kernels import (
 from kernels.adc import full_range_step
 from kernels.baseline import baseline_levels, bitplane_matmul_mvm
 from kernels.crossbar import _mvm_packed
+from kernels.exact import exact_layer, mvm_exact
 from kernels.testdata import random_inputs, random_weights
 
 if TYPE_CHECKING:
@@ -100,11 +101,15 @@ def _point_data(point: KernelPoint, hw: HardwareConfig, seed: int):
 
 
 def bench_kernel_point(point: KernelPoint, hw: HardwareConfig, repeats: int = 5, seed: int = 0) -> dict:
-    """Time the Numba kernel and the numpy bit-plane baseline on one point; check they agree.
+    """Time the Numba kernels and the numpy bit-plane baseline on one point; check they agree.
 
-    Both sides get the same sliced, faulted cell levels, each in its own form (packed planes; floats for
-    the baseline: per-chip preparation, not timed) and are timed from integer inputs to outputs: both
-    include making the inputs' bit planes.
+    Each side gets the same sliced, faulted cell levels in its own form (packed planes; the exact
+    layer of ``kernels.exact``; floats for the baseline: per-chip preparation, not timed) and is timed
+    from integer inputs to outputs, so all include making the inputs' bit planes. Two CPU paths are
+    timed: the popcount kernel (``kernel_s``, ``popcount_speedup``), which runs every layer, and the path
+    the simulator takes for this layer (``simulator_path``, ``simulator_s``, ``speedup``): the exact
+    product (plus each bit line's rounding at step 2) where ``kernels.exact.exact_layer`` has one, as
+    ``dse.simulate`` chooses it, with BLAS on one thread as the simulator holds it; else the popcount kernel.
     """
     x, _, bitlines, groups = _point_data(point, hw, seed)
     wp = pack_levels(bitlines, hw.rows, hw.cell_bits)
@@ -112,24 +117,37 @@ def bench_kernel_point(point: KernelPoint, hw: HardwareConfig, repeats: int = 5,
     step = float(full_range_step(hw.rows, hw.cell_bits, hw.dac_bits, hw.adc_bits))
     common = dict(input_bits=hw.input_bits, dac_bits=hw.dac_bits, cell_bits=hw.cell_bits,
                   signed_inputs=False, adc_bits=hw.adc_bits)
+    layer = exact_layer(bitlines, groups, point.n_out, rows=hw.rows, step=step, **common)  # per chip: not timed
+    blas = ThreadpoolController()  # found once: threadpool_limits looks up the libraries on every call (0.6 ms)
 
     def kernel():
         return mvm_packed(pack_inputs(x, hw.rows, hw.input_bits, hw.dac_bits), wp, groups, point.n_out,
                           step=step, **common)[0]
 
+    def simulator():
+        with blas.limit(limits=1, user_api="blas"):
+            return mvm_exact(x, layer)[0]
+
     def baseline():
         return bitplane_matmul_mvm(x, levels, groups, point.n_out, rows=hw.rows, **common)
 
-    agree = bool(np.array_equal(kernel(), baseline()))
-    best = _best_times({"kernel": kernel, "baseline": baseline}, repeats)
+    y = kernel()
+    fns = {"kernel": kernel, "baseline": baseline}
+    if layer is not None:
+        fns["simulator"] = simulator
+    agree = all(bool(np.array_equal(y.view(np.int64), fn().view(np.int64))) for fn in fns.values())
+    best = _best_times(fns, repeats)
     kernel_s, baseline_s = best["kernel"], best["baseline"]
+    simulator_s = best.get("simulator", kernel_s)
     macs = bit_level_macs(point.batch, point.n_in, point.n_out, hw)
     return {
         "batch": point.batch, "n_in": point.n_in, "n_out": point.n_out,
         "bit_level_macs": macs,
-        "kernel_s": kernel_s, "baseline_s": baseline_s,
+        "kernel_s": kernel_s, "baseline_s": baseline_s, "simulator_s": simulator_s,
+        "simulator_path": layer.path if layer is not None else "popcount",
         "kernel_macs_per_s": macs / kernel_s, "baseline_macs_per_s": macs / baseline_s,
-        "speedup": baseline_s / kernel_s, "agree": agree,
+        "simulator_macs_per_s": macs / simulator_s,
+        "speedup": baseline_s / simulator_s, "popcount_speedup": baseline_s / kernel_s, "agree": agree,
     }
 
 
@@ -169,8 +187,8 @@ def bench_kernels(hw: HardwareConfig | None = None, point: KernelPoint | None = 
         for size, batch in [(128, 64), (256, 64), (512, 64), (512, 256), (1024, 256), (2048, 64)]:
             p = KernelPoint(batch, size, size, point.sa0_rate, point.sa1_rate)
             row = bench_kernel_point(p, hw, repeats=3)
-            table.append({k: row[k] for k in ("batch", "n_in", "n_out", "kernel_macs_per_s",
-                                              "baseline_macs_per_s", "speedup", "agree")})
+            table.append({k: row[k] for k in ("batch", "n_in", "n_out", "kernel_macs_per_s", "simulator_macs_per_s",
+                                              "baseline_macs_per_s", "speedup", "popcount_speedup", "agree")})
         result["scaling"] = table
     return result
 
