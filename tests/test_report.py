@@ -1,6 +1,7 @@
 """dse report: the number tables of README.md and docs/ are generated blocks, rerun and checked."""
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
@@ -116,3 +117,16 @@ def test_every_number_table_is_generated_measured_or_says_why(path):
     loose = [f"{path.name}:{line}: {header}" for line, header, before in _numeric_tables(path.read_text())
              if not _MARK.search(before)]
     assert not loose, "number tables outside `dse report` blocks:\n" + "\n".join(loose)
+
+
+def test_each_design_point_is_logged_as_it_starts_and_ends(caplog):
+    # Generated tables can take an hour; `dse report` shows each evaluation as it starts and ends.
+    from dse.config import FaultScenario, HardwareConfig
+    from dse.experiments.report.common import cached_eval, preset_named
+
+    with caplog.at_level(logging.INFO, logger="dse.report"):
+        result = cached_eval("mlp-digits", HardwareConfig(adc_bits=7), FaultScenario(n_chips=1), preset_named("none"), 17)
+    lines = [r.getMessage() for r in caplog.records if r.name == "dse.report"]
+    assert lines == ["mlp-digits none, 7-bit full ADC, 1 chip(s), 17 test examples: running",
+                     f"mlp-digits none, 7-bit full ADC, 1 chip(s), 17 test examples: accuracy "
+                     f"{result.accuracy_mean:.4f} ({lines[1].rsplit('(', 1)[1]}"]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 
 import numpy as np
@@ -119,3 +120,18 @@ def test_sweep_with_post_test_failures_refuses_a_zero_rate_before_work(tmp_path,
                  "--out", str(tmp_path / "s")]) == 2
     assert "total rates > 0 with --post-test-rate" in capsys.readouterr().err
     assert not (tmp_path / "s").exists()
+
+
+def test_a_rate_search_logs_each_rate_it_simulates(caplog):
+    # A search on a transformer runs for many minutes: each rate is logged as it completes, in the order
+    # simulated, with its mean accuracy (what `dse report` shows on stderr).
+    from dse.config import HardwareConfig
+    from dse.experiments.tolerance import tolerance_rates
+    from dse.workloads import load_workload
+
+    with caplog.at_level(logging.INFO, logger="dse.experiments.tolerance"):
+        curve = tolerance_rates(load_workload("mlp-digits"), HardwareConfig(), n_chips=1, max_test=40, refine=0,
+                                drops=(0.05,), start=0.01, step=4.0)
+    lines = [r.getMessage() for r in caplog.records if r.name == "dse.experiments.tolerance"]
+    assert len(lines) == len(curve.points) >= 2
+    assert all(line.startswith("mlp-digits: total fault rate ") and "accuracy" in line for line in lines)

@@ -1,6 +1,7 @@
 """``dse report``: rerun the experiments behind every number table of README.md and docs/."""
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
@@ -33,6 +34,11 @@ def run(args) -> int:
             print(f"{table.name:<18} {table.path:<22} {table.about}")
         return 0
     setting = TINY if args.tiny else FULL
+    handler = logging.StreamHandler(sys.stderr)  # each design point and rate as it runs: tables take hours
+    handler.setFormatter(logging.Formatter("  %(asctime)s %(message)s", "%H:%M:%S"))
+    for name in ("dse.report", "dse.experiments.tolerance"):
+        logging.getLogger(name).addHandler(handler)
+        logging.getLogger(name).setLevel(logging.INFO)
     outcomes = run_tables(tables, root, setting, write=args.write,
                           progress=lambda line: print(line, file=sys.stderr, flush=True))
     stale = [o for o in outcomes if o.changed]

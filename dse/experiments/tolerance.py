@@ -24,10 +24,13 @@ the crossing of the whole sample (the bisection), coarser (factors of ``step``) 
 """
 from __future__ import annotations
 
+import logging
 import math
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from dse.config import FaultScenario, HardwareConfig, Protection
 from dse.experiments import CHEN2015
@@ -37,6 +40,7 @@ from dse.workloads.workload import Workload
 
 CHEN2015_SA1_SHARE = CHEN2015["sa1_rate"] / (CHEN2015["sa0_rate"] + CHEN2015["sa1_rate"])
 BOOTSTRAP_SAMPLES = 2000
+log = logging.getLogger(__name__)  # one line per rate simulated: a search on a transformer takes many minutes
 
 
 def crossing(rates, accuracy_means, line: float) -> float:
@@ -138,7 +142,13 @@ def tolerance_rates(workload: Workload, hw: HardwareConfig, protection: Protecti
         raise ValueError(f"step must be > 1, got {step}")
     if not all(0 < d < 1 for d in drops):
         raise ValueError(f"drops must be in (0, 1) (0.01 = one point), got {list(drops)}")
-    template = scenario or FaultScenario()
+    with threadpool_limits(1, user_api="blas"):  # as in evaluate: idle BLAS threads would steal Numba's cores
+        return _search(workload, hw, protection, drops, n_chips, seed, sa1_share, start, step, refine, max_rate,
+                       max_test, scenario or FaultScenario())
+
+
+def _search(workload, hw, protection, drops, n_chips, seed, sa1_share, start, step, refine, max_rate, max_test,
+            template) -> ToleranceCurve:
     net = map_network(workload, hw, protection or Protection())
     x, y = net.workload.x_test[:max_test], net.workload.y_test[:max_test]
     ideal = accuracy(run_network(net, chip_layers(net, None, None), x), y)
@@ -148,8 +158,11 @@ def tolerance_rates(workload: Workload, hw: HardwareConfig, protection: Protecti
         if rate not in curve.points:
             faults = template.replace(sa0_rate=rate * (1 - sa1_share), sa1_rate=rate * sa1_share,
                                       n_chips=n_chips, seed=seed)
+            begun = time.perf_counter()
             curve.per_chip[rate] = chip_accuracies(net, faults, max_test)
             curve.points[rate] = float(np.mean(curve.per_chip[rate]))
+            log.info("%s: total fault rate %.3g: accuracy %.4f (ideal %.4f; %.0f s)", workload.name, rate,
+                     curve.points[rate], ideal, time.perf_counter() - begun)
         return curve.points[rate]
 
     for drop in sorted(drops):

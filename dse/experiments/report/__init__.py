@@ -29,7 +29,7 @@ from dse.experiments.report.hardware import (docs_adc_models, docs_adc_ranges, d
 from dse.experiments.report.markdown import Outcome, blocks, replace_block, run_tables
 from dse.experiments.report.protection import (ablation, docs_clustered, docs_imperfect, docs_prune, docs_rates,
                                                readme_imperfect, readme_rates, readme_schemes)
-from dse.experiments.report.text import docs_adc_ranges_text, readme_text_tasks, text_schemes
+from dse.experiments.report.text import docs_adc_ranges_text, readme_text_tasks, text_rates, text_schemes
 from dse.experiments.report.transformer import docs_minilm, docs_minilm_choice, readme_minilm
 from dse.experiments.report.workloads import docs_workloads
 
@@ -68,6 +68,8 @@ TABLES: dict[str, Table] = {t.name: t for t in (
     Table("docs-adc-ranges-text", "docs/adc.md", docs_adc_ranges_text, "minilm-mr accuracy by ADC bits (slow)"),
     Table("docs-text-schemes-mr", "docs/text-tasks.md", text_schemes("minilm-mr"),
           "minilm-mr under faults, every protection preset (slow)"),
+    Table("docs-text-rates-mr", "docs/text-tasks.md", text_rates("minilm-mr"),
+          "minilm-mr tolerated fault rates, four designs (slow)"),
 )}
 
 

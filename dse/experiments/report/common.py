@@ -3,11 +3,17 @@ cached evaluation per design point per process (tables that share a point share 
 from __future__ import annotations
 
 import functools
+import logging
+import time
 from dataclasses import dataclass
 from typing import Callable
 
 from dse.config import FaultScenario, HardwareConfig, Protection
 from dse.experiments import CHEN2015
+
+# One line per design point as it starts and ends (``dse report`` shows them on stderr): a slow table's
+# progress, and what each of its points cost.
+log = logging.getLogger("dse.report")
 
 
 @dataclass(frozen=True)
@@ -57,11 +63,22 @@ def cached_eval(name: str, hw: HardwareConfig, faults: FaultScenario, protection
           max_test: int | None = None, analog=None):
     """One ``evaluate`` per design point per process: tables that share a point share its run."""
     from dse.simulate import evaluate
-    return evaluate(cached_workload(name), hw, faults, protection, max_test=max_test, analog=analog)
+    what = (f"{name} {_preset_label(protection)}, {hw.adc_bits}-bit {hw.adc_range} ADC, {faults.n_chips} chip(s), "
+            f"{'all' if max_test is None else max_test} test examples")
+    log.info("%s: running", what)
+    start = time.perf_counter()
+    result = evaluate(cached_workload(name), hw, faults, protection, max_test=max_test, analog=analog)
+    log.info("%s: accuracy %.4f (%.0f s)", what, result.accuracy_mean, time.perf_counter() - start)
+    return result
 
 
 def ideal_run(name: str, hw: HardwareConfig, setting: Setting, protection: Protection = Protection()):
     return cached_eval(name, hw, FaultScenario(n_chips=1), protection, setting.max_test)
+
+
+def _preset_label(protection: Protection) -> str:
+    from dse.protection.presets import PRESETS
+    return next((name for name, preset in PRESETS.items() if preset == protection), "custom protection")
 
 
 def preset_named(name: str) -> Protection:

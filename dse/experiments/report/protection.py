@@ -112,7 +112,7 @@ def _rate_curves(setting: Setting, presets):
             for name in DIGITS for preset in presets} if setting.rates else None
 
 
-def _ratio(curve, base, drop: float) -> str:
+def ratio_cell(curve, base, drop: float) -> str:
     """``4.4x (2.1-9.0x)``: the ratio of tolerated rates and its 95 % bootstrap interval over chips."""
     from dse.experiments.tolerance import ratio_interval
 
@@ -124,7 +124,7 @@ def _ratio(curve, base, drop: float) -> str:
     return f"{times(curve.rates[drop] / base.rates[drop])} ({times(low)}-{times(high)})"
 
 
-def _rate(curve, drop: float) -> str:
+def rate_cell(curve, drop: float) -> str:
     from dse.experiments.tolerance import bootstrap_rates, interval
 
     def percent(value: float) -> str:
@@ -151,8 +151,8 @@ def readme_rates(setting: Setting) -> str:
                     cells.append("not run")
                     continue
                 curve, base = curves[name, preset], curves[name, "none"]
-                cells.append(_rate(curve, drop) if preset == "none" else
-                             f"{_rate(curve, drop)}; {_ratio(curve, base, drop)}")
+                cells.append(rate_cell(curve, drop) if preset == "none" else
+                             f"{rate_cell(curve, drop)}; {ratio_cell(curve, base, drop)}")
         needs = "yes" if preset_named(preset).needs_fault_map else "no"
         rows.append(f"| {label} | {needs} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
@@ -171,9 +171,9 @@ def docs_rates(setting: Setting) -> str:
                 rows.append(f"| {name} | {preset} | {needs} | not run | | | | | |")
                 continue
             curve, base = curves[name, preset], curves[name, "none"]
-            ratios = ["1x" if preset == "none" else _ratio(curve, base, d) for d in (0.01, 0.05)]
-            rows.append(f"| {name} | {preset} | {needs} | {curve.ideal:.3f} | {curve.crossbars} | {_rate(curve, 0.01)} "
-                        f"| {_rate(curve, 0.05)} | {ratios[0]} | {ratios[1]} |")
+            ratios = ["1x" if preset == "none" else ratio_cell(curve, base, d) for d in (0.01, 0.05)]
+            rows.append(f"| {name} | {preset} | {needs} | {curve.ideal:.3f} | {curve.crossbars} | {rate_cell(curve, 0.01)} "
+                        f"| {rate_cell(curve, 0.05)} | {ratios[0]} | {ratios[1]} |")
     return "\n".join(rows)
 
 

@@ -1,12 +1,14 @@
 """Text-task tables: minilm-mr and minilm-snli without faults (README.md), by ADC bits and range (docs/adc.md),
-and under faults with every protection preset (docs/text-tasks.md)."""
+under faults with every protection preset, and their tolerated fault rates (docs/text-tasks.md)."""
 from __future__ import annotations
+
+import functools
 
 from dse.config import FaultScenario, HardwareConfig
 from dse.experiments.report.common import (CHEN2015, CHEN_PERCENT, LOSSLESS, Setting, cached_eval, cached_workload,
                                            crossbars_cell, ideal_score, preset_named, zero_space_unpruned)
 from dse.experiments.report.hardware import _adc_range_rows
-from dse.experiments.report.protection import README_SCHEMES, SECTIONS
+from dse.experiments.report.protection import README_SCHEMES, SECTIONS, rate_cell, ratio_cell
 
 TEXT_TASKS = ("minilm-mr", "minilm-snli")
 # Test examples per chip: MR's whole test split (1,056 sentences), SNLI's first 1,000 of its 9,824 pairs
@@ -93,4 +95,45 @@ def text_schemes(name: str):
                         f"{results[winner].accuracy_mean:.4f}")
         return "\n".join(rows) + f"\n\n{_examples(name, setting):,} test examples, {setting.transformer_chips} " \
             "chips per faulty row. Best " + "; best ".join(best) + "."
+    return build
+
+
+# Tolerated fault rates. A rate search simulates about ten rates per design, so it runs fewer chips on fewer
+# test examples than the preset tables: RATE_CHIPS chips on the first RATE_TEST test examples, from
+# RATE_START up by factors of RATE_STEP, then RATE_REFINE bisections per drop. The ADC is the lossless one,
+# as in the preset tables. The designs: no protection (every ratio's base), the paper's three parts, and the
+# strongest design of the digits tables without and with a tested fault map (zero-space-blind, zero-space).
+RATE_CHIPS, RATE_TEST = 4, 256
+RATE_START, RATE_STEP, RATE_REFINE = 1e-7, 8.0, 3
+TEXT_RATE_SCHEMES = [("none", "none"), ("paper's three parts", "zero-space-paper"),
+                     ("paper + its space budget + mean vote (`zero-space-blind`)", "zero-space-blind"),
+                     ("**zero-space**", "zero-space")]
+
+
+@functools.lru_cache(maxsize=None)
+def _text_curve(name: str, preset: str, max_test: int):
+    from dse.experiments.tolerance import tolerance_rates
+    return tolerance_rates(cached_workload(name), LOSSLESS, preset_named(preset), n_chips=RATE_CHIPS,
+                           max_test=max_test, start=RATE_START, step=RATE_STEP, refine=RATE_REFINE)
+
+
+def text_rates(name: str):
+    """docs/text-tasks.md: one task's tolerated total fault rate (SA1 share of the Chen rates) 1 and 5 points
+    below each design's own fault-free accuracy, with 95 % bootstrap intervals over the chips and the ratio
+    to no protection's."""
+    def build(setting: Setting) -> str:
+        max_test = min(RATE_TEST, setting.max_test or RATE_TEST)
+        rows = [f"| {name}: design | needs fault map | fault-free ideal | crossbars | rate at −1 pt | rate at −5 pt "
+                "| ratio −1 pt | ratio −5 pt |", "|---|---|---|---|---|---|---|---|"]
+        if not setting.rates:
+            return "\n".join(rows + [f"| {label} | | not run | | | | | |" for label, _ in TEXT_RATE_SCHEMES])
+        base = _text_curve(name, "none", max_test)
+        for label, preset in TEXT_RATE_SCHEMES:
+            curve = _text_curve(name, preset, max_test)
+            needs = "yes" if preset_named(preset).needs_fault_map else "no"
+            ratios = ["1x" if preset == "none" else ratio_cell(curve, base, d) for d in (0.01, 0.05)]
+            rows.append(f"| {label} | {needs} | {curve.ideal:.4f} | {curve.crossbars} | {rate_cell(curve, 0.01)} "
+                        f"| {rate_cell(curve, 0.05)} | {ratios[0]} | {ratios[1]} |")
+        return "\n".join(rows) + f"\n\n{len(cached_workload(name).x_test[:max_test]):,} test examples, " \
+            f"{RATE_CHIPS} chips per rate, 9-bit ADC (lossless)."
     return build
