@@ -68,6 +68,8 @@ TABLES: dict[str, Table] = {t.name: t for t in (
     Table("docs-adc-ranges-text", "docs/adc.md", docs_adc_ranges_text, "minilm-mr accuracy by ADC bits (slow)"),
     Table("docs-text-schemes-mr", "docs/text-tasks.md", text_schemes("minilm-mr"),
           "minilm-mr under faults, every protection preset (slow)"),
+    Table("docs-text-schemes-snli", "docs/text-tasks.md", text_schemes("minilm-snli"),
+          "minilm-snli under faults, every protection preset (slow)"),
     Table("docs-text-rates-mr", "docs/text-tasks.md", text_rates("minilm-mr"),
           "minilm-mr tolerated fault rates, four designs (slow)"),
 )}
