@@ -26,6 +26,20 @@ def add_parser(subparsers, help: str) -> None:
     parser.set_defaults(func=run)
 
 
+_PROGRESS = logging.StreamHandler(sys.stderr)
+_PROGRESS.setFormatter(logging.Formatter("  %(asctime)s %(message)s", "%H:%M:%S"))
+
+
+def _show_progress() -> None:
+    """Each design point and rate on stderr as it runs (tables take hours): once per process, however
+    often ``run`` is called."""
+    for name in ("dse.report", "dse.experiments.tolerance"):
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.INFO)
+        if _PROGRESS not in logger.handlers:
+            logger.addHandler(_PROGRESS)
+
+
 def run(args) -> int:
     tables = select(args.tables)
     root = Path(args.root)
@@ -34,11 +48,7 @@ def run(args) -> int:
             print(f"{table.name:<18} {table.path:<22} {table.about}")
         return 0
     setting = TINY if args.tiny else FULL
-    handler = logging.StreamHandler(sys.stderr)  # each design point and rate as it runs: tables take hours
-    handler.setFormatter(logging.Formatter("  %(asctime)s %(message)s", "%H:%M:%S"))
-    for name in ("dse.report", "dse.experiments.tolerance"):
-        logging.getLogger(name).addHandler(handler)
-        logging.getLogger(name).setLevel(logging.INFO)
+    _show_progress()
     outcomes = run_tables(tables, root, setting, write=args.write,
                           progress=lambda line: print(line, file=sys.stderr, flush=True))
     stale = [o for o in outcomes if o.changed]

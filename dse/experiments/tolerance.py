@@ -125,6 +125,7 @@ def mean_accuracy(net: MappedNetwork, total_rate: float, n_chips: int, seed: int
     return float(np.mean(chip_accuracies(net, faults, max_test)))
 
 
+@threadpool_limits.wrap(limits=1, user_api="blas")  # as in evaluate: idle BLAS threads would steal Numba's cores
 def tolerance_rates(workload: Workload, hw: HardwareConfig, protection: Protection | None = None, *,
                     drops: tuple[float, ...] = (0.01, 0.05), n_chips: int = 16, seed: int = 0,
                     sa1_share: float = CHEN2015_SA1_SHARE, start: float = 1e-4, step: float = 2.0,
@@ -142,13 +143,7 @@ def tolerance_rates(workload: Workload, hw: HardwareConfig, protection: Protecti
         raise ValueError(f"step must be > 1, got {step}")
     if not all(0 < d < 1 for d in drops):
         raise ValueError(f"drops must be in (0, 1) (0.01 = one point), got {list(drops)}")
-    with threadpool_limits(1, user_api="blas"):  # as in evaluate: idle BLAS threads would steal Numba's cores
-        return _search(workload, hw, protection, drops, n_chips, seed, sa1_share, start, step, refine, max_rate,
-                       max_test, scenario or FaultScenario())
-
-
-def _search(workload, hw, protection, drops, n_chips, seed, sa1_share, start, step, refine, max_rate, max_test,
-            template) -> ToleranceCurve:
+    template = scenario or FaultScenario()
     net = map_network(workload, hw, protection or Protection())
     x, y = net.workload.x_test[:max_test], net.workload.y_test[:max_test]
     ideal = accuracy(run_network(net, chip_layers(net, None, None), x), y)
